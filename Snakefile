@@ -1,0 +1,31 @@
+# regwas: what registration does to learned representations and their genetic associations.
+# Usage: see README.md. `snakemake --cores 4` runs the demo config; `snakemake --cores 4 ecg`
+# runs one modality; per-rule resources come from workflow/profiles/default (auto-loaded).
+from snakemake.utils import min_version, validate
+
+min_version("8.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/cohort.smk"
+include: "workflow/rules/register.smk"
+include: "workflow/rules/represent.smk"
+include: "workflow/rules/associate.smk"
+include: "workflow/rules/plots.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),
+
+
+rule ecg:
+    input:
+        modality_targets("ecg"),

@@ -1,0 +1,20 @@
+"""Rule cohort: validate the inputs and compute genetic principal components."""
+
+from pathlib import Path
+
+from regwas.cohort import prepare_cohort
+from regwas.smk import run_script
+
+
+def main(smk):
+    prepare_cohort(
+        smk.params.inputs,
+        [str(c) for c in smk.config["chromosomes"]],
+        smk.config["cohort_qc"],
+        Path(smk.output.samples).parent,
+        smk.config["seed"],
+        smk.threads,
+    )
+
+
+run_script(snakemake, main)

@@ -1,0 +1,21 @@
+"""Rule ecg_median_beat: ECG registration by median beat."""
+
+from pathlib import Path
+
+from regwas.ecg import build_median_beat
+from regwas.io import read_tsv
+from regwas.smk import run_script
+
+
+def main(smk):
+    manifest = read_tsv(smk.input.manifest, dtype=str)
+    build_median_beat(
+        manifest,
+        Path(smk.input.manifest).parent,
+        smk.params.cfg,
+        Path(smk.output.data).parent,
+        smk.threads,
+    )
+
+
+run_script(snakemake, main)

@@ -1,0 +1,15 @@
+"""Rule ecg_native: the full 10 s ECGs as one array store."""
+
+from pathlib import Path
+
+from regwas.ecg import build_native
+from regwas.io import read_tsv
+from regwas.smk import run_script
+
+
+def main(smk):
+    manifest = read_tsv(smk.input.manifest, dtype=str)
+    build_native(manifest, Path(smk.input.manifest).parent, Path(smk.output.data).parent, smk.threads)
+
+
+run_script(snakemake, main)

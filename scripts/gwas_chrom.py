@@ -1,0 +1,20 @@
+"""Rule gwas_chrom: latent GWAS of one chromosome."""
+
+from regwas.gwas import gwas_chromosome
+from regwas.io import read_tsv
+from regwas.smk import run_script
+
+
+def main(smk):
+    covariates = read_tsv(smk.input.samples, dtype={"sample_id": str})
+    gwas_chromosome(
+        smk.input.embeddings,
+        smk.params.bfile,
+        smk.output[0],
+        smk.params.cfg,
+        covariates=covariates,
+        threads=smk.threads,
+    )
+
+
+run_script(snakemake, main)

@@ -1,0 +1,16 @@
+"""Rule plot_manhattan."""
+
+import pandas as pd
+
+from regwas.plots import manhattan
+from regwas.smk import run_script
+
+
+def main(smk):
+    gwas = pd.read_csv(smk.input.gwas, sep="\t", dtype={"chromosome": str})
+    leads = pd.read_csv(smk.input.leads, sep="\t", dtype={"chromosome": str})
+    title = f"{smk.wildcards.modality} / {smk.wildcards.space}"
+    manhattan(gwas, smk.output.png.removesuffix(".png"), title=title, leads=leads)
+
+
+run_script(snakemake, main)

@@ -1,0 +1,21 @@
+"""Rule plot_miami: registered space up, native down."""
+
+import pandas as pd
+
+from regwas.plots import miami
+from regwas.smk import run_script
+
+
+def main(smk):
+    top = pd.read_csv(smk.input.top, sep="\t", dtype={"chromosome": str})
+    bottom = pd.read_csv(smk.input.bottom, sep="\t", dtype={"chromosome": str})
+    miami(
+        top,
+        bottom,
+        smk.output.png.removesuffix(".png"),
+        top_label=f"{smk.wildcards.modality} {smk.wildcards.space}",
+        bottom_label=f"{smk.wildcards.modality} native",
+    )
+
+
+run_script(snakemake, main)

@@ -1,0 +1,15 @@
+"""Rule probes: cross-validated linear probes of the embedding."""
+
+from regwas.io import read_embeddings, read_tsv, write_tsv
+from regwas.probes import probe_embeddings
+from regwas.smk import run_script
+
+
+def main(smk):
+    ids, z, _ = read_embeddings(smk.input.embeddings)
+    samples = read_tsv(smk.input.samples, dtype={"sample_id": str})
+    result = probe_embeddings(ids, z, samples, smk.params.cfg, smk.params.seed)
+    write_tsv(result, smk.output[0])
+
+
+run_script(snakemake, main)

@@ -1,0 +1,110 @@
+# Paths, wildcards and target lists shared by the rules. No statistics here.
+import os
+
+SIM = "results/simulated"
+COHORT = "results/cohort"
+SPACE_DIR = "results/{modality}/{space}"
+LOGS = "results/logs"
+BENCH = "results/benchmarks"
+CHROMS = [str(c) for c in config["chromosomes"]]
+MODALITIES = list(config["modalities"])
+
+
+wildcard_constraints:
+    modality="[a-z0-9]+",
+    space="[a-z0-9_]+",
+    chrom="[0-9A-Za-z]+",
+
+
+def spaces(modality):
+    """Spaces compared for a modality: native first, then registration methods."""
+    return list(config["spaces"][modality])
+
+
+def registered_spaces(modality):
+    return [s for s in spaces(modality) if s != "native"]
+
+
+def cohort_inputs():
+    """The cohort's raw input files: simulated ones, or a real cohort's from config."""
+    if config["cohort"] == "simulate":
+        return {
+            "samples": f"{SIM}/samples.tsv",
+            "diagnoses": f"{SIM}/diagnoses.tsv",
+            "genotypes": f"{SIM}/genotypes/chr{{chrom}}",
+            "manifests": {m: f"{SIM}/{m}.manifest.tsv" for m in MODALITIES},
+        }
+    inputs = config["inputs"]
+    missing = [k for k in ("samples", "diagnoses", "genotypes") if k not in inputs]
+    missing += [
+        f"manifests.{m}" for m in MODALITIES if m not in inputs.get("manifests", {})
+    ]
+    if missing:
+        raise ValueError(f"config: cohort is 'files' but inputs lack {missing}")
+    return {
+        "samples": inputs["samples"],
+        "diagnoses": inputs["diagnoses"],
+        "genotypes": inputs["genotypes"],
+        "manifests": {m: inputs["manifests"][m] for m in MODALITIES},
+    }
+
+
+def genotype_files(chrom):
+    prefix = cohort_inputs()["genotypes"].replace("{chrom}", str(chrom))
+    return [f"{prefix}.{ext}" for ext in ("bed", "bim", "fam")]
+
+
+def all_genotype_files():
+    return [f for c in CHROMS for f in genotype_files(c)]
+
+
+def truth_files(wildcards=None):
+    """Planted truth, available when the cohort is simulated."""
+    if config["cohort"] == "simulate":
+        return {
+            "causal": f"{SIM}/truth/causal_variants.tsv",
+            "diseases": f"{SIM}/truth/disease_effects.tsv",
+        }
+    return {}
+
+
+def space_results(modality, space):
+    d = f"results/{modality}/{space}"
+    return [
+        f"{d}/gwas.tsv.gz",
+        f"{d}/lead_variants.tsv",
+        f"{d}/phewas.tsv",
+        f"{d}/probes.tsv",
+    ]
+
+
+def plot_targets(modality):
+    out = []
+    for space in spaces(modality):
+        out += expand(
+            "results/plots/{m}/{s}.{kind}.png",
+            m=modality,
+            s=space,
+            kind=["manhattan", "phewas_qq"],
+        )
+    out += expand(
+        "results/plots/{m}/{s}_vs_native.miami.png",
+        m=modality,
+        s=registered_spaces(modality),
+    )
+    out.append(f"results/plots/{modality}/qq.png")
+    return out
+
+
+def modality_targets(modality):
+    out = []
+    for space in spaces(modality):
+        out += space_results(modality, space)
+    return out + plot_targets(modality)
+
+
+def all_targets():
+    out = ["results/comparison.tsv"]
+    for modality in MODALITIES:
+        out += modality_targets(modality)
+    return out

@@ -48,7 +48,9 @@ def recovered_diseases(phewas: pd.DataFrame, diseases: pd.DataFrame) -> tuple[in
     """Planted disease links (non-zero effect) whose phecode is Bonferroni-significant."""
     planted = diseases[diseases["log_odds_ratio"].astype(float) != 0]
     significant = set(phewas.loc[phewas["significant"].astype(bool), "phecode"].astype(str))
-    hits = sum(any(p in significant for p in _phecodes_of(row.phecode)) for row in planted.itertuples())
+    hits = sum(
+        any(p in significant for p in _phecodes_of(row.phecode)) for row in planted.itertuples()
+    )
     return int(hits), len(planted)
 
 

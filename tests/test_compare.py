@@ -1,0 +1,41 @@
+"""Scoring lead loci and PheWAS hits against planted truth."""
+
+import pandas as pd
+
+from regwas.compare import recovered_diseases, recovered_loci
+
+
+def test_recovered_loci_counts_hits_misses_and_false_loci():
+    causal = pd.DataFrame(
+        {"chromosome": ["1", "1", "2"], "position": [1_000_000, 5_000_000, 300_000]}
+    )
+    leads = pd.DataFrame(
+        {
+            "chromosome": ["1", "2", "3", "1"],
+            "base_pair_location": [1_200_000, 320_000, 100, 5_000_000],
+            "p_value": [1e-10, 1e-9, 1e-12, 1e-3],  # the last is not significant
+        }
+    )
+    # window 250 kb: chr1:1.2M hits 1.0M, chr2:320k hits 300k; chr3 is false; 5M lead is not sig
+    assert recovered_loci(leads, causal, 250, 5e-8) == (2, 3, 1)
+    # a 100 kb window misses the chr1 locus (200 kb away), which then counts as false
+    assert recovered_loci(leads, causal, 100, 5e-8) == (1, 3, 2)
+    # same position on another chromosome is not a hit
+    other = causal.assign(chromosome=["9", "9", "9"])
+    assert recovered_loci(leads, other, 250, 5e-8) == (0, 3, 3)
+
+
+def test_recovered_diseases_uses_planted_links_only():
+    diseases = pd.DataFrame(
+        {
+            "icd10": ["I44.7", "G30.1", "J45.9"],
+            "phecode": ["CV_416.2", "NS_324.1,NS_324", None],
+            "log_odds_ratio": ["0.8", "0.9", "0"],
+        }
+    )
+    phewas = pd.DataFrame(
+        {"phecode": ["CV_416.2", "NS_324", "RE_475"], "significant": [True, True, True]}
+    )
+    assert recovered_diseases(phewas, diseases) == (2, 2)
+    phewas.loc[0, "significant"] = False
+    assert recovered_diseases(phewas, diseases) == (1, 2)

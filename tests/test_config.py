@@ -1,0 +1,68 @@
+"""Config validation: typos are named, defaults filled, the same schema serves snakemake."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from regwas.config import load_config, merge_defaults, validate_config
+from regwas.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_demo_and_test_configs_validate():
+    for name in ("config.yaml", "test.yaml"):
+        cfg = load_config(ROOT / "config" / name)
+        assert cfg["represent"]["method"] == "pca"
+        assert cfg["compare"]["p_threshold"] == pytest.approx(5e-8)
+
+
+def test_typo_is_named_with_its_path(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"seed": 1, "represent": {"latent_dm": 4}}))
+    with pytest.raises(InputError, match=r"unknown key 'represent\.latent_dm'") as err:
+        load_config(path)
+    assert str(path) in str(err.value)
+
+
+def test_bad_value_names_key_and_problem():
+    with pytest.raises(InputError, match=r"represent\.latent_dim.*minimum"):
+        validate_config({"represent": {"latent_dim": 0}})
+    with pytest.raises(InputError, match=r"'cohort'.*simulate"):
+        validate_config({"cohort": "simulated"})
+
+
+def test_defaults_filled_in_nested_sections():
+    cfg = validate_config({})
+    assert cfg["represent"]["latent_dim"] == 16
+    assert cfg["spaces"]["ecg"] == ["native", "median_beat"]
+    assert cfg["compare"]["window_kb"] == 250
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("seed: [1,\n")
+    with pytest.raises(InputError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_snakemake_validate_uses_the_same_schema():
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    schema = str(ROOT / "workflow" / "schemas" / "config.schema.yaml")
+    cfg = {"represent": {"latent_dim": 4}}
+    validate(cfg, schema)
+    assert cfg["seed"] == 20261121  # snakemake filled the default
+    with pytest.raises(WorkflowError, match="latent_dm"):
+        validate({"represent": {"latent_dm": 4}}, schema)
+
+
+def test_merge_defaults_is_recursive_and_does_not_mutate():
+    defaults = {"a": 1, "b": {"c": 2, "d": 3}}
+    out = merge_defaults(defaults, {"b": {"c": 5}})
+    assert out == {"a": 1, "b": {"c": 5, "d": 3}}
+    assert defaults["b"]["c"] == 2

@@ -66,3 +66,25 @@ def test_merge_defaults_is_recursive_and_does_not_mutate():
     out = merge_defaults(defaults, {"b": {"c": 5}})
     assert out == {"a": 1, "b": {"c": 5, "d": 3}}
     assert defaults["b"]["c"] == 2
+
+
+SECTIONS = {
+    "represent": "regwas.embed",
+    "adjust": "regwas.adjust",
+    "probes": "regwas.probes",
+    "phewas": "regwas.phewas",
+    "compare": "regwas.compare",
+}
+
+
+@pytest.mark.parametrize("section,module", sorted(SECTIONS.items()))
+def test_schema_defaults_equal_module_defaults(section, module):
+    """The schema (what config/README.md documents) and the library agree on every default."""
+    import importlib
+
+    defaults = importlib.import_module(module).DEFAULTS
+    filled = validate_config({})
+    node = filled
+    for part in section.split("."):
+        node = node[part]
+    assert node == defaults

@@ -9,7 +9,9 @@ from regwas.smk import run_script
 
 def main(smk):
     manifest = read_tsv(smk.input.manifest, dtype=str)
-    build_native(manifest, Path(smk.input.manifest).parent, Path(smk.output.data).parent, smk.threads)
+    build_native(
+        manifest, Path(smk.input.manifest).parent, Path(smk.output.data).parent, smk.threads
+    )
 
 
 run_script(snakemake, main)

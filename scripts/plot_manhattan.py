@@ -10,7 +10,13 @@ def main(smk):
     gwas = pd.read_csv(smk.input.gwas, sep="\t", dtype={"chromosome": str})
     leads = pd.read_csv(smk.input.leads, sep="\t", dtype={"chromosome": str})
     title = f"{smk.wildcards.modality} / {smk.wildcards.space}"
-    manhattan(gwas, smk.output.png.removesuffix(".png"), title=title, leads=leads)
+    manhattan(
+        gwas,
+        smk.output.png.removesuffix(".png"),
+        title=title,
+        leads=leads,
+        config=smk.config["plots"],
+    )
 
 
 run_script(snakemake, main)

@@ -8,7 +8,12 @@ from regwas.smk import run_script
 
 def main(smk):
     tables = [pd.read_csv(p, sep="\t", dtype={"chromosome": str}) for p in smk.input]
-    qq(tables, smk.output.png.removesuffix(".png"), labels=list(smk.params.labels))
+    qq(
+        tables,
+        smk.output.png.removesuffix(".png"),
+        labels=list(smk.params.labels),
+        config=smk.config["plots"],
+    )
 
 
 run_script(snakemake, main)

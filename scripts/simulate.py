@@ -7,7 +7,9 @@ from regwas.smk import run_script
 
 
 def main(smk):
-    simulate(smk.config["simulate"], smk.config["seed"], Path(smk.output.samples).parent, smk.threads)
+    simulate(
+        smk.config["simulate"], smk.config["seed"], Path(smk.output.samples).parent, smk.threads
+    )
 
 
 run_script(snakemake, main)

@@ -74,6 +74,7 @@ SECTIONS = {
     "probes": "regwas.probes",
     "phewas": "regwas.phewas",
     "compare": "regwas.compare",
+    "plots": "regwas.plots",
 }
 
 

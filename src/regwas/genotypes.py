@@ -87,6 +87,8 @@ class BedReader:
             # pgenlib returns samples in increasing .fam order; undo to the requested order
             self._reorder = np.empty_like(order)
             self._reorder[order] = np.arange(len(order))
+            if np.array_equal(order, np.arange(len(order))):
+                self._reorder = None  # already in .fam order: skip a copy per block
         else:
             self._reorder = None
         self.n_samples = self.n_raw if subset is None else len(subset)

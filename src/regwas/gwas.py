@@ -1,0 +1,553 @@
+"""Latent-space GWAS: exact vectorised MANOVA of (adjusted) embeddings on PLINK genotypes.
+
+Per chromosome shard: align samples (embeddings, .fam, covariates), variant QC (call rate,
+MAF, minor allele count, HWE exact test), one GEMM per block of variants (gwas_kernel), a
+Parquet shard with the DESIGN.md section-2 columns. Shards are merged (sorted, lambda GC) and
+lead variants are found by distance and/or LD clumping (regwas.clump).
+
+QC'd-out and untestable variants are NOT written; their counts are returned and logged.
+Missing calls are mean-imputed (the exact test would drop those samples per variant); ``n`` is
+the number of called samples, while the degrees of freedom use all analysed samples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import logging
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from regwas import gwas_kernel as K
+from regwas.covariates import design_matrix
+from regwas.errors import InputError
+from regwas.genotypes import BedReader, bfile_paths, read_fam
+from regwas.io import atomic_path, read_embeddings, read_tsv, write_tsv
+
+log = logging.getLogger(__name__)
+
+DEFAULTS: dict = {
+    "model": "additive",
+    "min_maf": 0.01,
+    "min_mac": 20,
+    "min_call_rate": 0.95,
+    "hwe_p": 1e-10,
+    "block_size": 2048,
+    "backend": "numpy",
+    "covariates": ["age", "sex_male", *[f"PC{i}" for i in range(1, 11)]],
+    "p_threshold": 5e-8,
+    "clump": {"method": "distance", "window_kb": 500, "r2": 0.1},
+    "cluster_max_distance": 0.5,
+    "intersect_samples": False,
+}
+
+COLUMNS = [
+    "chromosome",
+    "base_pair_location",
+    "variant_id",
+    "effect_allele",
+    "other_allele",
+    "effect_allele_frequency",
+    "n",
+    "pillai",
+    "f_stat",
+    "df1",
+    "df2",
+    "p_value",
+    "neg_log10_p",
+]
+
+CHI2_1DF_MEDIAN = 0.454936423119572  # scipy.stats.chi2.ppf(0.5, 1)
+
+
+def merge_config(cfg: dict | None) -> dict:
+    """DEFAULTS with the caller's values merged over them (nested dicts by key); validated."""
+    out = copy.deepcopy(DEFAULTS)
+    for key, value in (cfg or {}).items():
+        if key not in DEFAULTS:
+            raise InputError(f"config gwas: unknown key '{key}' (known: {sorted(DEFAULTS)})")
+        if isinstance(DEFAULTS[key], dict):
+            if not isinstance(value, dict):
+                raise InputError(f"config gwas.{key}: expected a mapping, got {value!r}")
+            unknown = set(value) - set(DEFAULTS[key])
+            if unknown:
+                raise InputError(f"config gwas.{key}: unknown key(s) {sorted(unknown)}")
+            out[key] = {**out[key], **value}
+        else:
+            out[key] = value
+    checks = [
+        ("model", out["model"] in ("additive", "genotypic"), "additive or genotypic"),
+        ("backend", out["backend"] in ("numpy", "torch", "auto"), "numpy, torch or auto"),
+        ("min_maf", 0 <= float(out["min_maf"]) <= 0.5, "in [0, 0.5]"),
+        ("min_mac", float(out["min_mac"]) >= 0, ">= 0"),
+        ("min_call_rate", 0 <= float(out["min_call_rate"]) <= 1, "in [0, 1]"),
+        ("hwe_p", 0 <= float(out["hwe_p"]) < 1, "in [0, 1)"),
+        ("block_size", int(out["block_size"]) >= 1, ">= 1"),
+        ("p_threshold", 0 < float(out["p_threshold"]) <= 1, "in (0, 1]"),
+        ("clump.method", out["clump"]["method"] in ("distance", "ld", "both"), "distance|ld|both"),
+        ("clump.window_kb", float(out["clump"]["window_kb"]) >= 0, ">= 0"),
+        ("clump.r2", 0 <= float(out["clump"]["r2"]) <= 1, "in [0, 1]"),
+        ("cluster_max_distance", 0 <= float(out["cluster_max_distance"]) <= 2, "in [0, 2]"),
+    ]
+    for key, ok, allowed in checks:
+        if not ok:
+            raise InputError(f"config gwas.{key}: invalid value, must be {allowed}")
+    if not isinstance(out["covariates"], list | tuple):
+        raise InputError("config gwas.covariates: expected a list of column names")
+    return out
+
+
+# ----------------------------------------------------------------------------- sample alignment
+
+
+def align_samples(
+    emb_ids: np.ndarray,
+    fam_ids: np.ndarray,
+    cov_ids: np.ndarray | None,
+    intersect: bool,
+    sources: tuple[str, str, str] = ("embeddings", ".fam", "covariates"),
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Indices (into embeddings, .fam, covariates) of the analysed samples, in embeddings order.
+
+    Embedding ids absent from the .fam or the covariates raise InputError with counts and
+    examples, unless ``intersect`` (then the common samples are analysed and the size logged).
+    """
+    fam_pos = pd.Index(fam_ids)
+    if fam_pos.has_duplicates:
+        raise InputError(f"{sources[1]}: duplicate IIDs")
+    keep = fam_pos.get_indexer(emb_ids) >= 0
+    problems = []
+    if not keep.all():
+        problems.append(
+            f"{int((~keep).sum())} of {len(emb_ids)} embedding sample ids are not in {sources[1]} "
+            f"(e.g. {', '.join(map(str, emb_ids[~keep][:5]))})"
+        )
+    if cov_ids is not None:
+        cov_pos = pd.Index(cov_ids)
+        if cov_pos.has_duplicates:
+            raise InputError(f"{sources[2]}: duplicate sample_id values")
+        in_cov = cov_pos.get_indexer(emb_ids) >= 0
+        if not in_cov.all():
+            problems.append(
+                f"{int((~in_cov).sum())} of {len(emb_ids)} embedding sample ids are not in "
+                f"{sources[2]} (e.g. {', '.join(map(str, emb_ids[~in_cov][:5]))})"
+            )
+        keep &= in_cov
+    if problems and not intersect:
+        raise InputError(
+            f"{sources[0]}: " + "; ".join(problems) + " (set gwas.intersect_samples / "
+            "--intersect-samples to analyse the common samples)"
+        )
+    if problems:
+        log.warning("analysing the %d samples common to all inputs (%s)", keep.sum(),
+                    "; ".join(problems))
+    emb_idx = np.flatnonzero(keep)
+    fam_idx = fam_pos.get_indexer(emb_ids[emb_idx])
+    cov_idx = None if cov_ids is None else pd.Index(cov_ids).get_indexer(emb_ids[emb_idx])
+    return emb_idx, fam_idx, cov_idx
+
+
+def drop_constant_dimensions(z: np.ndarray, names: list[str], source: str) -> np.ndarray:
+    """Drop embedding dimensions that are constant over the analysed samples (with a warning)."""
+    const = np.ptp(z, axis=0) == 0 if z.shape[0] else np.ones(z.shape[1], bool)
+    if const.any():
+        log.warning(
+            "%s: dropping %d constant embedding dimension(s): %s",
+            source,
+            int(const.sum()),
+            ", ".join(np.asarray(names)[const][:10]),
+        )
+    if const.all():
+        raise InputError(f"{source}: every embedding dimension is constant; nothing to test")
+    return z[:, ~const]
+
+
+def _covariate_table(covariates: pd.DataFrame | None) -> pd.DataFrame | None:
+    if covariates is None:
+        return None
+    if "sample_id" not in covariates.columns:
+        raise InputError(f"covariates: no 'sample_id' column (columns: {list(covariates)[:10]})")
+    table = covariates.copy()
+    table["sample_id"] = table["sample_id"].astype(str)
+    return table
+
+
+def prepare_analysis(
+    embeddings_path: str | os.PathLike,
+    fam_ids: np.ndarray,
+    cfg: dict,
+    covariates: pd.DataFrame | None,
+    fam_source: str = ".fam",
+) -> tuple[K.LatentBasis, np.ndarray, np.ndarray, np.ndarray]:
+    """Align samples and build the whitened basis: (basis, fam_idx, sample ids, latents used)."""
+    ids, z, _ = read_embeddings(embeddings_path)
+    table = _covariate_table(covariates)
+    emb_idx, fam_idx, cov_idx = align_samples(
+        ids,
+        np.asarray(fam_ids).astype(str),
+        None if table is None else table["sample_id"].to_numpy(),
+        bool(cfg["intersect_samples"]),
+        (str(embeddings_path), fam_source, "covariates"),
+    )
+    # analyse in .fam order: the genotype reader then needs no per-block sample permutation
+    perm = np.argsort(fam_idx, kind="stable")
+    emb_idx, fam_idx = emb_idx[perm], fam_idx[perm]
+    cov_idx = None if cov_idx is None else cov_idx[perm]
+    z = z[emb_idx]
+    names = [f"z{i:03d}" for i in range(z.shape[1])]
+    z = drop_constant_dimensions(z, names, str(embeddings_path))
+    if table is None:
+        C = None
+        k_names = ["intercept"]
+    else:
+        sub = table.iloc[cov_idx].reset_index(drop=True)
+        C, k_names, _ = design_matrix(sub, list(cfg["covariates"]), source="covariates")
+    basis = K.prepare_basis(z, C)
+    if basis.n - basis.k - basis.d < 1:
+        raise InputError(
+            f"{embeddings_path}: {basis.n} samples are too few for {basis.d} latent dimensions "
+            f"and {basis.k} covariate columns"
+        )
+    log.info(
+        "GWAS set-up: %d samples, %d latent dimensions, %d covariate columns (%s)",
+        basis.n, basis.d, basis.k, ", ".join(k_names[:12]),
+    )
+    return basis, fam_idx, ids[emb_idx], z
+
+
+# ----------------------------------------------------------------------------- one shard
+
+
+def _qc(counts: K.Counts, n: int, cfg: dict) -> tuple[np.ndarray, dict[str, int]]:
+    """Variant QC from exact counts. Each variant is counted under the first filter it fails,
+    in the order call rate, monomorphic, MAF, MAC, HWE (so the counts add up)."""
+    called = counts.called
+    alt = counts.alt_count
+    mac = np.minimum(alt, 2 * called - alt)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        maf = np.where(called > 0, mac / (2.0 * called), 0.0)
+    fail_call = called < float(cfg["min_call_rate"]) * n - 1e-9
+    fail_mono = ~fail_call & (mac == 0)
+    left = ~(fail_call | fail_mono)
+    fail_maf = left & (maf < float(cfg["min_maf"]))
+    left &= ~fail_maf
+    fail_mac = left & (mac < float(cfg["min_mac"]))
+    keep = left & ~fail_mac
+    fail_hwe = np.zeros_like(keep)
+    idx = np.flatnonzero(keep)
+    fail_hwe[idx] = ~K.hwe_pass(counts.subset(idx), float(cfg["hwe_p"]))
+    keep &= ~fail_hwe
+    stats = {
+        "fail_call_rate": int(fail_call.sum()),
+        "fail_monomorphic": int(fail_mono.sum()),
+        "fail_maf": int(fail_maf.sum()),
+        "fail_mac": int(fail_mac.sum()),
+        "fail_hwe": int(fail_hwe.sum()),
+    }
+    return keep, stats
+
+
+def _limit_threads(threads: int):
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=max(int(threads), 1))
+
+
+def gwas_frame(
+    basis: K.LatentBasis,
+    bfile_prefix: str | os.PathLike,
+    fam_idx: np.ndarray,
+    cfg: dict,
+    threads: int = 1,
+) -> tuple[pd.DataFrame, dict]:
+    """Test every QC-passing variant of one PLINK file set; returns (results, counts)."""
+    from tqdm.auto import tqdm
+
+    backend = K.make_backend(cfg["backend"], basis.stacked)
+    if backend.name.startswith("torch"):
+        import torch
+
+        torch.set_num_threads(max(int(threads), 1))
+    test = K.additive_test if cfg["model"] == "additive" else K.genotypic_test
+    tallies = {k: 0 for k in ("fail_call_rate", "fail_monomorphic", "fail_maf", "fail_mac",
+                              "fail_hwe")}
+    parts: list[pd.DataFrame] = []
+    n_untestable = 0
+    t0 = time.perf_counter()
+    n_fam = len(read_fam(bfile_paths(bfile_prefix)["fam"]))
+    everyone = len(fam_idx) == n_fam and np.array_equal(fam_idx, np.arange(n_fam))
+    index = None if everyone else fam_idx
+    with BedReader(bfile_prefix, sample_index=index) as reader, _limit_threads(threads):
+        bim = reader.bim
+        bar = tqdm(total=reader.n_variants, disable=None, unit="variant",
+                   desc=f"GWAS {Path(str(bfile_prefix)).name}")
+        for start, stop, G in reader.blocks(int(cfg["block_size"])):
+            counts = K.genotype_counts(G)
+            keep, stats = _qc(counts, basis.n, cfg)
+            for key, value in stats.items():
+                tallies[key] += value
+            idx = np.flatnonzero(keep)
+            bar.update(stop - start)
+            if idx.size == 0:
+                continue
+            sub = counts.subset(idx)
+            res = test(G[idx], sub, basis, backend)
+            ok = res["testable"]
+            n_untestable += int((~ok).sum())
+            rows = bim.iloc[start + idx[ok]]
+            called = sub.called[ok]
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "chromosome": rows["chromosome"].astype(str).to_numpy(),
+                        "base_pair_location": rows["position"].to_numpy(np.int64),
+                        "variant_id": rows["variant_id"].astype(str).to_numpy(),
+                        "effect_allele": rows["alt"].astype(str).to_numpy(),
+                        "other_allele": rows["ref"].astype(str).to_numpy(),
+                        "effect_allele_frequency": sub.alt_count[ok] / (2.0 * called),
+                        "n": called.astype(np.int64),
+                        "pillai": res["pillai"][ok],
+                        "f_stat": res["f_stat"][ok],
+                        "df1": res["df1"][ok].astype(np.int64),
+                        "df2": res["df2"][ok].astype(np.int64),
+                        "p_value": res["p_value"][ok],
+                        "neg_log10_p": res["neg_log10_p"][ok],
+                    }
+                )
+            )
+        bar.close()
+        n_total = reader.n_variants
+    frame = pd.concat(parts, ignore_index=True) if parts else _empty_frame()
+    seconds = time.perf_counter() - t0
+    counts_out = {
+        "n_samples": basis.n,
+        "n_latent_dims": basis.d,
+        "n_covariate_columns": basis.k,
+        "model": cfg["model"],
+        "backend": backend.name,
+        "n_variants_in": int(n_total),
+        **tallies,
+        "n_untestable": n_untestable,
+        "n_tested": len(frame),
+        "seconds": round(seconds, 3),
+    }
+    log.info(
+        "%s: %d of %d variants tested (call rate %d, monomorphic %d, MAF %d, MAC %d, HWE %d "
+        "failed QC; %d untestable) in %.1f s",
+        bfile_prefix, len(frame), n_total, tallies["fail_call_rate"],
+        tallies["fail_monomorphic"], tallies["fail_maf"], tallies["fail_mac"],
+        tallies["fail_hwe"], n_untestable, seconds,
+    )
+    return frame, counts_out
+
+
+def _empty_frame() -> pd.DataFrame:
+    dtypes = {"base_pair_location": "int64", "n": "int64", "df1": "int64", "df2": "int64"}
+    floats = ["effect_allele_frequency", "pillai", "f_stat", "p_value", "neg_log10_p"]
+    return pd.DataFrame(
+        {c: pd.Series(dtype=dtypes.get(c, "float64" if c in floats else "str")) for c in COLUMNS}
+    )
+
+
+def gwas_chromosome(
+    embeddings_path: str | os.PathLike,
+    bfile_prefix: str | os.PathLike,
+    out_path: str | os.PathLike,
+    cfg: dict | None,
+    covariates: pd.DataFrame | None = None,
+    threads: int = 1,
+) -> dict:
+    """One GWAS shard: test a PLINK file set, write a Parquet with COLUMNS; returns counts."""
+    cfg = merge_config(cfg)
+    paths = bfile_paths(bfile_prefix)
+    fam = read_fam(paths["fam"])
+    basis, fam_idx, _, _ = prepare_analysis(
+        embeddings_path, fam["iid"].to_numpy(), cfg, covariates, str(paths["fam"])
+    )
+    frame, counts = gwas_frame(basis, bfile_prefix, fam_idx, cfg, threads)
+    with atomic_path(out_path, suffix=".parquet") as tmp:
+        frame.to_parquet(tmp, index=False)
+    return counts
+
+
+# ----------------------------------------------------------------------------- merge, lambda
+
+
+def lambda_gc(neg_log10_p: np.ndarray | pd.Series) -> float:
+    """Genomic inflation: median 1-df chi-square quantile of the p-values / 0.4549.
+
+    Quantiles come from log p (chi2_1 isf(p) = ndtri(p/2)^2 evaluated with ndtri_exp), so
+    p-values below 1e-308 are handled; p-values of any df are mapped to 1-df quantiles.
+    """
+    x = np.asarray(neg_log10_p, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return float("nan")
+    log_half_p = -x * K.LN10 - np.log(2.0)
+    chi2 = special.ndtri_exp(np.minimum(log_half_p, np.log(0.5))) ** 2
+    return float(np.median(chi2) / CHI2_1DF_MEDIAN)
+
+
+def _chrom_key(values: pd.Series) -> pd.Series:
+    """Sort key for chromosome names: 1..22 numerically, then X, Y, XY, MT, others."""
+    special_order = {"X": 23, "23": 23, "Y": 24, "24": 24, "XY": 25, "25": 25, "MT": 26, "M": 26}
+    stripped = values.astype(str).str.replace(r"^chr", "", regex=True, flags=re.IGNORECASE)
+
+    def key(v: str) -> float:
+        if v.isdigit() and int(v) < 23:
+            return float(v)
+        return float(special_order.get(v.upper(), 100))
+
+    return stripped.map(key)
+
+
+def merge_shards(shard_paths: list, out_tsv_gz: str | os.PathLike, cfg: dict | None) -> dict:
+    """Concatenate Parquet shards, sort by chromosome and position, write TSV.gz; lambda GC."""
+    cfg = merge_config(cfg)
+    frames = []
+    for path in shard_paths:
+        if not Path(path).exists():
+            raise InputError(f"{path}: GWAS shard does not exist")
+        frames.append(pd.read_parquet(path))
+    gwas = pd.concat(frames, ignore_index=True) if frames else _empty_frame()
+    missing = [c for c in COLUMNS if c not in gwas.columns]
+    if missing:
+        raise InputError(f"GWAS shards lack columns {missing}")
+    gwas = gwas[COLUMNS]
+    order = np.lexsort((gwas["base_pair_location"].to_numpy(),
+                        _chrom_key(gwas["chromosome"]).to_numpy()))
+    gwas = gwas.iloc[order].reset_index(drop=True)
+    write_tsv(gwas, out_tsv_gz, float_format="%.10g")
+    thr = -np.log10(float(cfg["p_threshold"]))
+    result = {
+        "lambda_gc": lambda_gc(gwas["neg_log10_p"]),
+        "n_variants": len(gwas),
+        "n_significant": int((gwas["neg_log10_p"] >= thr).sum()),
+    }
+    log.info("merged %d shards: %d variants, %d significant, lambda GC %.4f",
+             len(shard_paths), result["n_variants"], result["n_significant"], result["lambda_gc"])
+    return result
+
+
+def read_gwas(path: str | os.PathLike) -> pd.DataFrame:
+    """Read merged summary statistics (TSV.gz) with string chromosome / id / allele columns."""
+    return read_tsv(path, dtype={"chromosome": str, "variant_id": str, "effect_allele": str,
+                                 "other_allele": str})
+
+
+def lead_variants(
+    gwas: pd.DataFrame,
+    cfg: dict | None,
+    bfile_pattern: str | None,
+    embeddings_path: str | os.PathLike,
+    out_tsv: str | os.PathLike,
+    out_linkage: str | os.PathLike | None = None,
+) -> pd.DataFrame:
+    """Clump significant variants into leads, add latent directions and clusters; write TSV.
+
+    See regwas.clump.lead_variants for the columns.
+    """
+    from regwas import clump
+
+    return clump.lead_variants(
+        gwas, merge_config(cfg), bfile_pattern, embeddings_path, out_tsv, out_linkage
+    )
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def _parse_chromosomes(spec: str) -> list[str]:
+    out: list[str] = []
+    for part in spec.split(","):
+        part = part.strip()
+        if re.fullmatch(r"\d+-\d+", part):
+            lo, hi = map(int, part.split("-"))
+            out.extend(str(c) for c in range(lo, hi + 1))
+        elif part:
+            out.append(part)
+    return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of `regwas gwas`."""
+    parser.add_argument("--embeddings", required=True, help="embeddings.parquet (sample_id, z*)")
+    parser.add_argument("--bfile", required=True, action="append",
+                        help="PLINK prefix (repeatable); may contain {chrom} with --chromosomes")
+    parser.add_argument("--chromosomes", help="chromosomes for {chrom}, e.g. 1-22 or 1-22,X")
+    parser.add_argument("--covariates", help="covariates table (TSV with sample_id)")
+    parser.add_argument("--covariate-cols", help="comma-separated covariate columns "
+                        "(default: config covariates)")
+    parser.add_argument("--model", choices=["additive", "genotypic"], default="additive")
+    parser.add_argument("--intersect-samples", action="store_true",
+                        help="analyse samples common to all inputs instead of failing")
+    parser.add_argument("--backend", choices=["numpy", "torch", "auto"], default="numpy")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--min-maf", type=float, default=DEFAULTS["min_maf"])
+    parser.add_argument("--min-mac", type=float, default=DEFAULTS["min_mac"])
+    parser.add_argument("--min-call-rate", type=float, default=DEFAULTS["min_call_rate"])
+    parser.add_argument("--hwe-p", type=float, default=DEFAULTS["hwe_p"])
+    parser.add_argument("--block-size", type=int, default=DEFAULTS["block_size"])
+    parser.add_argument("--lead-variants", help="also write clumped lead variants (TSV)")
+    parser.add_argument("--clump", choices=["distance", "ld", "both"], default="distance")
+    parser.add_argument("--out", required=True, help="merged summary statistics (.tsv.gz)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """`regwas gwas`: shards per file set (temporary Parquet), merged into --out."""
+    prefixes: list[str] = []
+    for prefix in args.bfile:
+        if "{chrom}" in prefix:
+            if not args.chromosomes:
+                raise InputError(f"--bfile {prefix} contains {{chrom}}: give --chromosomes")
+            prefixes.extend(prefix.replace("{chrom}", c) for c in _parse_chromosomes(
+                args.chromosomes))
+        else:
+            prefixes.append(prefix)
+    for prefix in prefixes:  # fail before any work when a file set is missing
+        bfile_paths(prefix)
+    cfg = {
+        "model": args.model,
+        "backend": args.backend,
+        "intersect_samples": bool(args.intersect_samples),
+        "min_maf": args.min_maf,
+        "min_mac": args.min_mac,
+        "min_call_rate": args.min_call_rate,
+        "hwe_p": args.hwe_p,
+        "block_size": args.block_size,
+        "clump": {"method": args.clump},
+    }
+    covariates = None
+    if args.covariates:
+        covariates = read_tsv(args.covariates, dtype={"sample_id": str})
+        cfg["covariates"] = (
+            [c.strip() for c in args.covariate_cols.split(",") if c.strip()]
+            if args.covariate_cols
+            else DEFAULTS["covariates"]
+        )
+    out = Path(args.out)
+    with tempfile.TemporaryDirectory(prefix=".regwas-gwas-", dir=out.parent if out.parent.exists()
+                                     else None) as tmp:
+        shards = []
+        for i, prefix in enumerate(prefixes):
+            shard = Path(tmp) / f"shard{i:04d}.parquet"
+            gwas_chromosome(args.embeddings, prefix, shard, cfg, covariates, args.threads)
+            shards.append(shard)
+        summary = merge_shards(shards, out, cfg)
+    print(
+        f"regwas gwas: {summary['n_variants']} variants, {summary['n_significant']} with "
+        f"p < {DEFAULTS['p_threshold']:g}, lambda GC {summary['lambda_gc']:.4f} -> {out}"
+    )
+    if args.lead_variants:
+        pattern = prefixes[0] if len(prefixes) == 1 else None
+        if pattern is None and len(args.bfile) == 1 and "{chrom}" in args.bfile[0]:
+            pattern = args.bfile[0]
+        lead_variants(read_gwas(out), cfg, pattern, args.embeddings, args.lead_variants)
+    return 0

@@ -75,6 +75,7 @@ SECTIONS = {
     "phewas": "regwas.phewas",
     "compare": "regwas.compare",
     "plots": "regwas.plots",
+    "gwas": "regwas.gwas",
 }
 
 

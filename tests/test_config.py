@@ -76,6 +76,7 @@ SECTIONS = {
     "compare": "regwas.compare",
     "plots": "regwas.plots",
     "gwas": "regwas.gwas",
+    "cohort_qc": "regwas.cohort",
 }
 
 

@@ -1,0 +1,276 @@
+"""Coalescent genotypes for the synthetic biobank (msprime), written as PLINK 1 file sets.
+
+Several ancestry groups split from one ancestral population and exchange migrants, so
+population structure is a real confounder that the workflow must remove with genetic PCs.
+Mutations follow a JC69 nucleotide model; only biallelic SNVs above a MAF threshold are kept.
+ALT (the derived allele) is written as .bim A1 and the .bed stores ALT counts (as plink2).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from regwas.errors import InputError
+
+log = logging.getLogger(__name__)
+
+DEFAULTS: dict = {
+    "n_chromosomes": 22,
+    "chromosome_length": 1_000_000,
+    "populations": {"popA": 0.6, "popB": 0.25, "popC": 0.15},
+    "effective_size": 10_000,
+    "split_time": 1_500,
+    "migration_rate": 1e-4,
+    "recombination_rate": 1e-8,
+    "mutation_rate": 1.25e-8,
+    "min_maf": 0.01,
+}
+
+
+@dataclass(frozen=True)
+class ChromosomeResult:
+    """What one simulated chromosome produced: its .bim table and ALT allele counts."""
+
+    chromosome: int
+    bim: pd.DataFrame  # chromosome, variant_id, cm, position, alt, ref
+    alt_count: np.ndarray  # ALT alleles per variant summed over samples (int64)
+    min_population_maf: np.ndarray  # smallest MAF of each variant over the populations
+    n_segregating: int  # sites before filtering
+
+
+def population_sizes(proportions: dict[str, float], n: int) -> dict[str, int]:
+    """Split n people over populations by proportion (largest remainders); each gets >= 1."""
+    names = list(proportions)
+    p = np.array([float(proportions[k]) for k in names])
+    raw = p / p.sum() * n
+    counts = np.floor(raw).astype(int)
+    order = np.argsort(-(raw - counts), kind="stable")
+    counts[order[: n - counts.sum()]] += 1
+    if (counts < 1).any():
+        small = [k for k, c in zip(names, counts, strict=True) if c < 1]
+        raise InputError(
+            f"simulate.genotypes.populations: population(s) {small} get no samples at "
+            f"n_samples={n}; raise n_samples or their proportion"
+        )
+    return dict(zip(names, counts.tolist(), strict=True))
+
+
+def demography(cfg: dict):
+    """The msprime demography: populations split from an ancestor, with symmetric migration."""
+    import msprime
+
+    names = list(cfg["populations"])
+    ne = float(cfg["effective_size"])
+    dem = msprime.Demography()
+    for name in names:
+        dem.add_population(name=name, initial_size=ne)
+    dem.add_population(name="ancestral", initial_size=ne)
+    if len(names) > 1 and cfg["migration_rate"] > 0:
+        dem.set_symmetric_migration_rate(names, float(cfg["migration_rate"]))
+    dem.add_population_split(time=float(cfg["split_time"]), derived=names, ancestral="ancestral")
+    return dem
+
+
+def simulate_chromosome(
+    chromosome: int,
+    cfg: dict,
+    sizes: dict[str, int],
+    seeds: tuple[int, int],
+) -> tuple[np.ndarray, pd.DataFrame, np.ndarray, int]:
+    """Simulate one chromosome -> (ALT counts people x variants int8 in msprime individual
+    order, bim table, population index per individual, number of segregating sites)."""
+    import msprime
+
+    ts = msprime.sim_ancestry(
+        samples=sizes,
+        demography=demography(cfg),
+        sequence_length=int(cfg["chromosome_length"]),
+        recombination_rate=float(cfg["recombination_rate"]),
+        ploidy=2,
+        random_seed=int(seeds[0]),
+    )
+    ts = msprime.sim_mutations(
+        ts,
+        rate=float(cfg["mutation_rate"]),
+        model=msprime.JC69(),
+        discrete_genome=True,
+        random_seed=int(seeds[1]),
+    )
+    n_hap = ts.num_samples
+    min_count = float(cfg["min_maf"]) * n_hap
+    keep: list[int] = []
+    derived: list[str] = []
+    for tree in ts.trees():
+        for site in tree.sites():
+            if len(site.mutations) != 1:
+                continue  # recurrent or back mutation: not a biallelic SNV
+            mut = site.mutations[0]
+            if mut.derived_state == site.ancestral_state:
+                continue
+            count = tree.num_samples(mut.node)
+            if min(count, n_hap - count) >= min_count and 0 < count < n_hap:
+                keep.append(site.id)
+                derived.append(mut.derived_state)
+    keep_arr = np.asarray(keep, dtype=np.int64)
+    drop = np.setdiff1d(np.arange(ts.num_sites), keep_arr)
+    n_segregating = ts.num_sites
+    ts = ts.delete_sites(drop)
+    haps = ts.genotype_matrix()  # sites x sample nodes; 0 = ancestral, 1 = derived
+    nodes = ts.individuals_nodes  # individuals x 2
+    samples = ts.samples()
+    col = np.searchsorted(samples, nodes)
+    dosage = (haps[:, col[:, 0]] + haps[:, col[:, 1]]).astype(np.int8).T  # people x variants
+    positions = ts.tables.sites.position.astype(np.int64) + 1  # 1-based
+    ref = np.array([s.ancestral_state for s in ts.sites()], dtype=object)
+    alt = np.array(derived, dtype=object)
+    bim = pd.DataFrame(
+        {
+            "chromosome": str(chromosome),
+            "variant_id": [
+                f"{chromosome}:{p}:{r}:{a}" for p, r, a in zip(positions, ref, alt, strict=True)
+            ],
+            "cm": 0.0,
+            "position": positions,
+            "alt": alt,
+            "ref": ref,
+        }
+    )
+    pops = ts.individual_populations.astype(np.int64)
+    return dosage, bim, pops, n_segregating
+
+
+def write_bed(
+    prefix: Path, dosage: np.ndarray, bim: pd.DataFrame, sample_ids: list[str], sex: np.ndarray
+) -> None:
+    """Write ALT counts (people x variants) as a PLINK 1 file set; A1 = ALT, A2 = REF."""
+    from bed_reader import to_bed
+
+    to_bed(
+        f"{prefix}.bed",
+        dosage,
+        properties={
+            "fid": sample_ids,
+            "iid": sample_ids,
+            "sex": sex.tolist(),
+            "pheno": ["-9"] * len(sample_ids),
+            "chromosome": bim["chromosome"].tolist(),
+            "sid": bim["variant_id"].tolist(),
+            "cm_position": bim["cm"].tolist(),
+            "bp_position": bim["position"].tolist(),
+            "allele_1": bim["alt"].tolist(),
+            "allele_2": bim["ref"].tolist(),
+        },
+        count_A1=True,
+        num_threads=1,
+    )
+
+
+def _chromosome_job(
+    chromosome: int,
+    cfg: dict,
+    sizes: dict[str, int],
+    seeds: tuple[int, int],
+    order: np.ndarray,
+    sample_ids: list[str],
+    sex: np.ndarray,
+    out_dir: str,
+) -> ChromosomeResult:
+    """Simulate, reorder people into the cohort order, and write chr{chromosome}.*."""
+    dosage, bim, pops, n_seg = simulate_chromosome(chromosome, cfg, sizes, seeds)
+    freq = np.stack([dosage[pops == k].mean(axis=0) / 2 for k in range(len(sizes))])
+    min_pop_maf = np.minimum(freq, 1 - freq).min(axis=0)
+    dosage = np.ascontiguousarray(dosage[order])
+    write_bed(Path(out_dir) / f"chr{chromosome}", dosage, bim, sample_ids, sex)
+    alt_count = dosage.sum(axis=0, dtype=np.int64)
+    return ChromosomeResult(chromosome, bim, alt_count, min_pop_maf, n_seg)
+
+
+def individual_populations(sizes: dict[str, int]) -> np.ndarray:
+    """Population index of each msprime individual (sim_ancestry lists them population by
+    population, in the order of ``sizes``)."""
+    return np.repeat(np.arange(len(sizes)), list(sizes.values()))
+
+
+def chromosome_seeds(seed_seq: np.random.SeedSequence, n_chromosomes: int) -> list[tuple[int, int]]:
+    """Two msprime seeds (ancestry, mutations) per chromosome, independent of threads."""
+    out = []
+    for child in seed_seq.spawn(n_chromosomes):
+        a, b = child.generate_state(2, dtype=np.uint32)
+        out.append((int(a) % (2**31 - 2) + 1, int(b) % (2**31 - 2) + 1))
+    return out
+
+
+def simulate_genotypes(
+    cfg: dict,
+    n_samples: int,
+    seed_seq: np.random.SeedSequence,
+    order: np.ndarray,
+    sample_ids: list[str],
+    sex: np.ndarray,
+    out_dir: Path,
+    threads: int = 1,
+) -> list[ChromosomeResult]:
+    """Simulate every chromosome and write out_dir/chr{c}.bed/.bim/.fam.
+
+    ``order[i]`` is the msprime individual shown as cohort person i (a fixed shuffle, so
+    sample order does not reveal ancestry). Chromosomes run in ``threads`` processes; each has
+    its own seed, so results do not depend on ``threads``.
+    """
+    sizes = population_sizes(cfg["populations"], n_samples)
+    n_chrom = int(cfg["n_chromosomes"])
+    seeds = chromosome_seeds(seed_seq, n_chrom)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    chroms = list(range(1, n_chrom + 1))
+    args = [(c, cfg, sizes, seeds[c - 1], order, sample_ids, sex, str(out_dir)) for c in chroms]
+    results: list[ChromosomeResult] = []
+    bar = tqdm(total=n_chrom, desc="chromosomes", unit="chr", disable=None)
+    if threads > 1 and n_chrom > 1:
+        with ProcessPoolExecutor(max_workers=min(threads, n_chrom)) as pool:
+            for res in pool.map(_chromosome_job, *zip(*args, strict=True)):
+                results.append(res)
+                bar.update()
+    else:
+        for a in args:
+            results.append(_chromosome_job(*a))
+            bar.update()
+    bar.close()
+    for res in results:
+        log.info(
+            "chr%d: %d segregating sites, %d biallelic SNVs with MAF >= %s",
+            res.chromosome,
+            res.n_segregating,
+            len(res.bim),
+            cfg["min_maf"],
+        )
+        if len(res.bim) == 0:
+            raise InputError(
+                f"simulate.genotypes: chromosome {res.chromosome} has no variant with MAF >= "
+                f"{cfg['min_maf']}; raise chromosome_length or mutation_rate"
+            )
+    return results
+
+
+def read_dosages(prefix: Path, variant_index: np.ndarray) -> np.ndarray:
+    """ALT counts (people x len(variant_index), float64) of selected variants of a file set."""
+    from regwas.genotypes import BedReader
+
+    with BedReader(prefix) as reader:
+        cols = [reader.read(int(j), int(j) + 1)[0] for j in variant_index]
+        n = reader.n_raw
+    return np.asarray(cols, dtype=np.float64).T.reshape(n, len(cols))
+
+
+def default_threads() -> int:
+    """CPU count available to this process (for callers that want 'all cores')."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return os.cpu_count() or 1

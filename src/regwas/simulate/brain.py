@@ -1,0 +1,627 @@
+"""Synthetic brain MRI (T1w, T2w, tissue labels) built from nilearn's real MNI152 template.
+
+Each person is the 2 mm MNI152 2009a template (nilearn, offline) deformed by a smooth
+displacement field whose regional volume changes come from the person's standardised
+biological factors (planted truth), then moved by a random pose (rotation, translation,
+isotropic scale = head size), multiplied by a smooth bias field, given Rician noise and a
+per-site intensity gain/offset: the nuisance that registration should remove.
+
+Geometry. A person's image is written on the template grid (3D, 99x117x95, the template's
+affine) or on one axial slice of it (2D, shape (99, 117, 1), affine = the template's affine
+shifted to the slice plane). One pull-back map per person composes, for every output
+voxel centre y (world mm): the inverse pose x = c + R^T (y - c - t) / s, then the
+deformation x_t = x + v(x), then the template's inverse affine; intensities are sampled with
+``scipy.ndimage.map_coordinates`` (order 1 or 3), labels with order 0 (nearest).
+
+Deformation. v is a sum of Gaussian-windowed radial fields, one per factor region:
+``v(x) = -k (x - c) exp(-0.5 * sum(((x - c) / sigma)^2))``. A positive k magnifies the
+region around c (its volume grows by about (1 - k)^-3 at the centre), a negative k shrinks
+it. k = amplitude * clip(factor, +-factor_clip) + age term. The Jacobian determinant of
+x -> x + v(x) is computed analytically at every sampled point and must stay positive (no
+folding); the per-person minimum is returned as ``min_jacobian``.
+
+Labels (``*_dseg.nii.gz``, uint8): 0 background (outside the brain mask), 1 CSF outside the
+lateral ventricles, 2 grey matter, 3 white matter, 4 lateral ventricles. Tissue = argmax of
+(CSF, GM, WM) probabilities inside nilearn's brain mask, with CSF = mask - GM - WM; the
+lateral ventricles are the connected CSF components that fill a box around the ventricle
+bodies (|x| <= 25, -30 <= y <= 20, 15 <= z <= 30 mm MNI).
+
+T2w contrast: a partial-volume mix of the tissue probabilities (CSF bright, GM intermediate,
+WM dark, see ``T2_INTENSITY``), warped with the same map as T1w and labels. T1w is nilearn's
+template (values in [0, 1]; residues below 1e-6 far outside the head set to 0).
+
+Scanner nuisance, in scanner (output) space and in this order: bias exp(b * quadratic
+polynomial), Rician noise sqrt((I + n1)^2 + n2^2), then gain * I + offset drawn per site
+name (same site, same effect, for a given seed). Per person the RNG is
+``default_rng([seed, row index])``, so output does not depend on ``threads``.
+
+Image-derived phenotypes are measured on the written (native) labels: ``ventricle``,
+``csf``, ``gm``, ``wm`` and the regional ``frontal_gm`` / ``temporal_gm`` (GM voxels whose
+template position lies within one sigma of the region centres), in ml (3D) or cm2 (2D).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import gzip
+import logging
+import re
+import zlib
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+from scipy import ndimage as ndi
+from tqdm import tqdm
+
+from regwas.errors import InputError
+from regwas.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+#: Biological factors the brain rendering reads (columns of the factors table).
+FACTORS: tuple[str, ...] = ("ventricle_volume", "frontal_gm", "temporal_gm")
+
+#: Region of each factor in MNI mm: centres (bilateral regions have two) and Gaussian sigma.
+REGIONS: dict[str, dict[str, Any]] = {
+    "ventricle_volume": {"centres": [(0.0, -10.0, 14.0)], "sigma": (20.0, 34.0, 16.0)},
+    "frontal_gm": {"centres": [(-38.0, 44.0, 16.0), (38.0, 44.0, 16.0)], "sigma": (12.0,) * 3},
+    "temporal_gm": {"centres": [(-56.0, -24.0, 12.0), (56.0, -24.0, 12.0)], "sigma": (12.0,) * 3},
+}
+
+#: T2-like intensity of pure CSF, GM and WM (partial-volume mixed by the tissue probabilities).
+T2_INTENSITY: dict[str, float] = {"csf": 1.0, "gm": 0.55, "wm": 0.3}
+
+LABELS: dict[int, str] = {0: "background", 1: "csf", 2: "gm", 3: "wm", 4: "ventricles"}
+
+#: Pose centre (x, y) in MNI mm, near the brain mask's centre of mass; z is the slice plane
+#: in 2D and POSE_CENTRE_Z_3D in 3D.
+POSE_CENTRE_XY: tuple[float, float] = (0.0, -22.0)
+POSE_CENTRE_Z_3D: float = 10.0
+
+#: Defaults of the config section ``simulate.brain``.
+DEFAULTS: dict[str, Any] = {
+    "dims": 2,  # 2: one axial slice (X, Y, 1); 3: full 2 mm volume
+    "slice_z_mm": 16.0,  # MNI z of the 2D slice; on the 2 mm grid: even, -72..116
+    "interp_order": 1,  # intensity interpolation, 1 (linear) or 3 (cubic spline)
+    "rotation_deg": 8.0,  # rotation angles uniform in [-r, r] per axis (only z in 2D)
+    "translation_mm": 8.0,  # translations uniform in [-t, t] per axis (only x, y in 2D)
+    "out_of_plane": False,  # 2D only: also rotate about x, y and translate in z
+    "scale_sd": 0.04,  # sd of log isotropic scale (head size)
+    "scale_sex": 0.04,  # log scale difference male - female (males +half, females -half)
+    "deformation": {  # k per factor SD (dimensionless; volume ~ (1 - k)^-3 at the centre)
+        "ventricle_volume": 0.08,
+        "frontal_gm": 0.06,
+        "temporal_gm": 0.06,
+    },
+    "factor_clip": 4.0,  # standardised factors are clipped to +-this before use
+    "age_centre": 60.0,  # years; age effects are per decade from here
+    "age_ventricle_per_decade": 0.01,  # k added to ventricle_volume per decade of age
+    "age_gm_per_decade": 0.005,  # k subtracted from each GM region per decade of age
+    "bias_strength": 0.2,  # scale of the log bias field (quadratic polynomial, N(0,1) coefs)
+    "noise_sd": 0.02,  # Rician noise sd, in template intensity units (WM T1 ~ 0.84)
+    "site_gain_sd": 0.1,  # sd of log per-site gain (drawn per site name and seed)
+    "site_offset_sd": 0.02,  # sd of per-site additive offset
+}
+
+_SAMPLE_ID = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+# --------------------------------------------------------------------------- config
+
+
+def merge_config(
+    cfg: dict | None, defaults: dict = DEFAULTS, where: str = "simulate.brain"
+) -> dict:
+    """Merge caller values over DEFAULTS (nested dicts by key); unknown keys raise InputError."""
+    out = copy.deepcopy(defaults)
+    for key, value in (cfg or {}).items():
+        if key not in defaults:
+            raise InputError(f"config {where}.{key}: unknown key (allowed: {sorted(defaults)})")
+        if isinstance(defaults[key], dict):
+            if not isinstance(value, dict):
+                raise InputError(f"config {where}.{key}: must be a mapping, got {value!r}")
+            out[key] = merge_config(value, defaults[key], f"{where}.{key}")
+        else:
+            out[key] = value
+    return out
+
+
+def _validate(c: dict) -> dict:
+    """Check types and ranges of a merged config; return it with numbers as floats."""
+    where = "config simulate.brain"
+    if c["dims"] not in (2, 3):
+        raise InputError(f"{where}.dims: must be 2 or 3, got {c['dims']!r}")
+    if c["interp_order"] not in (1, 3):
+        raise InputError(f"{where}.interp_order: must be 1 or 3, got {c['interp_order']!r}")
+    if not isinstance(c["out_of_plane"], bool):
+        raise InputError(f"{where}.out_of_plane: must be true or false")
+    nonneg = [
+        "rotation_deg",
+        "translation_mm",
+        "scale_sd",
+        "bias_strength",
+        "noise_sd",
+        "site_gain_sd",
+        "site_offset_sd",
+        "factor_clip",
+    ]
+    for key in [
+        *nonneg,
+        "slice_z_mm",
+        "scale_sex",
+        "age_centre",
+        "age_ventricle_per_decade",
+        "age_gm_per_decade",
+    ]:
+        v = c[key]
+        if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v):
+            raise InputError(f"{where}.{key}: must be a finite number, got {v!r}")
+        if key in nonneg and v < 0:
+            raise InputError(f"{where}.{key}: must be >= 0, got {v!r}")
+    if c["rotation_deg"] > 45:
+        raise InputError(f"{where}.rotation_deg: must be <= 45, got {c['rotation_deg']}")
+    for name, v in c["deformation"].items():
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 0.2:
+            raise InputError(f"{where}.deformation.{name}: must be a number in [0, 0.2], got {v!r}")
+    return c
+
+
+# --------------------------------------------------------------------------- template
+
+
+@dataclass(frozen=True)
+class Template:
+    """The 2 mm MNI152 template arrays the subjects are rendered from."""
+
+    t1: np.ndarray  # float32 (99, 117, 95)
+    t2: np.ndarray  # float32
+    labels: np.ndarray  # uint8, values in LABELS
+    affine: np.ndarray  # 4x4 float64
+    bbox_mm: np.ndarray  # (2, 3) world min / max of the voxels that are non-zero anywhere
+
+
+def _ventricle_mask(csf_label: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """Connected CSF components that fill the box around the lateral ventricle bodies."""
+    comps, n = ndi.label(csf_label)
+    ijk = np.indices(csf_label.shape).reshape(3, -1)
+    xyz = (affine[:3, :3] @ ijk + affine[:3, 3:4]).reshape((3, *csf_label.shape))
+    box = (
+        (np.abs(xyz[0]) <= 25) & (xyz[1] >= -30) & (xyz[1] <= 20) & (xyz[2] >= 15) & (xyz[2] <= 30)
+    )
+    in_box = np.bincount(comps[box], minlength=n + 1)
+    in_box[0] = 0
+    keep = np.flatnonzero(in_box >= 50)  # >= 0.4 ml of the component inside the box
+    mask = np.isin(comps, keep)
+    volume_ml = mask.sum() * abs(np.linalg.det(affine[:3, :3])) / 1000
+    if not 5 <= volume_ml <= 60:
+        raise RuntimeError(
+            f"MNI152 lateral ventricles delineated as {volume_ml:.1f} ml: unexpected"
+        )
+    return mask
+
+
+@functools.lru_cache(maxsize=1)
+def load_template() -> Template:
+    """Load nilearn's 2 mm MNI152 T1, GM, WM and brain mask (offline) and derive T2w + labels."""
+    from nilearn import datasets  # slow import, only when needed
+
+    t1_img = datasets.load_mni152_template(resolution=2)
+    affine = np.asarray(t1_img.affine, dtype=np.float64)
+    t1 = np.asarray(t1_img.get_fdata(), dtype=np.float32)
+    gm = np.asarray(datasets.load_mni152_gm_template(resolution=2).get_fdata(), dtype=np.float32)
+    wm = np.asarray(datasets.load_mni152_wm_template(resolution=2).get_fdata(), dtype=np.float32)
+    mask = datasets.load_mni152_brain_mask(resolution=2).get_fdata() > 0.5
+    gm = np.clip(gm, 0, 1) * mask
+    wm = np.clip(wm, 0, 1) * mask
+    csf = np.clip(mask - gm - wm, 0, 1)
+    t2 = T2_INTENSITY["csf"] * csf + T2_INTENSITY["gm"] * gm + T2_INTENSITY["wm"] * wm
+    labels = np.zeros(t1.shape, dtype=np.uint8)
+    tissue = np.argmax(np.stack([csf, gm, wm]), axis=0).astype(np.uint8) + 1
+    labels[mask] = tissue[mask]
+    labels[_ventricle_mask(labels == 1, affine)] = 4
+    t1[t1 < 1e-6] = 0.0  # the template carries ~1e-17 residues far outside the head
+    nz = np.argwhere((labels > 0) | (t1 > 0))
+    corners = np.stack([nz.min(0), nz.max(0)]).astype(float)
+    world = corners @ affine[:3, :3].T + affine[:3, 3]
+    bbox = np.stack([world.min(0), world.max(0)])
+    return Template(t1=t1, t2=t2.astype(np.float32), labels=labels, affine=affine, bbox_mm=bbox)
+
+
+def output_geometry(
+    cfg: dict, template_affine: np.ndarray, template_shape: tuple[int, ...]
+) -> tuple[tuple[int, int, int], np.ndarray, int | None]:
+    """Shape, affine and template z index (None in 3D) of the images a config produces."""
+    c = _validate(merge_config(cfg))
+    if c["dims"] == 3:
+        return tuple(template_shape), template_affine.copy(), None  # type: ignore[return-value]
+    dz, z0 = template_affine[2, 2], template_affine[2, 3]
+    kf = (float(c["slice_z_mm"]) - z0) / dz
+    k = int(round(kf))
+    if abs(kf - k) > 1e-6 or not 0 <= k < template_shape[2]:
+        zmax = z0 + dz * (template_shape[2] - 1)
+        raise InputError(
+            f"config simulate.brain.slice_z_mm: {c['slice_z_mm']} is not a template plane "
+            f"(multiples of {dz:g} mm from {z0:g} to {zmax:g})"
+        )
+    affine = template_affine.copy()
+    affine[:3, 3] = template_affine[:3, :3] @ np.array([0.0, 0.0, k]) + template_affine[:3, 3]
+    return (template_shape[0], template_shape[1], 1), affine, k
+
+
+# --------------------------------------------------------------------------- geometry
+
+
+def _fields(ks: dict[str, float]) -> list[tuple[float, np.ndarray, np.ndarray]]:
+    """(k, centre, sigma) of every Gaussian radial field with non-zero amplitude."""
+    out = []
+    for name, k in ks.items():
+        if k == 0:
+            continue
+        reg = REGIONS[name]
+        for centre in reg["centres"]:
+            out.append((float(k), np.asarray(centre, float), np.asarray(reg["sigma"], float)))
+    return out
+
+
+def displacement(points: np.ndarray, ks: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Pull-back displacement v (n, 3) at points (n, 3, MNI mm) and det(I + Dv) (n,).
+
+    ks maps factor name -> amplitude k; v = sum_f -k (x - c) g(x), computed analytically
+    with its Jacobian so folding can be checked at every sampled point.
+    """
+    p = np.ascontiguousarray(points.T)  # (3, n): contiguous components
+    v = np.zeros_like(p)
+    jac = np.zeros((3, 3, p.shape[1]))  # Dv
+    for k, centre, sigma in _fields(ks):
+        d = (p - centre[:, None]) / sigma[:, None]  # offsets / sigma
+        kg = k * np.exp(-0.5 * (d[0] ** 2 + d[1] ** 2 + d[2] ** 2))
+        kgd = kg * (d * sigma[:, None])  # k g (x - c)
+        v -= kgd
+        # d v_i / d x_j = -k g (delta_ij - d_i d_j / sigma_j^2)
+        jac += kgd[:, None, :] * (d / sigma[:, None])[None, :, :]
+        for i in range(3):
+            jac[i, i] -= kg
+    for i in range(3):
+        jac[i, i] += 1.0
+    det = (
+        jac[0, 0] * (jac[1, 1] * jac[2, 2] - jac[1, 2] * jac[2, 1])
+        - jac[0, 1] * (jac[1, 0] * jac[2, 2] - jac[1, 2] * jac[2, 0])
+        + jac[0, 2] * (jac[1, 0] * jac[2, 1] - jac[1, 1] * jac[2, 0])
+    )
+    return v.T, det
+
+
+def rotation_matrix(angles_deg: np.ndarray) -> np.ndarray:
+    """Rotation R = Rz @ Ry @ Rx from angles (x, y, z) in degrees."""
+    ax, ay, az = np.deg2rad(angles_deg)
+    rx = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)], [0, np.sin(ax), np.cos(ax)]])
+    ry = np.array([[np.cos(ay), 0, np.sin(ay)], [0, 1, 0], [-np.sin(ay), 0, np.cos(ay)]])
+    rz = np.array([[np.cos(az), -np.sin(az), 0], [np.sin(az), np.cos(az), 0], [0, 0, 1]])
+    return rz @ ry @ rx
+
+
+def _site_effect(seed: int, site: str, c: dict) -> np.ndarray:
+    """Per-site (T1 gain, T1 offset, T2 gain, T2 offset), fixed by seed and site name."""
+    rng = np.random.default_rng([seed, 0x5173, zlib.crc32(site.encode())])
+    z = rng.standard_normal(4)
+    return np.array(
+        [
+            np.exp(c["site_gain_sd"] * z[0]),
+            c["site_offset_sd"] * z[1],
+            np.exp(c["site_gain_sd"] * z[2]),
+            c["site_offset_sd"] * z[3],
+        ]
+    )
+
+
+def _bias_field(rng: np.random.Generator, u: np.ndarray, strength: float) -> np.ndarray:
+    """Smooth multiplicative bias exp(strength * quadratic polynomial) at normalised coords u."""
+    coef = rng.standard_normal(9)
+    x, y, z = u.T
+    poly = (
+        coef[0] * x
+        + coef[1] * y
+        + coef[2] * z
+        + coef[3] * (x * x - 1 / 3)
+        + coef[4] * (y * y - 1 / 3)
+        + coef[5] * (z * z - 1 / 3)
+        + coef[6] * x * y
+        + coef[7] * x * z
+        + coef[8] * y * z
+    )
+    return np.exp(strength / 3.0 * poly).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- one person
+
+
+@dataclass(frozen=True)
+class _Job:
+    index: int
+    sample_id: str
+    age: float
+    male: bool
+    site: str
+    factors: tuple[float, ...]
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(
+    template: Template,
+    coeffs: tuple[np.ndarray, np.ndarray] | None,
+    c: dict,
+    seed: int,
+    brain_dir: str,
+) -> None:
+    """Hand the template arrays and settings to a worker process (or to this process)."""
+    _WORKER.update(template=template, coeffs=coeffs, c=c, seed=seed, brain_dir=Path(brain_dir))
+
+
+@functools.lru_cache(maxsize=8)
+def _nifti_header(shape: tuple[int, ...], affine_key: tuple[float, ...], dtype: str) -> bytes:
+    """NIfTI-1 header + empty extension block (352 bytes) built by nibabel for one geometry."""
+    affine = np.asarray(affine_key, dtype=np.float64).reshape(4, 4)
+    img = nib.Nifti1Image(np.zeros(shape, dtype=dtype), affine)
+    img.set_data_dtype(np.dtype(dtype))
+    img.header.set_xyzt_units("mm")
+    img.set_sform(affine, code="mni")
+    img.set_qform(affine, code="mni")
+    img.update_header()
+    hdr = img.header
+    hdr.set_data_offset(352)  # 348-byte header + 4-byte empty extension flag
+    return hdr.binaryblock + b"\x00" * 4
+
+
+def _save(arr: np.ndarray, affine: np.ndarray, path: Path) -> None:
+    """Write a .nii.gz atomically: nibabel-made header (sform/qform = affine, MNI, mm) + data.
+
+    The header is built once per geometry and the gzip stream has mtime 0, so writing is fast
+    (thousands of small 2D images) and the bytes depend only on the array and affine.
+    """
+    header = _nifti_header(arr.shape, tuple(np.asarray(affine, float).ravel()), arr.dtype.str)
+    payload = header + np.asarray(arr).tobytes(order="F")
+    with atomic_path(path, suffix=".nii.gz") as tmp:
+        tmp.write_bytes(gzip.compress(payload, compresslevel=1, mtime=0))
+
+
+def _render_one(job: _Job) -> dict[str, Any]:
+    """Render, write and measure one person; the RNG depends only on (seed, index)."""
+    tpl: Template = _WORKER["template"]
+    c: dict = _WORKER["c"]
+    brain_dir: Path = _WORKER["brain_dir"]
+    rng = np.random.default_rng([_WORKER["seed"], job.index])
+    shape, out_affine, _ = output_geometry(c, tpl.affine, tpl.t1.shape)
+    two_d = c["dims"] == 2
+
+    # pose: same number of draws in 2D and 3D
+    angles = rng.uniform(-1, 1, 3) * c["rotation_deg"]
+    trans = rng.uniform(-1, 1, 3) * c["translation_mm"]
+    log_scale = c["scale_sd"] * rng.standard_normal() + c["scale_sex"] * (0.5 if job.male else -0.5)
+    if two_d and not c["out_of_plane"]:
+        angles[:2] = 0.0
+        trans[2] = 0.0
+    scale = float(np.exp(log_scale))
+    rot = rotation_matrix(angles)
+    centre = np.array([*POSE_CENTRE_XY, out_affine[2, 3] if two_d else POSE_CENTRE_Z_3D])
+
+    # deformation amplitudes from factors and age
+    fz = np.clip(np.asarray(job.factors), -c["factor_clip"], c["factor_clip"])
+    decades = (job.age - c["age_centre"]) / 10.0
+    ks = {name: c["deformation"][name] * z for name, z in zip(FACTORS, fz, strict=True)}
+    ks["ventricle_volume"] += c["age_ventricle_per_decade"] * decades
+    for name in ("frontal_gm", "temporal_gm"):
+        ks[name] -= c["age_gm_per_decade"] * decades
+
+    # single pull-back map: output voxel -> world y -> inverse pose -> deformation -> template,
+    # evaluated only where the posed point can reach the template's non-zero box
+    ijk = np.indices(shape, dtype=np.float64).reshape(3, -1)
+    y = (out_affine[:3, :3] @ ijk + out_affine[:3, 3:4]).T
+    x_def = centre + ((y - centre - trans) @ rot) / scale  # R^T (y - c - t) / s, row-wise
+    reach = 6.0 + sum(abs(k) * max(s_) * 0.61 for k, _, s_ in _fields(ks))  # max |v| + support
+    lo, hi = tpl.bbox_mm[0] - reach, tpl.bbox_mm[1] + reach
+    sel = np.flatnonzero(np.all((x_def >= lo) & (x_def <= hi), axis=1))
+    xs = x_def[sel]
+    v, det = displacement(xs, ks)
+    min_jac = float(det.min()) if len(det) else 1.0
+    if min_jac <= 0:
+        raise InputError(
+            f"{job.sample_id}: deformation folds (min Jacobian {min_jac:.3f}); lower "
+            "config simulate.brain.deformation amplitudes or factor_clip"
+        )
+    inv = np.linalg.inv(tpl.affine)
+    coords = (inv[:3, :3] @ (xs + v).T) + inv[:3, 3:4]
+
+    order = c["interp_order"]
+    srcs = _WORKER["coeffs"] if order == 3 else (tpl.t1, tpl.t2)
+    n_out = int(np.prod(shape))
+    t1, t2 = np.zeros(n_out, np.float32), np.zeros(n_out, np.float32)
+    lab = np.zeros(n_out, np.uint8)
+    for out, src in ((t1, srcs[0]), (t2, srcs[1])):
+        out[sel] = ndi.map_coordinates(
+            src, coords, order=order, mode="constant", cval=0.0, prefilter=False, output=np.float32
+        )
+        if order == 3:  # cubic overshoot: intensities are non-negative
+            np.clip(out, 0, None, out=out)
+    lab[sel] = ndi.map_coordinates(
+        tpl.labels, coords, order=0, mode="constant", cval=0, output=np.uint8
+    )
+
+    # scanner: bias field (scanner space), Rician noise, site gain/offset
+    bias = _bias_field(rng, (y - centre) / 80.0, c["bias_strength"])
+    gains = _site_effect(_WORKER["seed"], job.site, c)
+    images = []
+    for img, gain, offset in ((t1, gains[0], gains[1]), (t2, gains[2], gains[3])):
+        signal = img * bias
+        if c["noise_sd"] > 0:
+            n1, n2 = rng.standard_normal((2, n_out), dtype=np.float32) * np.float32(c["noise_sd"])
+            signal = np.sqrt((signal + n1) ** 2 + n2**2)
+        images.append((gain * signal + offset).astype(np.float32).reshape(shape))
+    lab = lab.reshape(shape)
+
+    names = {k: f"brain/{job.sample_id}_{k}.nii.gz" for k in ("T1w", "T2w", "dseg")}
+    _save(images[0], out_affine, brain_dir.parent / names["T1w"])
+    _save(images[1], out_affine, brain_dir.parent / names["T2w"])
+    _save(lab, out_affine, brain_dir.parent / names["dseg"])
+
+    row: dict[str, Any] = {
+        "sample_id": job.sample_id,
+        "path": names["T1w"],
+        "t2_path": names["T2w"],
+        "label_path": names["dseg"],
+    }
+    x_t = np.full_like(x_def, np.inf)
+    x_t[sel] = xs + v
+    row.update(_measure(lab.reshape(-1), x_t, c["dims"], out_affine))
+    row.update(
+        pose_scale=scale,
+        pose_rot_x_deg=angles[0],
+        pose_rot_y_deg=angles[1],
+        pose_rot_z_deg=angles[2],
+        pose_tx_mm=trans[0],
+        pose_ty_mm=trans[1],
+        pose_tz_mm=trans[2],
+        site_gain=gains[0],
+        site_offset=gains[1],
+        min_jacobian=min_jac,
+    )
+    return row
+
+
+def _measure(lab: np.ndarray, x_t: np.ndarray, dims: int, affine: np.ndarray) -> dict:
+    """Image-derived phenotypes from the native labels: tissue volumes (3D, ml) or areas (2D, cm2).
+
+    Regional GM counts GM voxels whose template position x_t lies within one sigma of a
+    region centre: an atlas-propagated regional volume with a perfect registration.
+    """
+    voxel = float(np.prod(np.abs(np.diag(affine)[:dims])))
+    unit, div = ("ml", 1000.0) if dims == 3 else ("cm2", 100.0)
+    counts = np.bincount(lab, minlength=5)
+    out = {
+        f"{name}_{unit}": counts[lab_id] * voxel / div
+        for lab_id, name in ((4, "ventricle"), (1, "csf"), (2, "gm"), (3, "wm"))
+    }
+    gm_pos = x_t[lab == 2]
+    for name in ("frontal_gm", "temporal_gm"):
+        reg = REGIONS[name]
+        inside = np.zeros(len(gm_pos), bool)
+        for centre in reg["centres"]:
+            inside |= np.sum(((gm_pos - centre) / np.asarray(reg["sigma"])) ** 2, axis=1) <= 1
+        out[f"{name}_{unit}"] = np.count_nonzero(inside) * voxel / div
+    return out
+
+
+# --------------------------------------------------------------------------- public entry
+
+
+def _jobs(people: pd.DataFrame, factors: pd.DataFrame) -> list[_Job]:
+    """Validate the inputs and build one job per person, in the order of ``people``."""
+    missing = [col for col in ("sample_id", "age", "sex", "site") if col not in people.columns]
+    if missing:
+        raise InputError(f"people table: missing column(s) {missing}")
+    if "sample_id" in factors.columns:
+        factors = factors.set_index("sample_id")
+    factors = factors.copy()
+    factors.index = factors.index.astype(str)
+    lacking = [f for f in FACTORS if f not in factors.columns]
+    if lacking:
+        raise InputError(f"brain factors table: missing column(s) {lacking}")
+    ids = people["sample_id"].astype(str)
+    if ids.duplicated().any():
+        raise InputError(f"people table: duplicated sample_id {ids[ids.duplicated()].iloc[0]!r}")
+    absent = ~ids.isin(factors.index)
+    if absent.any():
+        raise InputError(f"brain factors table: no row for sample_id {ids[absent].iloc[0]!r}")
+    fvals = factors.loc[ids, list(FACTORS)].to_numpy(dtype=np.float64)
+    jobs = []
+    for i, (sid, age, sex, site) in enumerate(
+        zip(ids, people["age"], people["sex"], people["site"], strict=True)
+    ):
+        if not _SAMPLE_ID.match(sid):
+            raise InputError(f"people table row {i}: sample_id {sid!r} is not file-name safe")
+        if not np.isfinite(fvals[i]).all():
+            raise InputError(f"brain factors table: non-finite factor for sample_id {sid!r}")
+        if not isinstance(age, int | float | np.number) or not np.isfinite(age):
+            raise InputError(f"people table row {i} ({sid}), column age: not a number ({age!r})")
+        if sex not in ("F", "M"):
+            raise InputError(f"people table row {i} ({sid}), column sex: must be F or M ({sex!r})")
+        if not isinstance(site, str) or not site:
+            raise InputError(f"people table row {i} ({sid}), column site: must be text ({site!r})")
+        jobs.append(_Job(i, sid, float(age), sex == "M", site, tuple(fvals[i])))
+    return jobs
+
+
+def write_template(template: Template, cfg: dict, out_dir: Path) -> dict[str, str]:
+    """Write the unperturbed template (T1w, T2w, dseg) in the subjects' geometry."""
+    c = _validate(merge_config(cfg))
+    shape, affine, k = output_geometry(c, template.affine, template.t1.shape)
+    sl = slice(None) if k is None else slice(k, k + 1)
+    paths = {}
+    for kind, arr in (("T1w", template.t1), ("T2w", template.t2), ("dseg", template.labels)):
+        rel = f"brain/template_{kind}.nii.gz"
+        _save(np.ascontiguousarray(arr[:, :, sl]).reshape(shape), affine, Path(out_dir) / rel)
+        paths[kind] = rel
+    return paths
+
+
+def render_brain(
+    people: pd.DataFrame,
+    factors: pd.DataFrame,
+    cfg: dict,
+    seed: int,
+    out_dir: Path,
+    threads: int = 1,
+) -> pd.DataFrame:
+    """Render T1w, T2w and tissue labels per person from the MNI152 template and the factors.
+
+    Writes out_dir/brain/{sample_id}_{T1w,T2w,dseg}.nii.gz and brain/template_*.nii.gz and
+    returns one row per person (order of ``people``): sample_id, path (T1w), t2_path,
+    label_path (relative to out_dir), image-derived phenotypes from the native labels
+    (``*_ml`` in 3D, ``*_cm2`` in 2D), the drawn pose and site effect, and min_jacobian.
+    Output depends on (people, factors, cfg, seed) only, not on ``threads``.
+    """
+    c = _validate(merge_config(cfg))
+    if not isinstance(threads, int) or threads < 1:
+        raise InputError(f"threads: must be a positive integer, got {threads!r}")
+    jobs = _jobs(people, factors)
+    out_dir = Path(out_dir)
+    brain_dir = out_dir / "brain"
+    brain_dir.mkdir(parents=True, exist_ok=True)
+    template = load_template()
+    write_template(template, c, out_dir)
+    coeffs = None
+    if c["interp_order"] == 3:
+        coeffs = (
+            ndi.spline_filter(template.t1, order=3, output=np.float32, mode="constant"),
+            ndi.spline_filter(template.t2, order=3, output=np.float32, mode="constant"),
+        )
+    init = (template, coeffs, c, int(seed), str(brain_dir))
+    log.info(
+        "rendering %d brains (%dD) with %d process(es) into %s",
+        len(jobs),
+        c["dims"],
+        threads,
+        brain_dir,
+    )
+    if threads == 1 or len(jobs) < 2:
+        _init_worker(*init)
+        rows = [_render_one(j) for j in tqdm(jobs, desc="brain", disable=None)]
+    else:
+        chunk = max(1, min(64, len(jobs) // (4 * threads)))
+        with ProcessPoolExecutor(threads, initializer=_init_worker, initargs=init) as pool:
+            rows = list(
+                tqdm(
+                    pool.map(_render_one, jobs, chunksize=chunk),
+                    total=len(jobs),
+                    desc="brain",
+                    disable=None,
+                )
+            )
+    return pd.DataFrame(rows)

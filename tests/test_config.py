@@ -77,6 +77,7 @@ SECTIONS = {
     "plots": "regwas.plots",
     "gwas": "regwas.gwas",
     "cohort_qc": "regwas.cohort",
+    "simulate.brain": "regwas.simulate.brain",
 }
 
 
@@ -91,3 +92,12 @@ def test_schema_defaults_equal_module_defaults(section, module):
     for part in section.split("."):
         node = node[part]
     assert node == defaults
+
+
+def test_simulate_schema_defaults_equal_module_defaults():
+    from regwas.simulate.cohort import DEFAULTS
+
+    filled = validate_config({})["simulate"]
+    for key, value in DEFAULTS.items():
+        if key not in ("ecg", "brain"):  # renderer sections: checked against their modules
+            assert filled[key] == value, key

@@ -29,7 +29,7 @@ def test_recovered_diseases_uses_planted_links_only():
     diseases = pd.DataFrame(
         {
             "icd10": ["I44.7", "G30.1", "J45.9"],
-            "phecode": ["CV_416.2", "NS_324.1,NS_324", None],
+            "phecodes": ["CV_416.2", "NS_324.1;NS_324", None],
             "log_odds_ratio": ["0.8", "0.9", "0"],
         }
     )

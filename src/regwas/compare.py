@@ -47,10 +47,9 @@ def _phecodes_of(value: object) -> list[str]:
 def recovered_diseases(phewas: pd.DataFrame, diseases: pd.DataFrame) -> tuple[int, int]:
     """Planted disease links (non-zero effect) whose phecode is Bonferroni-significant."""
     planted = diseases[diseases["log_odds_ratio"].astype(float) != 0]
+    column = "phecodes" if "phecodes" in planted.columns else "phecode"
     significant = set(phewas.loc[phewas["significant"].astype(bool), "phecode"].astype(str))
-    hits = sum(
-        any(p in significant for p in _phecodes_of(row.phecode)) for row in planted.itertuples()
-    )
+    hits = sum(any(p in significant for p in _phecodes_of(value)) for value in planted[column])
     return int(hits), len(planted)
 
 

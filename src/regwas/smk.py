@@ -25,6 +25,8 @@ def run_script(snakemake: Any, main: Callable[[Any], None]) -> None:
         handlers=handlers,
         force=True,
     )
+    for noisy in ("msprime", "matplotlib", "numexpr"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         main(snakemake)
     except InputError as err:

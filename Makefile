@@ -38,10 +38,10 @@ lint: env
 	$(BIN)/snakemake --lint --configfile $(CONFIG)
 
 test: env system lint
-	$(BIN)/pytest -n 2 --durations=15
+	$(BIN)/pytest -n 2 --dist loadgroup --durations=20
 
 test-fast: env
-	$(BIN)/pytest -n 2 -m "not slow"
+	$(BIN)/pytest -n 2 --dist loadgroup -m "not slow"
 
 clean:
 	rm -rf results/* .snakemake

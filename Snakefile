@@ -1,7 +1,13 @@
 # regwas: what registration does to learned representations and their genetic associations.
 # Usage: see README.md. `snakemake --cores 4` runs the demo config; `snakemake --cores 4 ecg`
-# runs one modality; per-rule resources come from workflow/profiles/default (auto-loaded).
+# runs one modality. Per-rule resources come from workflow/profiles/default, auto-loaded
+# through the top-level `profiles` link (snakemake looks for profiles/default).
+import os
+
 from snakemake.utils import min_version, validate
+
+# the conda env files install regwas from ${REGWAS_ROOT} (pip expands it)
+os.environ.setdefault("REGWAS_ROOT", workflow.basedir)
 
 min_version("8.0")
 

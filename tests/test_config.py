@@ -78,6 +78,8 @@ SECTIONS = {
     "gwas": "regwas.gwas",
     "cohort_qc": "regwas.cohort",
     "simulate.brain": "regwas.simulate.brain",
+    "simulate.ecg": "regwas.simulate.ecg",
+    "ecg.median_beat": "regwas.ecg",
 }
 
 

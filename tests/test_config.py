@@ -103,3 +103,23 @@ def test_simulate_schema_defaults_equal_module_defaults():
     for key, value in DEFAULTS.items():
         if key not in ("ecg", "brain"):  # renderer sections: checked against their modules
             assert filled[key] == value, key
+
+
+def test_config_readme_documents_every_key():
+    """config/README.md holds the reference generated from the schema, and it is current."""
+    from regwas.config import REFERENCE_BEGIN, REFERENCE_END, reference_markdown
+
+    text = (ROOT / "config" / "README.md").read_text()
+    block = text[text.index(REFERENCE_BEGIN) + len(REFERENCE_BEGIN) : text.index(REFERENCE_END)]
+    assert block.strip() == reference_markdown().strip(), "run: python -m regwas.config"
+    schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
+
+    def keys(node, path=""):
+        for key, sub in (node.get("properties") or {}).items():
+            dotted = f"{path}.{key}" if path else key
+            assert sub.get("description"), f"{dotted} has no description in the schema"
+            yield dotted
+            yield from keys(sub, dotted)
+
+    for dotted in keys(schema):
+        assert f"| `{dotted}` |" in block

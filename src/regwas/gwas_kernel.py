@@ -310,10 +310,18 @@ class NumpyBackend:
 
     def __init__(self, basis_matrix: np.ndarray):
         self.B = np.ascontiguousarray(basis_matrix, dtype=np.float64)
+        self._buffer = np.empty((0, self.B.shape[0]))
 
     def project(self, G: np.ndarray, fill: np.ndarray) -> np.ndarray:
-        """(G with -9 replaced by ``fill`` per variant) @ B, in float64 (variants x columns)."""
-        Gf = G.astype(np.float64)
+        """(G with -9 replaced by ``fill`` per variant) @ B, in float64 (variants x columns).
+
+        The float64 copy of the block goes into a buffer kept between blocks: allocating a
+        fresh one per block (hundreds of MB) cost more in page faults than the conversion.
+        """
+        if self._buffer.shape[0] < G.shape[0]:
+            self._buffer = np.empty((G.shape[0], self.B.shape[0]))
+        Gf = self._buffer[: G.shape[0]]
+        np.copyto(Gf, G, casting="unsafe")
         rows = np.flatnonzero((G < 0).any(axis=1)) if fill is not None else np.empty(0, int)
         if rows.size:
             Gf[rows] = np.where(G[rows] < 0, fill[rows, None], Gf[rows])

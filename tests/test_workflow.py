@@ -16,7 +16,8 @@ from regwas.io import read_embeddings
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
-pytestmark = pytest.mark.slow
+# one worker runs the whole module, so the workflow fixture runs once under xdist
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("workflow")]
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -98,6 +98,12 @@ def resolve_config(cfg: dict | None) -> dict:
     c = _merge(DEFAULTS, cfg, "simulate", opaque=set(mods) | {"ecg", "brain"})
     for m in mods:
         c.setdefault(m, {})
+    # the renderers' own defaults, so the recorded config is complete (API and CLI alike) and a
+    # bad renderer key stops the run before the genotypes are simulated
+    from regwas.simulate import brain, ecg
+
+    for name, module in (("ecg", ecg), ("brain", brain)):
+        c[name] = module.merge_config(c.get(name) or {})
     _number(c["n_samples"], "simulate.n_samples", 10, 10_000_000, integer=True)
     _number(c["sites"], "simulate.sites", 1, 1000, integer=True)
     if not isinstance(c["render"], bool):

@@ -554,3 +554,46 @@ def test_sample_order_does_not_matter(small, tmp_path):
     a = pd.read_parquet(tmp_path / "o.parquet")
     b = _run(small, "additive")
     np.testing.assert_allclose(a["neg_log10_p"], b["neg_log10_p"], rtol=1e-10)
+
+
+# ----------------------------------------------------------------------------- mixed precision
+
+
+def test_mixed_precision_is_exact_where_it_matters(tmp_path):
+    """precision: mixed screens in float32 and re-tests in float64 every variant at or above
+    refine_above: those equal the float64 path; the rest differ by float32 rounding only."""
+    rng = np.random.default_rng(5)
+    n, d, m = 2000, 32, 300
+    ids = [f"s{i:05d}" for i in range(n)]
+    freqs = np.concatenate([rng.uniform(0.01, 0.03, 60), rng.uniform(0.05, 0.5, m - 60)])
+    G = simulate_genotypes(rng, freqs, n, 0.01)
+    cov = covariate_table(rng, ids)
+    Y = rng.normal(size=(n, d)) + 0.5 * cov[["PC1"]].to_numpy()
+    g = impute(G)
+    for j, beta in zip((10, 100, 200, 250), (0.3, 0.12, 0.08, 0.05), strict=True):
+        Y[:, j % d] += beta * (g[j] - g[j].mean()) / g[j].std()
+    write_bed(tmp_path / "geno", G, ids)
+    write_embeddings(ids, Y, tmp_path / "emb.parquet")
+    out = {}
+    for precision in ("float64", "mixed"):
+        path = tmp_path / f"{precision}.parquet"
+        cfg = {**LOOSE_QC, "precision": precision, "refine_above": 2.0}
+        gwas.gwas_chromosome(tmp_path / "emb.parquet", tmp_path / "geno", path, cfg, cov)
+        out[precision] = pd.read_parquet(path)
+    exact, mixed = out["float64"], out["mixed"]
+    assert list(exact["variant_id"]) == list(mixed["variant_id"])
+    strong = exact["neg_log10_p"].to_numpy() >= 2.0 + 1e-3
+    assert strong.sum() >= 3  # the planted variants are among them
+    np.testing.assert_allclose(
+        mixed.loc[strong, "neg_log10_p"], exact.loc[strong, "neg_log10_p"], rtol=1e-10
+    )
+    np.testing.assert_allclose(mixed.loc[strong, "pillai"], exact.loc[strong, "pillai"], rtol=1e-10)
+    diff = np.abs(mixed["neg_log10_p"] - exact["neg_log10_p"]).to_numpy()
+    assert diff.max() < 1e-3
+    assert diff[~strong].max() > 0  # the screen really ran in float32 for the rest
+
+
+def test_mixed_precision_needs_numpy_backend(small):
+    pytest.importorskip("torch")
+    with pytest.raises(InputError, match="precision"):
+        _run(small, "additive", "torch", precision="mixed")

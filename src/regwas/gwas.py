@@ -41,6 +41,8 @@ DEFAULTS: dict = {
     "hwe_p": 1e-10,
     "block_size": 2048,
     "backend": "numpy",
+    "precision": "float64",
+    "refine_above": 2.0,
     "covariates": ["age", "sex_male", *[f"PC{i}" for i in range(1, 11)]],
     "p_threshold": 5e-8,
     "clump": {"method": "distance", "window_kb": 500, "r2": 0.1},
@@ -85,6 +87,8 @@ def merge_config(cfg: dict | None) -> dict:
     checks = [
         ("model", out["model"] in ("additive", "genotypic"), "additive or genotypic"),
         ("backend", out["backend"] in ("numpy", "torch", "auto"), "numpy, torch or auto"),
+        ("precision", out["precision"] in ("float64", "mixed"), "float64 or mixed"),
+        ("refine_above", float(out["refine_above"]) >= 0, ">= 0"),
         ("min_maf", 0 <= float(out["min_maf"]) <= 0.5, "in [0, 0.5]"),
         ("min_mac", float(out["min_mac"]) >= 0, ">= 0"),
         ("min_call_rate", 0 <= float(out["min_call_rate"]) <= 1, "in [0, 1]"),
@@ -275,7 +279,20 @@ def gwas_frame(
         import torch
 
         torch.set_num_threads(max(int(threads), 1))
-    test = K.additive_test if cfg["model"] == "additive" else K.genotypic_test
+    model_test = K.additive_test if cfg["model"] == "additive" else K.genotypic_test
+    if cfg["precision"] == "mixed":
+        if backend.name != "numpy":
+            raise InputError(
+                f"config gwas.precision: 'mixed' works with the numpy backend, not {backend.name}"
+            )
+        fast, refine = K.Float32Backend(basis.stacked), float(cfg["refine_above"])
+
+        def test(G, counts):
+            return K.screened_test(model_test, G, counts, basis, fast, backend, refine)
+    else:
+
+        def test(G, counts):
+            return model_test(G, counts, basis, backend)
     tallies = {k: 0 for k in ("fail_call_rate", "fail_monomorphic", "fail_maf", "fail_mac",
                               "fail_hwe")}
     parts: list[pd.DataFrame] = []
@@ -298,7 +315,7 @@ def gwas_frame(
             if idx.size == 0:
                 continue
             sub = counts.subset(idx)
-            res = test(G[idx], sub, basis, backend)
+            res = test(G[idx], sub)
             ok = res["testable"]
             n_untestable += int((~ok).sum())
             rows = bim.iloc[start + idx[ok]]
@@ -332,6 +349,7 @@ def gwas_frame(
         "n_covariate_columns": basis.k,
         "model": cfg["model"],
         "backend": backend.name,
+        "precision": cfg["precision"],
         "n_variants_in": int(n_total),
         **tallies,
         "n_untestable": n_untestable,
@@ -489,6 +507,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--intersect-samples", action="store_true",
                         help="analyse samples common to all inputs instead of failing")
     parser.add_argument("--backend", choices=["numpy", "torch", "auto"], default="numpy")
+    parser.add_argument(
+        "--precision",
+        choices=["float64", "mixed"],
+        default="float64",
+        help="mixed: float32 screen, variants with -log10 p >= --refine-above re-tested in float64",
+    )
+    parser.add_argument("--refine-above", type=float, default=DEFAULTS["refine_above"])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--min-maf", type=float, default=DEFAULTS["min_maf"])
     parser.add_argument("--min-mac", type=float, default=DEFAULTS["min_mac"])
@@ -516,6 +541,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = {
         "model": args.model,
         "backend": args.backend,
+        "precision": args.precision,
+        "refine_above": args.refine_above,
         "intersect_samples": bool(args.intersect_samples),
         "min_maf": args.min_maf,
         "min_mac": args.min_mac,

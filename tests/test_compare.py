@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from regwas.compare import recovered_diseases, recovered_loci
+from regwas.compare import count_loci, recovered_diseases, recovered_loci
 
 
 def test_recovered_loci_counts_hits_misses_and_false_loci():
@@ -23,6 +23,21 @@ def test_recovered_loci_counts_hits_misses_and_false_loci():
     # same position on another chromosome is not a hit
     other = causal.assign(chromosome=["9", "9", "9"])
     assert recovered_loci(leads, other, 250, 5e-8) == (0, 3, 3)
+
+
+def test_leads_sharing_a_locus_count_once():
+    causal = pd.DataFrame({"chromosome": ["1"], "position": [1_000_000]})
+    leads = pd.DataFrame(
+        {
+            "chromosome": ["1", "1", "2", "2"],
+            "base_pair_location": [1_000_100, 1_300_000, 50_000, 60_000],
+            "p_value": [1e-20, 1e-9, 1e-9, 1e-8],
+            "locus": [1, 1, 2, 2],  # two LD-independent leads in each of two loci
+        }
+    )
+    assert recovered_loci(leads, causal, 250, 5e-8) == (1, 1, 1)
+    assert count_loci(leads, 5e-8) == 2
+    assert count_loci(leads.drop(columns="locus"), 5e-8) == 4
 
 
 def test_recovered_diseases_uses_planted_links_only():

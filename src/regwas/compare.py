@@ -22,9 +22,10 @@ def recovered_loci(
     leads: pd.DataFrame, causal: pd.DataFrame, window_kb: float, p_threshold: float
 ) -> tuple[int, int, int]:
     """Count planted causal variants hit by a lead (same chromosome, within the window, p below
-    threshold), and leads that hit no causal variant (false loci).
+    threshold), and loci none of whose leads hits a causal variant (false loci).
 
-    Returns (causal recovered, causal total, false loci).
+    Leads that share a ``locus`` (LD-clumped leads grouped by distance) form one locus; without
+    that column every lead is its own locus. Returns (causal recovered, causal total, false loci).
     """
     window = window_kb * 1000
     sig = leads[leads["p_value"].astype(float) < p_threshold]
@@ -35,7 +36,15 @@ def recovered_loci(
     near = (lead_chr[:, None] == c_chr[None, :]) & (
         np.abs(lead_pos[:, None] - c_pos[None, :]) <= window
     )
-    return int(near.any(axis=0).sum()), len(causal), int((~near.any(axis=1)).sum())
+    locus = sig["locus"].to_numpy() if "locus" in sig.columns else np.arange(len(sig))
+    hits_per_locus = pd.Series(near.any(axis=1)).groupby(locus).any()
+    return int(near.any(axis=0).sum()), len(causal), int((~hits_per_locus).sum())
+
+
+def count_loci(leads: pd.DataFrame, p_threshold: float) -> int:
+    """Significant loci: distinct ``locus`` values among significant leads (or the leads)."""
+    sig = leads[leads["p_value"].astype(float) < p_threshold]
+    return int(sig["locus"].nunique()) if "locus" in sig.columns else len(sig)
 
 
 def _phecodes_of(value: object) -> list[str]:
@@ -79,13 +88,12 @@ def compare_spaces(
             phewas = read_tsv(d / "phewas.tsv", dtype={"phecode": str})
             probes = read_tsv(d / "probes.tsv")
             probes_by_space[space] = probes
-            n_sig_leads = int((leads["p_value"].astype(float) < cfg["p_threshold"]).sum())
             row = {
                 "modality": modality,
                 "space": space,
                 "n_variants": summary.get("n_variants"),
                 "lambda_gc": summary.get("lambda_gc"),
-                "lead_loci": n_sig_leads,
+                "lead_loci": count_loci(leads, cfg["p_threshold"]),
             }
             if causal is not None:
                 mine = causal[causal["modality"] == modality]

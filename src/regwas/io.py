@@ -65,7 +65,8 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
 def write_tsv(df: pd.DataFrame, path: str | os.PathLike, **kwargs) -> None:
     """Write a tab-separated table atomically (gzip when the name ends in .gz)."""
     path = Path(path)
-    compression = "gzip" if path.name.endswith(".gz") else None
+    # gzip without a timestamp in its header: the same table gives the same bytes
+    compression = {"method": "gzip", "mtime": 0} if path.name.endswith(".gz") else None
     with atomic_path(path) as tmp:
         df.to_csv(tmp, sep="\t", index=False, compression=compression, **kwargs)
 

@@ -63,12 +63,22 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def write_tsv(df: pd.DataFrame, path: str | os.PathLike, **kwargs) -> None:
-    """Write a tab-separated table atomically (gzip when the name ends in .gz)."""
+    """Write a tab-separated table atomically (gzip when the name ends in .gz).
+
+    Gzip output carries no timestamp or file name in its header, so the same table always
+    gives the same bytes.
+    """
+    import gzip
+
     path = Path(path)
-    # gzip without a timestamp in its header: the same table gives the same bytes
-    compression = {"method": "gzip", "mtime": 0} if path.name.endswith(".gz") else None
     with atomic_path(path) as tmp:
-        df.to_csv(tmp, sep="\t", index=False, compression=compression, **kwargs)
+        if path.name.endswith(".gz"):
+            with open(tmp, "wb") as raw, gzip.GzipFile(
+                filename="", mode="wb", fileobj=raw, mtime=0
+            ) as gz:
+                df.to_csv(gz, sep="\t", index=False, **kwargs)
+        else:
+            df.to_csv(tmp, sep="\t", index=False, **kwargs)
 
 
 def read_tsv(path: str | os.PathLike, **kwargs) -> pd.DataFrame:

@@ -157,3 +157,18 @@ def test_config_typo_stops_before_any_job(tmp_path):
     assert result.returncode != 0
     assert "latent_dm" in result.stdout + result.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_gpu_is_requested_only_for_the_torch_backend(tmp_path):
+    """gwas.backend torch: each GWAS job asks for a GPU (the slurm executor turns gpu=1 into
+    sbatch --gpus=1) and runs in the torch env; the default numpy backend asks for none."""
+    config = str(ROOT / "config/test.yaml")
+
+    def gwas_jobs(*extra):
+        out = snakemake(tmp_path, "--configfile", config, "-n", "-p", *extra).stdout
+        blocks = [b for b in out.split("\nrule ") if b.startswith("gwas_chrom:")]
+        assert len(blocks) == 6  # 2 spaces x 3 chromosomes
+        return blocks
+
+    assert all("gpu=1" in b for b in gwas_jobs("--config", "gwas={backend: torch}"))
+    assert all("gpu=0" in b for b in gwas_jobs())

@@ -14,11 +14,12 @@ rule gwas_chrom:
     benchmark:
         f"{BENCH}/gwas/{{modality}}_{{space}}_chr{{chrom}}.tsv"
     conda:
-        "../../envs/genetics.yaml"
+        GWAS_ENV
     threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
+        gpu=GWAS_GPU,
     params:
         cfg=config["gwas"],
         bfile=lambda w: cohort_inputs()["genotypes"].replace("{chrom}", w.chrom),

@@ -7,6 +7,10 @@ SPACE_DIR = "results/{modality}/{space}"
 LOGS = "results/logs"
 BENCH = "results/benchmarks"
 CHROMS = [str(c) for c in config["chromosomes"]]
+# the GWAS on a GPU: gwas.backend torch requests one per job (sbatch --gpus=1 under the slurm
+# executor; gpu=0 adds no flag) and runs in the torch env
+GWAS_GPU = 1 if config["gwas"]["backend"] == "torch" else 0
+GWAS_ENV = "../../envs/torch.yaml" if GWAS_GPU else "../../envs/genetics.yaml"
 MODALITIES = list(config["modalities"])
 
 

@@ -58,7 +58,7 @@ rule gwas_leads:
         genotypes=all_genotype_files(),
     output:
         leads=f"{SPACE_DIR}/lead_variants.tsv",
-        linkage=f"{SPACE_DIR}/lead_linkage.npy",
+        linkage=f"{SPACE_DIR}/lead_linkage.tsv",
     log:
         f"{LOGS}/gwas_leads/{{modality}}_{{space}}.log",
     benchmark:

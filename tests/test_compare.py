@@ -1,8 +1,10 @@
 """Scoring lead loci and PheWAS hits against planted truth."""
 
+import numpy as np
 import pandas as pd
+from scipy import stats
 
-from regwas.compare import count_loci, recovered_diseases, recovered_loci
+from regwas.compare import count_loci, lambda_outside, recovered_diseases, recovered_loci
 
 
 def test_recovered_loci_counts_hits_misses_and_false_loci():
@@ -54,3 +56,20 @@ def test_recovered_diseases_uses_planted_links_only():
     assert recovered_diseases(phewas, diseases) == (2, 2)
     phewas.loc[0, "significant"] = False
     assert recovered_diseases(phewas, diseases) == (1, 2)
+
+
+def test_lambda_outside_causal_regions_ignores_the_signal_near_them():
+    rng = np.random.default_rng(0)
+    n = 20000
+    pos = np.arange(n) * 1000
+    p = rng.uniform(size=n)
+    near = np.abs(pos - 5_000_000) <= 500_000
+    p[near] = p[near] ** 20  # strong signal in LD around a causal variant at 5 Mb
+    gwas = pd.DataFrame({"chromosome": "1", "base_pair_location": pos, "neg_log10_p": -np.log10(p)})
+    causal = pd.DataFrame({"chromosome": ["1"], "position": [5_000_000]})
+    lam, kept = lambda_outside(gwas, causal, 500)
+    assert kept == n - near.sum()
+    reference = np.median(stats.chi2.isf(p[~near], 1)) / stats.chi2.ppf(0.5, 1)
+    assert abs(lam - reference) < 1e-9 and 0.95 < lam < 1.05
+    full = np.median(stats.chi2.isf(p, 1)) / stats.chi2.ppf(0.5, 1)
+    assert full > 1.1  # the full lambda is inflated by the signal

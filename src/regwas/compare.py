@@ -41,6 +41,27 @@ def recovered_loci(
     return int(near.any(axis=0).sum()), len(causal), int((~hits_per_locus).sum())
 
 
+def lambda_outside(
+    gwas: pd.DataFrame, causal: pd.DataFrame, distance_kb: float
+) -> tuple[float, int]:
+    """λGC over the variants farther than ``distance_kb`` from every planted causal variant.
+
+    Near 1 when the inflation of the full λGC is signal in LD with the causal variants; above 1
+    when something else (e.g. confounding by ancestry) inflates the null. Returns (λ, variants).
+    """
+    from regwas.gwas import lambda_gc
+
+    chrom = gwas["chromosome"].astype(str).to_numpy()
+    pos = gwas["base_pair_location"].to_numpy(np.int64)
+    near = np.zeros(len(gwas), dtype=bool)
+    for c_chrom, c_pos in zip(
+        causal["chromosome"].astype(str), causal["position"].astype(np.int64), strict=True
+    ):
+        near |= (chrom == c_chrom) & (np.abs(pos - c_pos) <= distance_kb * 1000)
+    far = gwas.loc[~near, "neg_log10_p"]
+    return (lambda_gc(far) if len(far) else float("nan")), int((~near).sum())
+
+
 def count_loci(leads: pd.DataFrame, p_threshold: float) -> int:
     """Significant loci: distinct ``locus`` values among significant leads (or the leads)."""
     sig = leads[leads["p_value"].astype(float) < p_threshold]
@@ -101,6 +122,14 @@ def compare_spaces(
                     leads, mine, cfg["window_kb"], cfg["p_threshold"]
                 )
                 row.update(causal_recovered=hit, causal_total=total, false_loci=false)
+                gwas = pd.read_csv(
+                    d / "gwas.tsv.gz",
+                    sep="\t",
+                    usecols=["chromosome", "base_pair_location", "neg_log10_p"],
+                    dtype={"chromosome": str},
+                )
+                lam, n_far = lambda_outside(gwas, mine, 2 * cfg["window_kb"])
+                row.update(lambda_gc_outside_causal=lam, n_variants_outside_causal=n_far)
             row["phewas_tests"] = len(phewas)
             row["phewas_hits"] = int(phewas["significant"].astype(bool).sum())
             if diseases is not None:

@@ -47,11 +47,13 @@ def test_comparison_has_one_row_per_space_with_truth_columns(run):
         "phewas_hits",
         "disease_links_recovered",
         "probe_qt_r2",
+        "lambda_gc_outside_causal",
     ):
         assert col in table.columns, col
     causal = pd.read_csv(run / "simulated/truth/causal_variants.tsv", sep="\t")
     assert (table["causal_total"] == (causal["modality"] == "ecg").sum()).all()
     assert table["lambda_gc"].between(0.7, 1.5).all()
+    assert table["lambda_gc_outside_causal"].between(0.7, 1.3).all()
     probes = pd.read_csv(run / "probe_comparison.tsv", sep="\t")
     assert set(probes["space"]) == {"median_beat"}
 

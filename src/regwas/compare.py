@@ -49,7 +49,7 @@ def lambda_outside(
     Near 1 when the inflation of the full λGC is signal in LD with the causal variants; above 1
     when something else (e.g. confounding by ancestry) inflates the null. Returns (λ, variants).
     """
-    from regwas.gwas import lambda_gc
+    from regwas.gwas_kernel import lambda_gc
 
     chrom = gwas["chromosome"].astype(str).to_numpy()
     pos = gwas["base_pair_location"].to_numpy(np.int64)

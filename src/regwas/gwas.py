@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from regwas import gwas_kernel as K
 from regwas.covariates import design_matrix
@@ -66,7 +65,7 @@ COLUMNS = [
     "neg_log10_p",
 ]
 
-CHI2_1DF_MEDIAN = 0.454936423119572  # scipy.stats.chi2.ppf(0.5, 1)
+lambda_gc = K.lambda_gc  # one implementation, shared with plots and compare
 
 
 def merge_config(cfg: dict | None) -> dict:
@@ -396,21 +395,6 @@ def gwas_chromosome(
 
 
 # ----------------------------------------------------------------------------- merge, lambda
-
-
-def lambda_gc(neg_log10_p: np.ndarray | pd.Series) -> float:
-    """Genomic inflation: median 1-df chi-square quantile of the p-values / 0.4549.
-
-    Quantiles come from log p (chi2_1 isf(p) = ndtri(p/2)^2 evaluated with ndtri_exp), so
-    p-values below 1e-308 are handled; p-values of any df are mapped to 1-df quantiles.
-    """
-    x = np.asarray(neg_log10_p, dtype=np.float64)
-    x = x[np.isfinite(x)]
-    if x.size == 0:
-        return float("nan")
-    log_half_p = -x * K.LN10 - np.log(2.0)
-    chi2 = special.ndtri_exp(np.minimum(log_half_p, np.log(0.5))) ** 2
-    return float(np.median(chi2) / CHI2_1DF_MEDIAN)
 
 
 def _chrom_key(values: pd.Series) -> pd.Series:

@@ -28,9 +28,10 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, MaxNLocator
-from scipy import special, stats
+from scipy import stats
 
 from regwas.errors import InputError
+from regwas.gwas_kernel import lambda_gc
 from regwas.io import atomic_path, read_tsv
 
 log = logging.getLogger(__name__)
@@ -208,21 +209,6 @@ def read_gwas(path: str | os.PathLike) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 # statistics helpers
 # --------------------------------------------------------------------------------------------
-def lambda_gc(neg_log10_p: np.ndarray | Sequence[float]) -> float:
-    """Genomic inflation λGC = median χ²(1 df) / χ²₀.₅(1 df), with χ² found from log p.
-
-    χ² = Φ⁻¹(p/2)² is computed by ``scipy.special.ndtri_exp`` from ln p, so p-values far
-    below float64's range (neg_log10_p of 1000) still give finite statistics.
-    """
-    y = np.asarray(neg_log10_p, dtype=np.float64)
-    y = y[np.isfinite(y)]
-    if y.size == 0:
-        return float("nan")
-    ln_half_p = -np.maximum(y, 0.0) * np.log(10.0) - np.log(2.0)
-    chi2 = special.ndtri_exp(ln_half_p) ** 2
-    return float(np.median(chi2) / stats.chi2.ppf(0.5, 1))
-
-
 def thin_points(
     x: np.ndarray,
     y: np.ndarray,

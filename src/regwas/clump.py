@@ -41,20 +41,29 @@ from regwas.io import read_embeddings, write_tsv
 log = logging.getLogger(__name__)
 
 
-def distance_clump(
-    chrom: np.ndarray, pos: np.ndarray, order: np.ndarray, window_bp: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy clumping by position: returns (lead flags, clump id per variant) given p order."""
-    n = len(pos)
+def _greedy_clump(n: int, order: np.ndarray, members_of) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy clumping of n variants in p order: each unclumped variant becomes a lead and
+    absorbs the unclumped variants ``members_of(i, unclumped)`` returns. Returns (lead flags,
+    clump id per variant)."""
     clump_of = np.full(n, -1, dtype=np.int64)
     is_lead = np.zeros(n, dtype=bool)
     for i in order:
         if clump_of[i] >= 0:
             continue
         is_lead[i] = True
-        members = (clump_of < 0) & (chrom == chrom[i]) & (np.abs(pos - pos[i]) <= window_bp)
-        clump_of[members] = i
+        clump_of[members_of(i, clump_of < 0)] = i
     return is_lead, clump_of
+
+
+def distance_clump(
+    chrom: np.ndarray, pos: np.ndarray, order: np.ndarray, window_bp: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy clumping by position: returns (lead flags, clump id per variant) given p order."""
+    return _greedy_clump(
+        len(pos),
+        order,
+        lambda i, free: free & (chrom == chrom[i]) & (np.abs(pos - pos[i]) <= window_bp),
+    )
 
 
 def ld_clump(
@@ -70,19 +79,13 @@ def ld_clump(
     ``std_geno`` holds standardised (mean-imputed, centred, unit-norm) genotypes, variants x
     samples, so r = dot product.
     """
-    n = len(pos)
-    clump_of = np.full(n, -1, dtype=np.int64)
-    is_lead = np.zeros(n, dtype=bool)
-    for i in order:
-        if clump_of[i] >= 0:
-            continue
-        is_lead[i] = True
-        near = np.flatnonzero((clump_of < 0) & (chrom == chrom[i]) &
-                              (np.abs(pos - pos[i]) <= window_bp))
+
+    def members(i: int, free: np.ndarray) -> np.ndarray:
+        near = np.flatnonzero(free & (chrom == chrom[i]) & (np.abs(pos - pos[i]) <= window_bp))
         r2 = (std_geno[near] @ std_geno[i]) ** 2
-        members = near[(r2 > r2_max) | (near == i)]
-        clump_of[members] = i
-    return is_lead, clump_of
+        return near[(r2 > r2_max) | (near == i)]
+
+    return _greedy_clump(len(pos), order, members)
 
 
 def _prefix_for(pattern: str, chrom: str) -> str:
@@ -173,8 +176,11 @@ def lead_variants(
         raise InputError("gwas.clump.method ld/both needs the genotype files (bfile pattern)")
     sig = gwas[gwas["neg_log10_p"] >= thr].copy()
     sig["chromosome"] = sig["chromosome"].astype(str)
-    sig = sig.sort_values(["neg_log10_p", "chromosome", "base_pair_location"],
-                          ascending=[False, True, True], kind="mergesort").reset_index(drop=True)
+    sig = sig.sort_values(
+        ["neg_log10_p", "chromosome", "base_pair_location"],
+        ascending=[False, True, True],
+        kind="mergesort",
+    ).reset_index(drop=True)
     chrom = sig["chromosome"].to_numpy()
     pos = sig["base_pair_location"].to_numpy(np.float64)
     order = np.arange(len(sig))  # already sorted strongest first
@@ -185,10 +191,14 @@ def lead_variants(
     if bfile_pattern is not None and len(sig):
         for c in pd.unique(chrom):
             sel = chrom == c
-            geno[c] = read_variants(bfile_pattern, c, sig.loc[sel, "variant_id"].to_numpy(str),
-                                    ids)
-    in_window = np.array([int(((chrom == chrom[i]) & (np.abs(pos - pos[i]) <= window_bp)).sum())
-                          for i in range(len(sig))], dtype=np.int64)
+            geno[c] = read_variants(bfile_pattern, c, sig.loc[sel, "variant_id"].to_numpy(str), ids)
+    in_window = np.array(
+        [
+            int(((chrom == chrom[i]) & (np.abs(pos - pos[i]) <= window_bp)).sum())
+            for i in range(len(sig))
+        ],
+        dtype=np.int64,
+    )
     ld_size = np.full(len(sig), np.nan)
     if method == "distance":
         is_lead, clump_of = distance_clump(chrom, pos, order, window_bp)
@@ -230,18 +240,35 @@ def lead_variants(
     leads["direction_hom"] = [_json_vec(v) for v in hom]
     leads["cluster"] = cluster
     keep = [
-        "chromosome", "base_pair_location", "variant_id", "effect_allele", "other_allele",
-        "effect_allele_frequency", "p_value", "neg_log10_p", "clump_method", "clump_size",
-        "ld_clump_size", "locus", "cluster", "n_hom_ref", "n_het", "n_hom_alt",
-        "direction_het", "direction_hom",
+        "chromosome",
+        "base_pair_location",
+        "variant_id",
+        "effect_allele",
+        "other_allele",
+        "effect_allele_frequency",
+        "p_value",
+        "neg_log10_p",
+        "clump_method",
+        "clump_size",
+        "ld_clump_size",
+        "locus",
+        "cluster",
+        "n_hom_ref",
+        "n_het",
+        "n_hom_alt",
+        "direction_het",
+        "direction_hom",
     ]
     leads = leads[[c for c in keep if c in leads.columns]].reset_index(drop=True)
     write_tsv(leads, out_tsv)
     if out_linkage is not None:
-        write_tsv(pd.DataFrame(linkage, columns=["left", "right", "distance", "size"]),
-                  out_linkage)
-    log.info("%d lead variants (%s clumping), %d direction clusters", len(leads), method,
-             len(set(cluster[cluster > 0])))
+        write_tsv(pd.DataFrame(linkage, columns=["left", "right", "distance", "size"]), out_linkage)
+    log.info(
+        "%d lead variants (%s clumping), %d direction clusters",
+        len(leads),
+        method,
+        len(set(cluster[cluster > 0])),
+    )
     return leads
 
 

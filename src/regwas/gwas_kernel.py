@@ -65,9 +65,7 @@ def _log_betainc_cf(a: np.ndarray, b: np.ndarray, x: np.ndarray) -> np.ndarray:
         done |= np.abs(delta - 1.0) < 1e-16
         if done.all():
             break
-    log_front = (
-        a * np.log(x) + b * np.log1p(-x) - special.betaln(a, b) - np.log(a)
-    )
+    log_front = a * np.log(x) + b * np.log1p(-x) - special.betaln(a, b) - np.log(a)
     return log_front + np.log(h)
 
 
@@ -183,8 +181,9 @@ def prepare_basis(Y: np.ndarray, C: np.ndarray | None) -> LatentBasis:
             Y.shape[1],
             W.shape[1],
         )
-    return LatentBasis(W=np.ascontiguousarray(W), Qc=np.ascontiguousarray(Qc), n=n,
-                       k=1 + Qc.shape[1], d=W.shape[1])
+    return LatentBasis(
+        W=np.ascontiguousarray(W), Qc=np.ascontiguousarray(Qc), n=n, k=1 + Qc.shape[1], d=W.shape[1]
+    )
 
 
 # ----------------------------------------------------------------------------- counts and QC
@@ -442,6 +441,21 @@ def _centered_ss(c0, c1, c2, v0, v1, v2, mean):
     return c0 * (v0 - mean) ** 2 + c1 * (v1 - mean) ** 2 + c2 * (v2 - mean) ** 2
 
 
+def _result(pillai: np.ndarray, ok: np.ndarray, s: int, df1: float, df2: float) -> dict:
+    """Per-variant arrays of a MANOVA test from Pillai's trace (shared by both models)."""
+    f_stat, p, nlp = pillai_pvalues(pillai, s, df1, df2)
+    m = len(pillai)
+    return {
+        "pillai": pillai,
+        "f_stat": f_stat,
+        "df1": np.full(m, df1),
+        "df2": np.full(m, df2),
+        "p_value": p,
+        "neg_log10_p": nlp,
+        "testable": ok & np.isfinite(pillai),
+    }
+
+
 def additive_test(G: np.ndarray, counts: Counts, basis: LatentBasis, backend) -> dict:
     """1-df additive MANOVA of a block of int8 genotypes; returns per-variant arrays."""
     called = counts.called.astype(np.float64)
@@ -459,17 +473,7 @@ def additive_test(G: np.ndarray, counts: Counts, basis: LatentBasis, backend) ->
     pillai = np.clip(pillai, 0.0, 1.0 - 1e-16)
     df1 = float(d)
     df2 = float(basis.n - basis.k - d)
-    f_stat, p, nlp = pillai_pvalues(pillai, 1, df1, df2)
-    m = len(pillai)
-    return {
-        "pillai": pillai,
-        "f_stat": f_stat,
-        "df1": np.full(m, df1),
-        "df2": np.full(m, df2),
-        "p_value": p,
-        "neg_log10_p": nlp,
-        "testable": ok & np.isfinite(pillai),
-    }
+    return _result(pillai, ok, 1, df1, df2)
 
 
 def genotypic_test(G: np.ndarray, counts: Counts, basis: LatentBasis, backend) -> dict:
@@ -506,14 +510,4 @@ def genotypic_test(G: np.ndarray, counts: Counts, basis: LatentBasis, backend) -
     v = basis.n - basis.k - q
     df1 = float(s * max(d, q))
     df2 = float(s * (v - d + s))
-    f_stat, p, nlp = pillai_pvalues(pillai, s, df1, df2)
-    m = len(pillai)
-    return {
-        "pillai": pillai,
-        "f_stat": f_stat,
-        "df1": np.full(m, df1),
-        "df2": np.full(m, df2),
-        "p_value": p,
-        "neg_log10_p": nlp,
-        "testable": ok & np.isfinite(pillai),
-    }
+    return _result(pillai, ok, s, df1, df2)

@@ -123,3 +123,38 @@ def test_config_readme_documents_every_key():
 
     for dotted in keys(schema):
         assert f"| `{dotted}` |" in block
+
+
+def test_merge_defaults_names_unknown_keys_when_given_a_section():
+    defaults = {"a": 1, "b": {"c": 2}}
+    with pytest.raises(InputError, match=r"config sec\.zz: unknown key 'zz' \(allowed: a, b\)"):
+        merge_defaults(defaults, {"zz": 1}, "sec")
+    with pytest.raises(InputError, match=r"config sec\.b\.d: unknown key 'd'"):
+        merge_defaults(defaults, {"b": {"d": 1}}, "sec")
+    with pytest.raises(InputError, match=r"config sec\.b: must be a mapping"):
+        merge_defaults(defaults, {"b": 3}, "sec")
+    assert merge_defaults(defaults, {"zz": 1}) == {"a": 1, "b": {"c": 2}, "zz": 1}
+
+
+CONFIG_ENTRY_POINTS = {
+    "gwas": ("regwas.gwas", "merge_config"),
+    "ecg.median_beat": ("regwas.ecg", "merge_config"),
+    "simulate.ecg": ("regwas.simulate.ecg", "merge_config"),
+    "simulate.brain": ("regwas.simulate.brain", "merge_config"),
+    "adjust": ("regwas.adjust", "_config"),
+    "probes": ("regwas.probes", "_config"),
+    "phewas": ("regwas.phewas", "_config"),
+    "plots": ("regwas.plots", "_config"),
+}
+
+
+@pytest.mark.parametrize("section", sorted(CONFIG_ENTRY_POINTS))
+def test_every_module_names_a_typo_in_its_section(section):
+    """Called outside the validated workflow (CLI, library), each module's own config function
+    rejects an unknown key by its dotted name, as the schema does inside the workflow."""
+    import importlib
+
+    module, function = CONFIG_ENTRY_POINTS[section]
+    merge = getattr(importlib.import_module(module), function)
+    with pytest.raises(InputError, match=rf"{section.replace('.', '[.]')}[.]typo_key: unknown"):
+        merge({"typo_key": 1})

@@ -71,7 +71,7 @@ DIRECTIONS = ("covariance", "regression")
 
 def _config(cfg: dict | None) -> dict[str, Any]:
     """Merge ``cfg`` over DEFAULTS and check the values (InputError names the bad key)."""
-    c = merge_defaults(DEFAULTS, cfg)
+    c = merge_defaults(DEFAULTS, cfg, "adjust")
     if c["method"] not in METHODS:
         raise InputError(f"adjust.method: '{c['method']}' is not one of {list(METHODS)}")
     if not isinstance(c["covariates"], list) or not c["covariates"]:

@@ -564,7 +564,7 @@ def prepare_cohort(
     """
     from threadpoolctl import threadpool_limits
 
-    cfg = merge_defaults(DEFAULTS, cfg)
+    cfg = merge_defaults(DEFAULTS, cfg, "cohort_qc")
     pca = cfg["pca"]
     _check_cfg(cfg)
     out_dir = Path(out_dir)

@@ -95,7 +95,7 @@ def compare_spaces(
     """Build the comparison table and the paired probe comparison (registered vs native)."""
     from regwas.probes import compare_probes
 
-    cfg = merge_defaults(DEFAULTS, cfg)
+    cfg = merge_defaults(DEFAULTS, cfg, "compare")
     results_dir = Path(results_dir)
     causal = read_tsv(causal_path, dtype={"chromosome": str}) if causal_path else None
     diseases = read_tsv(diseases_path, dtype=str) if diseases_path else None

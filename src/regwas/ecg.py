@@ -55,6 +55,7 @@ from scipy.interpolate import CubicSpline
 from scipy.ndimage import uniform_filter1d
 from tqdm import tqdm
 
+from regwas.config import merge_defaults
 from regwas.errors import InputError
 from regwas.io import atomic_path
 
@@ -99,11 +100,7 @@ class BeatDetectionError(InputError):
 
 def merge_config(cfg: Mapping | None) -> dict:
     """Caller values over DEFAULTS, checked; an unknown or out-of-range key raises InputError."""
-    out = dict(DEFAULTS)
-    for key, value in (cfg or {}).items():
-        if key not in DEFAULTS:
-            raise InputError(f"ecg.median_beat config: unknown key {key!r}")
-        out[key] = value
+    out = merge_defaults(DEFAULTS, dict(cfg or {}), "ecg.median_beat")
     where = "ecg.median_beat config"
     if not out["fs"] > 0:
         raise InputError(f"{where}: 'fs' must be > 0 (got {out['fs']})")

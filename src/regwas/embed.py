@@ -92,7 +92,7 @@ def embed_store(
     space: str = "",
 ) -> dict:
     """Embed one array store and write embeddings.parquet with its metadata."""
-    cfg = merge_defaults(DEFAULTS, cfg)
+    cfg = merge_defaults(DEFAULTS, cfg, "represent")
     if cfg["method"] != "pca":
         raise InputError(f"represent.method: unknown method {cfg['method']!r}")
     data, ids = load_array_store(store_dir)

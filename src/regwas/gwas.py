@@ -13,7 +13,6 @@ the number of called samples, while the degrees of freedom use all analysed samp
 from __future__ import annotations
 
 import argparse
-import copy
 import logging
 import os
 import re
@@ -25,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from regwas import gwas_kernel as K
+from regwas.config import merge_defaults
 from regwas.covariates import design_matrix
 from regwas.errors import InputError
 from regwas.genotypes import BedReader, bfile_paths, read_fam
@@ -70,19 +70,7 @@ lambda_gc = K.lambda_gc  # one implementation, shared with plots and compare
 
 def merge_config(cfg: dict | None) -> dict:
     """DEFAULTS with the caller's values merged over them (nested dicts by key); validated."""
-    out = copy.deepcopy(DEFAULTS)
-    for key, value in (cfg or {}).items():
-        if key not in DEFAULTS:
-            raise InputError(f"config gwas: unknown key '{key}' (known: {sorted(DEFAULTS)})")
-        if isinstance(DEFAULTS[key], dict):
-            if not isinstance(value, dict):
-                raise InputError(f"config gwas.{key}: expected a mapping, got {value!r}")
-            unknown = set(value) - set(DEFAULTS[key])
-            if unknown:
-                raise InputError(f"config gwas.{key}: unknown key(s) {sorted(unknown)}")
-            out[key] = {**out[key], **value}
-        else:
-            out[key] = value
+    out = merge_defaults(DEFAULTS, cfg, "gwas")
     checks = [
         ("model", out["model"] in ("additive", "genotypic"), "additive or genotypic"),
         ("backend", out["backend"] in ("numpy", "torch", "auto"), "numpy, torch or auto"),

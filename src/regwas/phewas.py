@@ -72,7 +72,7 @@ COLUMNS = [
 
 def _config(cfg: dict | None) -> dict[str, Any]:
     """Merge ``cfg`` over DEFAULTS and check it (InputError names the key)."""
-    c = merge_defaults(DEFAULTS, cfg)
+    c = merge_defaults(DEFAULTS, cfg, "phewas")
     if int(c["min_cases"]) < 2:
         raise InputError(f"phewas.min_cases: {c['min_cases']} must be >= 2")
     if not 0 < float(c["alpha"]) < 1:

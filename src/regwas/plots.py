@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import logging
 import math
 import os
@@ -30,6 +29,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, MaxNLocator
 from scipy import stats
 
+from regwas.config import merge_defaults
 from regwas.errors import InputError
 from regwas.gwas_kernel import lambda_gc
 from regwas.io import atomic_path, read_tsv
@@ -66,23 +66,9 @@ _YLABEL = r"$-\log_{10}(p)$"
 # --------------------------------------------------------------------------------------------
 # config, input checks
 # --------------------------------------------------------------------------------------------
-def _merge(base: dict, over: dict | None) -> dict:
-    """Merge ``over`` onto a deep copy of ``base`` (nested dicts merged by key)."""
-    out = copy.deepcopy(base)
-    for key, value in (over or {}).items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def _config(config: dict | None) -> dict:
     """Merged plots config with basic range checks (InputError names the key)."""
-    cfg = _merge(DEFAULTS, config)
-    unknown = set(cfg) - set(DEFAULTS)
-    if unknown:
-        raise InputError(f"config plots: unknown key(s) {sorted(unknown)}")
+    cfg = merge_defaults(DEFAULTS, config, where="plots")
     for key in ("threshold", "phewas_alpha"):
         if not 0.0 < float(cfg[key]) < 1.0:
             raise InputError(f"config plots.{key}: must lie in (0, 1), got {cfg[key]}")

@@ -57,7 +57,7 @@ DEFAULTS: dict[str, Any] = {
 
 def _config(cfg: dict | None) -> dict[str, Any]:
     """Merge ``cfg`` over DEFAULTS and check it (InputError names the key)."""
-    c = merge_defaults(DEFAULTS, cfg)
+    c = merge_defaults(DEFAULTS, cfg, "probes")
     if int(c["folds"]) < 2:
         raise InputError(f"probes.folds: {c['folds']} must be >= 2")
     if not 0 < float(c["ci_level"]) < 1:

@@ -42,7 +42,6 @@ template position lies within one sigma of the region centres), in ml (3D) or cm
 
 from __future__ import annotations
 
-import copy
 import functools
 import gzip
 import logging
@@ -59,6 +58,7 @@ import pandas as pd
 from scipy import ndimage as ndi
 from tqdm import tqdm
 
+from regwas.config import merge_defaults
 from regwas.errors import InputError
 from regwas.io import atomic_path
 
@@ -119,17 +119,7 @@ def merge_config(
     cfg: dict | None, defaults: dict = DEFAULTS, where: str = "simulate.brain"
 ) -> dict:
     """Merge caller values over DEFAULTS (nested dicts by key); unknown keys raise InputError."""
-    out = copy.deepcopy(defaults)
-    for key, value in (cfg or {}).items():
-        if key not in defaults:
-            raise InputError(f"config {where}.{key}: unknown key (allowed: {sorted(defaults)})")
-        if isinstance(defaults[key], dict):
-            if not isinstance(value, dict):
-                raise InputError(f"config {where}.{key}: must be a mapping, got {value!r}")
-            out[key] = merge_config(value, defaults[key], f"{where}.{key}")
-        else:
-            out[key] = value
-    return out
+    return merge_defaults(defaults, cfg, where)
 
 
 def _validate(c: dict) -> dict:

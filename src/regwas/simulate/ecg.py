@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from regwas.config import merge_defaults
 from regwas.errors import InputError
 from regwas.io import atomic_dir
 
@@ -112,17 +113,7 @@ MEASURED = ("heart_rate", "pr_interval", "qrs_duration", "qt", "qtc", "qrs_axis"
 
 def merge_config(cfg: Mapping | None, defaults: Mapping = DEFAULTS) -> dict:
     """Caller values over DEFAULTS, nested dicts merged by key; unknown keys raise InputError."""
-    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in defaults.items()}
-    for key, value in (cfg or {}).items():
-        if key not in defaults:
-            raise InputError(f"simulate.ecg config: unknown key {key!r}")
-        if isinstance(defaults[key], dict):
-            if not isinstance(value, Mapping):
-                raise InputError(f"simulate.ecg config: {key!r} must be a mapping")
-            out[key] = merge_config(value, defaults[key])
-        else:
-            out[key] = value
-    return out
+    return merge_defaults(dict(defaults), dict(cfg or {}), "simulate.ecg")
 
 
 def _rng(seed: int, index: int, stream: int) -> np.random.Generator:

@@ -46,9 +46,13 @@ def make_bed(prefix: Path, n: int, m: int, seed: int) -> list[str]:
         f"{prefix}.bed",
         val,
         properties={
-            "fid": ids, "iid": ids, "sid": [f"v{j}" for j in range(m)], "chromosome": ["1"] * m,
+            "fid": ids,
+            "iid": ids,
+            "sid": [f"v{j}" for j in range(m)],
+            "chromosome": ["1"] * m,
             "bp_position": list(range(1000, 1000 + 100 * m, 100)),
-            "allele_1": ["A"] * m, "allele_2": ["G"] * m,
+            "allele_1": ["A"] * m,
+            "allele_2": ["G"] * m,
         },
         count_A1=True,
         num_threads=2,
@@ -57,14 +61,15 @@ def make_bed(prefix: Path, n: int, m: int, seed: int) -> list[str]:
 
 
 def make_inputs(tmp: Path, ids: list[str], d: int, seed: int) -> tuple[Path, pd.DataFrame]:
-    from regwas.io import write_embeddings
+    from regwas.io.embeddings import write_embeddings
 
     rng = np.random.default_rng(seed + d)
     n = len(ids)
     emb = tmp / f"emb{d}.parquet"
     write_embeddings(ids, rng.normal(size=(n, d)), emb)
-    cov = pd.DataFrame({"sample_id": ids, "age": rng.normal(55, 8, n),
-                        "sex_male": rng.integers(0, 2, n)})
+    cov = pd.DataFrame(
+        {"sample_id": ids, "age": rng.normal(55, 8, n), "sex_male": rng.integers(0, 2, n)}
+    )
     for i in range(1, 11):
         cov[f"PC{i}"] = rng.normal(size=n)
     return emb, cov
@@ -84,7 +89,7 @@ def bench_kernel(basis, G: np.ndarray, backend_name: str, threads: int, block: i
     with threadpool_limits(threads):
         t = time.perf_counter()
         for s in range(0, G.shape[0], block):
-            blk = G[s:s + block]
+            blk = G[s : s + block]
             K.additive_test(blk, K.genotype_counts(blk), basis, backend)
         return G.shape[0] / (time.perf_counter() - t)
 
@@ -104,8 +109,15 @@ def bench_statsmodels(Y: np.ndarray, C: np.ndarray, G: np.ndarray, n_variants: i
     return (time.perf_counter() - t) / n_variants
 
 
-def bench_plink2(prefix: Path, tmp: Path, ids: list[str], Y: np.ndarray, cov: pd.DataFrame,
-                 n_variants: int, threads: int) -> float | None:
+def bench_plink2(
+    prefix: Path,
+    tmp: Path,
+    ids: list[str],
+    Y: np.ndarray,
+    cov: pd.DataFrame,
+    n_variants: int,
+    threads: int,
+) -> float | None:
     """Seconds per variant of plink2 --glm with one linear test per latent dimension."""
     plink2 = shutil.which("plink2")
     if plink2 is None:
@@ -117,9 +129,25 @@ def bench_plink2(prefix: Path, tmp: Path, ids: list[str], Y: np.ndarray, cov: pd
     c = cov.rename(columns={"sample_id": "IID"})
     c.insert(0, "#FID", ids)
     c.to_csv(tmp / "covar.txt", sep="\t", index=False, float_format="%.8g")
-    cmd = [plink2, "--bfile", str(prefix), "--pheno", str(tmp / "pheno.txt"), "--covar",
-           str(tmp / "covar.txt"), "--glm", "hide-covar", "--from", "v0", "--to",
-           f"v{n_variants - 1}", "--threads", str(threads), "--out", str(tmp / "plink")]
+    cmd = [
+        plink2,
+        "--bfile",
+        str(prefix),
+        "--pheno",
+        str(tmp / "pheno.txt"),
+        "--covar",
+        str(tmp / "covar.txt"),
+        "--glm",
+        "hide-covar",
+        "--from",
+        "v0",
+        "--to",
+        f"v{n_variants - 1}",
+        "--threads",
+        str(threads),
+        "--out",
+        str(tmp / "plink"),
+    ]
     t = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True)
     return (time.perf_counter() - t) / n_variants
@@ -141,21 +169,28 @@ def main() -> None:
     from regwas import gwas
     from regwas import gwas_kernel as K
     from regwas.covariates import design_matrix
-    from regwas.genotypes import BedReader
-    from regwas.io import read_embeddings
+    from regwas.io.embeddings import read_embeddings
+    from regwas.io.plink import BedReader
 
     results: dict = {
-        "machine": {"cpus": os.cpu_count(), "threads_used": args.threads,
-                    "platform": platform.platform(), "python": platform.python_version(),
-                    "load_avg_at_start": os.getloadavg()},
-        "n": args.n, "variants": args.variants, "rows": [],
+        "machine": {
+            "cpus": os.cpu_count(),
+            "threads_used": args.threads,
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "load_avg_at_start": os.getloadavg(),
+        },
+        "n": args.n,
+        "variants": args.variants,
+        "rows": [],
     }
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         t = time.perf_counter()
         ids = make_bed(tmp / "bench", args.n, args.variants, args.seed)
-        print(f"wrote {args.variants} x {args.n} .bed in {time.perf_counter() - t:.1f} s",
-              flush=True)
+        print(
+            f"wrote {args.variants} x {args.n} .bed in {time.perf_counter() - t:.1f} s", flush=True
+        )
         with BedReader(tmp / "bench") as r:
             t = time.perf_counter()
             G = r.read(0, min(args.variants, 20_000))
@@ -169,20 +204,33 @@ def main() -> None:
             basis = K.prepare_basis(Y, C)
             row: dict = {"d": d, "covariate_columns": len(cols) + 1}
             row["kernel_numpy_variants_per_s"] = round(
-                bench_kernel(basis, G, "numpy", args.threads, args.block_size))
+                bench_kernel(basis, G, "numpy", args.threads, args.block_size)
+            )
             row["kernel_torch_cpu_variants_per_s"] = round(
-                bench_kernel(basis, G[:8192], "torch", args.threads, args.block_size))
+                bench_kernel(basis, G[:8192], "torch", args.threads, args.block_size)
+            )
             t = time.perf_counter()
-            counts = gwas.gwas_chromosome(emb, tmp / "bench", tmp / f"out{d}.parquet",
-                                          {"block_size": args.block_size}, cov, args.threads)
+            counts = gwas.gwas_chromosome(
+                emb,
+                tmp / "bench",
+                tmp / f"out{d}.parquet",
+                {"block_size": args.block_size},
+                cov,
+                args.threads,
+            )
             el = time.perf_counter() - t
             row["end_to_end_seconds"] = round(el, 2)
             row["end_to_end_variants_per_s"] = round(args.variants / el)
             row["variants_tested"] = counts["n_tested"]
             t = time.perf_counter()
-            gwas.gwas_chromosome(emb, tmp / "bench", tmp / f"mixed{d}.parquet",
-                                 {"block_size": args.block_size, "precision": "mixed"}, cov,
-                                 args.threads)
+            gwas.gwas_chromosome(
+                emb,
+                tmp / "bench",
+                tmp / f"mixed{d}.parquet",
+                {"block_size": args.block_size, "precision": "mixed"},
+                cov,
+                args.threads,
+            )
             el_mixed = time.perf_counter() - t
             row["end_to_end_mixed_seconds"] = round(el_mixed, 2)
             row["end_to_end_mixed_variants_per_s"] = round(args.variants / el_mixed)
@@ -190,8 +238,7 @@ def main() -> None:
             row["statsmodels_s_per_variant"] = round(sm, 4)
             row["speedup_vs_statsmodels_end_to_end"] = round(sm * args.variants / el)
             row["speedup_vs_statsmodels_mixed"] = round(sm * args.variants / el_mixed)
-            pv = bench_plink2(tmp / "bench", tmp, ids, Y, cov, args.plink2_variants,
-                              args.threads)
+            pv = bench_plink2(tmp / "bench", tmp, ids, Y, cov, args.plink2_variants, args.threads)
             if pv is not None:
                 row["plink2_glm_s_per_variant"] = round(pv, 5)
                 row["plink2_glm_variants_per_s"] = round(1 / pv, 1)

@@ -1,6 +1,6 @@
 """Rule adjust: remove confounders from the embeddings."""
 
-from regwas.adjust import adjust_file
+from regwas.adjust.confounders import adjust_file
 from regwas.smk import run_script
 
 

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from regwas.cohort import prepare_cohort
+from regwas.cohort.prepare import prepare_cohort
 from regwas.smk import run_script
 
 

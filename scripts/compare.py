@@ -1,7 +1,7 @@
 """Rule compare: one row per modality x space, registered vs native."""
 
-from regwas.compare import compare_spaces
-from regwas.io import write_tsv
+from regwas.compare.spaces import compare_spaces
+from regwas.io.tables import write_tsv
 from regwas.smk import run_script
 
 

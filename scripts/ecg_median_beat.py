@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from regwas.ecg import build_median_beat
-from regwas.io import read_tsv
+from regwas.io.tables import read_tsv
+from regwas.register.ecg.stores import build_median_beat
 from regwas.smk import run_script
 
 

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from regwas.embed import embed_store
+from regwas.represent.pca import embed_store
 from regwas.smk import run_script
 
 

@@ -1,7 +1,7 @@
 """Rule gwas_chrom: latent GWAS of one chromosome."""
 
-from regwas.gwas import gwas_chromosome
-from regwas.io import read_tsv
+from regwas.associate.gwas.shards import gwas_chromosome
+from regwas.io.tables import read_tsv
 from regwas.smk import run_script
 
 

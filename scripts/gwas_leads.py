@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from regwas.gwas import lead_variants
+from regwas.associate.gwas.clump import lead_variants
 from regwas.smk import run_script
 
 

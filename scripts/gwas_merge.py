@@ -2,8 +2,8 @@
 
 import json
 
-from regwas.gwas import merge_shards
-from regwas.io import atomic_path
+from regwas.associate.gwas.merge import merge_shards
+from regwas.io.atomic import atomic_path
 from regwas.smk import run_script
 
 

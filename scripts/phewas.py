@@ -1,7 +1,8 @@
 """Rule phewas: held-out PheWAS of the embedding on phecodes."""
 
-from regwas.io import read_embeddings, read_tsv, write_tsv
-from regwas.phewas import phewas
+from regwas.associate.phewas.association import phewas
+from regwas.io.embeddings import read_embeddings
+from regwas.io.tables import read_tsv, write_tsv
 from regwas.smk import run_script
 
 

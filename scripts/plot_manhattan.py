@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from regwas.plots import manhattan
+from regwas.plots.manhattan_miami import manhattan
 from regwas.smk import run_script
 
 

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from regwas.plots import miami
+from regwas.plots.manhattan_miami import miami
 from regwas.smk import run_script
 
 

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from regwas.plots import phewas_qq
+from regwas.plots.phewas import phewas_qq
 from regwas.smk import run_script
 
 

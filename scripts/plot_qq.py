@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from regwas.plots import qq
+from regwas.plots.qq_plot import qq
 from regwas.smk import run_script
 
 

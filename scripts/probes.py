@@ -1,7 +1,8 @@
 """Rule probes: cross-validated linear probes of the embedding."""
 
-from regwas.io import read_embeddings, read_tsv, write_tsv
-from regwas.probes import probe_embeddings
+from regwas.associate.probes import probe_embeddings
+from regwas.io.embeddings import read_embeddings
+from regwas.io.tables import read_tsv, write_tsv
 from regwas.smk import run_script
 
 

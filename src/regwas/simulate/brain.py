@@ -58,9 +58,9 @@ import pandas as pd
 from scipy import ndimage as ndi
 from tqdm import tqdm
 
-from regwas.config import merge_defaults
+from regwas.config.schema import merge_defaults
 from regwas.errors import InputError
-from regwas.io import atomic_path
+from regwas.io.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 

@@ -2,12 +2,10 @@
 
 `simulate(cfg, seed, out_dir)` writes a cohort in the same formats as a real one (PLINK per
 chromosome, samples/diagnoses tables, per-modality manifests) plus truth tables of everything
-planted, so each association the workflow reports can be checked. `regwas simulate` runs it.
-"""
+planted, so each association the workflow reports can be checked. `regwas simulate` runs it."""
 
 from __future__ import annotations
 
-import argparse
 import copy
 import importlib
 import json
@@ -20,11 +18,13 @@ import numpy as np
 import pandas as pd
 
 from regwas.errors import InputError
-from regwas.io import atomic_dir, write_tsv
+from regwas.io.atomic import atomic_dir
+from regwas.io.tables import write_tsv
 from regwas.simulate import genotypes as gt
 from regwas.simulate import phenotypes as ph
 
 log = logging.getLogger(__name__)
+
 
 DEFAULTS: dict = {
     "n_samples": 2000,
@@ -477,18 +477,10 @@ def _write_json(path: Path, obj: dict) -> None:
     path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of `regwas simulate`."""
-    parser.add_argument("--config", required=True, help="workflow config YAML (section simulate)")
-    parser.add_argument("--out", required=True, help="output directory (replaced on success)")
-    parser.add_argument("--threads", type=int, default=1, help="processes for chromosomes")
-    parser.add_argument("--seed", type=int, default=None, help="override the config's seed")
-
-
 def load_simulate_config(path: str | Path) -> tuple[dict, int]:
     """(simulate section, master seed) of a workflow config file."""
     try:
-        from regwas.config import load_config
+        from regwas.config.schema import load_config
     except ImportError:
         load_config = None
     if load_config is not None:
@@ -503,13 +495,3 @@ def load_simulate_config(path: str | Path) -> tuple[dict, int]:
     seed = config.get("seed", 0)
     _number(seed, f"{path}: seed", 0, 2**63 - 1, integer=True)
     return config.get("simulate") or {}, int(seed)
-
-
-def run(args: argparse.Namespace) -> int:
-    """`regwas simulate --config FILE --out DIR [--threads N] [--seed S]`."""
-    logging.getLogger("msprime").setLevel(logging.WARNING)  # one INFO line per event otherwise
-    section, seed = load_simulate_config(args.config)
-    if args.seed is not None:
-        seed = args.seed
-    simulate(section, seed, args.out, threads=args.threads)
-    return 0

@@ -30,9 +30,9 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from regwas.config import merge_defaults
+from regwas.config.schema import merge_defaults
 from regwas.errors import InputError
-from regwas.io import atomic_dir
+from regwas.io.atomic import atomic_dir
 
 log = logging.getLogger(__name__)
 

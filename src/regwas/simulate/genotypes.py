@@ -260,7 +260,7 @@ def simulate_genotypes(
 
 def read_dosages(prefix: Path, variant_index: np.ndarray) -> np.ndarray:
     """ALT counts (people x len(variant_index), float64) of selected variants of a file set."""
-    from regwas.genotypes import BedReader
+    from regwas.io.plink import BedReader
 
     with BedReader(prefix) as reader:
         cols = [reader.read(int(j), int(j) + 1)[0] for j in variant_index]

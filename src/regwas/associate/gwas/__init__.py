@@ -1,0 +1,37 @@
+"""Stage 5, latent-space GWAS: exact vectorised MANOVA of embeddings on genotypes, one shard
+per chromosome, merged summary statistics and lead variants."""
+
+from regwas._exports import lazy_api
+
+__all__, __getattr__, __dir__ = lazy_api(
+    __name__,
+    {
+        "clump": ["distance_clump", "ld_clump", "read_variants", "lead_variants"],
+        "lead_directions": ["directions", "cluster_directions"],
+        "kernel": [
+            "LatentBasis",
+            "prepare_basis",
+            "NumpyBackend",
+            "Float32Backend",
+            "screened_test",
+            "TorchBackend",
+            "make_backend",
+            "additive_test",
+            "genotypic_test",
+        ],
+        "merge": ["merge_shards", "read_gwas"],
+        "pvalues": ["log_betainc", "pillai_pvalues"],
+        "qc": ["Counts", "genotype_counts", "hwe_exact_p", "hwe_pass"],
+        "shards": [
+            "empty_frame",
+            "DEFAULTS",
+            "COLUMNS",
+            "merge_config",
+            "align_samples",
+            "drop_constant_dimensions",
+            "prepare_analysis",
+            "gwas_frame",
+            "gwas_chromosome",
+        ],
+    },
+)

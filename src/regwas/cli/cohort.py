@@ -1,0 +1,69 @@
+"""`regwas cohort`: validate a cohort's inputs and compute genetic PCs."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from regwas.cohort.prepare import DEFAULTS, prepare_cohort
+from regwas.errors import InputError
+from regwas.genetics.chromosomes import parse_chromosomes
+from regwas.genetics.pca import PRUNE_METHODS
+
+logger = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of `regwas cohort`."""
+    parser.add_argument("--samples", required=True, help="samples.tsv")
+    parser.add_argument("--diagnoses", required=True, help="diagnoses.tsv (sample_id, icd10)")
+    parser.add_argument("--genotypes", required=True, help="PLINK prefix pattern with {chrom}")
+    parser.add_argument(
+        "--manifest",
+        action="append",
+        default=[],
+        metavar="MODALITY=PATH",
+        help="a modality's manifest (repeatable), e.g. ecg=ecg.manifest.tsv",
+    )
+    parser.add_argument("--chromosomes", default="1-22", help="e.g. 1-22 or 1,2,5-7 (default 1-22)")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--n-pcs", type=int, default=DEFAULTS["pca"]["n_pcs"])
+    parser.add_argument("--max-variants", type=int, default=DEFAULTS["pca"]["max_variants"])
+    parser.add_argument("--prune", choices=PRUNE_METHODS, default=DEFAULTS["pca"]["prune"])
+    parser.add_argument("--drop-unmatched-samples", action="store_true")
+    parser.add_argument(
+        "--no-check-files",
+        action="store_true",
+        help="only check that manifest files exist (skip reading NIfTI / WFDB headers)",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the cohort stage from the command line."""
+    manifests = {}
+    for item in args.manifest:
+        mod, sep, path = item.partition("=")
+        if not sep or not mod or not path:
+            raise InputError(f"--manifest {item!r}: expected MODALITY=PATH")
+        if mod in manifests:
+            raise InputError(f"--manifest: modality {mod!r} given twice")
+        manifests[mod] = path
+    cfg = {
+        "drop_unmatched_samples": args.drop_unmatched_samples,
+        "check_files": not args.no_check_files,
+        "pca": {"n_pcs": args.n_pcs, "max_variants": args.max_variants, "prune": args.prune},
+    }
+    inputs = {
+        "genotypes": args.genotypes,
+        "samples": args.samples,
+        "diagnoses": args.diagnoses,
+        "manifests": manifests,
+    }
+    summary = prepare_cohort(
+        inputs, parse_chromosomes(args.chromosomes), cfg, Path(args.out), args.seed, args.threads
+    )
+    logger.info("summary: %s", summary)
+    return 0

@@ -1,0 +1,70 @@
+"""The `regwas` command line: one module per subcommand in regwas.cli, each with
+add_arguments(parser) and run(args) -> exit status."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from regwas import __version__
+from regwas.errors import InputError
+
+# name -> (module, one-line help). The module defines add_arguments(parser) and run(args) -> int.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "simulate": (
+        "regwas.cli.simulate",
+        "simulate the synthetic biobank (genotypes, ECG, brain MRI, tables, truth)",
+    ),
+    "cohort": (
+        "regwas.cli.cohort",
+        "validate a cohort's inputs and compute genetic principal components",
+    ),
+    "median-beat": ("regwas.cli.median_beat", "median beat of one WFDB record"),
+    "embed": ("regwas.cli.embed", "PCA baseline embeddings of a registered array store"),
+    "adjust": (
+        "regwas.cli.adjust",
+        "remove confounders from embeddings (residualise or nullspace projection)",
+    ),
+    "gwas": (
+        "regwas.cli.gwas",
+        "latent-space GWAS (vectorised MANOVA) of embeddings on PLINK genotypes",
+    ),
+    "phewas": ("regwas.cli.phewas", "PheWAS of embeddings on phecodes from ICD-10 diagnoses"),
+    "probe": ("regwas.cli.probe", "cross-validated linear probes of embeddings for phenotypes"),
+    "plot": ("regwas.cli.plot", "Manhattan, Miami, QQ and PheWAS plots"),
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only ``command``'s module is imported (start-up stays fast)."""
+    parser = argparse.ArgumentParser(prog="regwas", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"regwas {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module, help_text) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_module=module)
+        if name == command:
+            importlib.import_module(module).add_arguments(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if a in SUBCOMMANDS), None)
+    args = build_parser(command).parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(importlib.import_module(args._module).run(args) or 0)
+    except InputError as err:
+        print(f"regwas {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""`regwas gwas`: latent-space GWAS of embeddings on PLINK genotypes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import tempfile
+from pathlib import Path
+
+from regwas.associate.gwas.clump import lead_variants
+from regwas.associate.gwas.merge import merge_shards, read_gwas
+from regwas.associate.gwas.shards import DEFAULTS, gwas_chromosome
+from regwas.errors import InputError
+from regwas.io.plink import bfile_paths
+from regwas.io.tables import read_tsv
+
+log = logging.getLogger(__name__)
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def _parse_chromosomes(spec: str) -> list[str]:
+    out: list[str] = []
+    for part in spec.split(","):
+        part = part.strip()
+        if re.fullmatch(r"\d+-\d+", part):
+            lo, hi = map(int, part.split("-"))
+            out.extend(str(c) for c in range(lo, hi + 1))
+        elif part:
+            out.append(part)
+    return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of `regwas gwas`."""
+    parser.add_argument("--embeddings", required=True, help="embeddings.parquet (sample_id, z*)")
+    parser.add_argument(
+        "--bfile",
+        required=True,
+        action="append",
+        help="PLINK prefix (repeatable); may contain {chrom} with --chromosomes",
+    )
+    parser.add_argument("--chromosomes", help="chromosomes for {chrom}, e.g. 1-22 or 1-22,X")
+    parser.add_argument("--covariates", help="covariates table (TSV with sample_id)")
+    parser.add_argument(
+        "--covariate-cols", help="comma-separated covariate columns (default: config covariates)"
+    )
+    parser.add_argument("--model", choices=["additive", "genotypic"], default="additive")
+    parser.add_argument(
+        "--intersect-samples",
+        action="store_true",
+        help="analyse samples common to all inputs instead of failing",
+    )
+    parser.add_argument("--backend", choices=["numpy", "torch", "auto"], default="numpy")
+    parser.add_argument(
+        "--precision",
+        choices=["float64", "mixed"],
+        default="float64",
+        help="mixed: float32 screen, variants with -log10 p >= --refine-above re-tested in float64",
+    )
+    parser.add_argument("--refine-above", type=float, default=DEFAULTS["refine_above"])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--min-maf", type=float, default=DEFAULTS["min_maf"])
+    parser.add_argument("--min-mac", type=float, default=DEFAULTS["min_mac"])
+    parser.add_argument("--min-call-rate", type=float, default=DEFAULTS["min_call_rate"])
+    parser.add_argument("--hwe-p", type=float, default=DEFAULTS["hwe_p"])
+    parser.add_argument("--block-size", type=int, default=DEFAULTS["block_size"])
+    parser.add_argument("--lead-variants", help="also write clumped lead variants (TSV)")
+    parser.add_argument("--clump", choices=["distance", "ld", "both"], default="distance")
+    parser.add_argument("--out", required=True, help="merged summary statistics (.tsv.gz)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """`regwas gwas`: shards per file set (temporary Parquet), merged into --out."""
+    prefixes: list[str] = []
+    for prefix in args.bfile:
+        if "{chrom}" in prefix:
+            if not args.chromosomes:
+                raise InputError(f"--bfile {prefix} contains {{chrom}}: give --chromosomes")
+            prefixes.extend(
+                prefix.replace("{chrom}", c) for c in _parse_chromosomes(args.chromosomes)
+            )
+        else:
+            prefixes.append(prefix)
+    for prefix in prefixes:  # fail before any work when a file set is missing
+        bfile_paths(prefix)
+    cfg = {
+        "model": args.model,
+        "backend": args.backend,
+        "precision": args.precision,
+        "refine_above": args.refine_above,
+        "intersect_samples": bool(args.intersect_samples),
+        "min_maf": args.min_maf,
+        "min_mac": args.min_mac,
+        "min_call_rate": args.min_call_rate,
+        "hwe_p": args.hwe_p,
+        "block_size": args.block_size,
+        "clump": {"method": args.clump},
+    }
+    covariates = None
+    if args.covariates:
+        covariates = read_tsv(args.covariates, dtype={"sample_id": str})
+        cfg["covariates"] = (
+            [c.strip() for c in args.covariate_cols.split(",") if c.strip()]
+            if args.covariate_cols
+            else DEFAULTS["covariates"]
+        )
+    out = Path(args.out)
+    with tempfile.TemporaryDirectory(
+        prefix=".regwas-gwas-", dir=out.parent if out.parent.exists() else None
+    ) as tmp:
+        shards = []
+        for i, prefix in enumerate(prefixes):
+            shard = Path(tmp) / f"shard{i:04d}.parquet"
+            gwas_chromosome(args.embeddings, prefix, shard, cfg, covariates, args.threads)
+            shards.append(shard)
+        summary = merge_shards(shards, out, cfg)
+    print(
+        f"regwas gwas: {summary['n_variants']} variants, {summary['n_significant']} with "
+        f"p < {DEFAULTS['p_threshold']:g}, lambda GC {summary['lambda_gc']:.4f} -> {out}"
+    )
+    if args.lead_variants:
+        pattern = prefixes[0] if len(prefixes) == 1 else None
+        if pattern is None and len(args.bfile) == 1 and "{chrom}" in args.bfile[0]:
+            pattern = args.bfile[0]
+        lead_variants(read_gwas(out), cfg, pattern, args.embeddings, args.lead_variants)
+    return 0

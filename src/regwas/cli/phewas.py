@@ -1,0 +1,41 @@
+"""`regwas phewas`: PheWAS of embeddings on phecodes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+from regwas.associate.phewas.association import DEFAULTS, phewas
+from regwas.io.embeddings import read_embeddings
+from regwas.io.tables import read_tsv, write_tsv
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """CLI: regwas phewas --embeddings E --samples S --diagnoses D --out OUT.tsv ..."""
+    parser.add_argument("--embeddings", required=True, help="embeddings.parquet")
+    parser.add_argument("--samples", required=True, help="samples.tsv (sample_id, covariates)")
+    parser.add_argument("--diagnoses", required=True, help="diagnoses.tsv (sample_id, icd10)")
+    parser.add_argument("--out", required=True, help="output phewas.tsv")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--min-cases", type=int, default=DEFAULTS["min_cases"])
+    parser.add_argument(
+        "--covariates",
+        default=None,
+        help="comma-separated covariates (default: " + ",".join(DEFAULTS["covariates"]) + ")",
+    )
+    parser.add_argument("--exclusion", choices=["family", "none"], default=DEFAULTS["exclusion"])
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the phewas subcommand."""
+    cfg: dict[str, Any] = {"min_cases": args.min_cases, "exclusion": args.exclusion}
+    if args.covariates is not None:
+        cfg["covariates"] = [s.strip() for s in args.covariates.split(",") if s.strip()]
+    ids, z, _ = read_embeddings(args.embeddings)
+    samples = read_tsv(args.samples, dtype={"sample_id": str})
+    diagnoses = read_tsv(args.diagnoses, dtype=str)
+    write_tsv(phewas(ids, z, samples, diagnoses, cfg, args.seed), args.out)
+    return 0

@@ -1,0 +1,48 @@
+"""`regwas probe`: cross-validated linear probes of embeddings."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+from regwas.associate.probes import DEFAULTS, probe_embeddings
+from regwas.io.embeddings import read_embeddings
+from regwas.io.tables import read_tsv, write_tsv
+
+log = logging.getLogger(__name__)
+
+
+def _names(text: str | None) -> list[str] | None:
+    return None if text is None else [s.strip() for s in text.split(",") if s.strip()]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """CLI: regwas probe --embeddings E --samples S --out OUT.tsv [--folds] [--seed] ..."""
+    parser.add_argument("--embeddings", required=True, help="embeddings.parquet")
+    parser.add_argument("--samples", required=True, help="samples.tsv with phenotype columns")
+    parser.add_argument("--out", required=True, help="output probes.tsv")
+    parser.add_argument("--folds", type=int, default=DEFAULTS["folds"])
+    parser.add_argument("--seed", type=int, default=0)
+    cont, binary = ",".join(DEFAULTS["continuous"]), ",".join(DEFAULTS["binary"])
+    parser.add_argument(
+        "--continuous",
+        default=None,
+        help=f"comma-separated continuous phenotypes (default: {cont})",
+    )
+    parser.add_argument(
+        "--binary", default=None, help=f"comma-separated 0/1 phenotypes (default: {binary})"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the probe subcommand."""
+    cfg: dict[str, Any] = {"folds": args.folds}
+    for key in ("continuous", "binary"):
+        names = _names(getattr(args, key))
+        if names is not None:
+            cfg[key] = names
+    ids, z, _ = read_embeddings(args.embeddings)
+    samples = read_tsv(args.samples, dtype={"sample_id": str})
+    write_tsv(probe_embeddings(ids, z, samples, cfg, args.seed), args.out)
+    return 0

@@ -1,0 +1,215 @@
+"""Cohort stage: validate a cohort's inputs and compute genetic principal components.
+
+The same checks serve the synthetic biobank and a real cohort: the samples, diagnoses and
+manifest tables are validated against their schemas, manifest files must exist (and their
+NIfTI / WFDB headers must read), sample ids must match the genotype .fam, and every .fam of
+the per-chromosome file sets must be identical. Genetic PCs come from common, well-called,
+LD-pruned variants by a seeded randomized SVD that streams int8 genotypes, so memory stays
+at one byte per genotype used."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from regwas.cohort.checks import (
+    _examples,
+    _unmatched_report,
+    check_fam_files,
+    check_manifest_files,
+    chromosome_prefixes,
+    resolve_manifest_paths,
+)
+from regwas.cohort.tables import validate_table
+from regwas.config.schema import merge_defaults
+from regwas.errors import InputError
+from regwas.genetics.pca import PRUNE_METHODS, compute_pcs
+from regwas.io.atomic import atomic_path
+
+logger = logging.getLogger(__name__)
+
+
+DEFAULTS: dict = {
+    "drop_unmatched_samples": False,
+    "check_files": True,
+    "pca": {
+        "n_pcs": 10,
+        "min_maf": 0.05,
+        "min_call_rate": 0.98,
+        "prune": "ld",
+        "ld_r2": 0.2,
+        "ld_window": 50,
+        "thin_bp": 100_000,
+        "max_variants": 50_000,
+        "qc_max_samples": 5_000,
+        "n_iter": 7,
+        "n_oversamples": 20,
+    },
+}
+
+
+def prepare_cohort(
+    inputs: dict,
+    chromosomes: list,
+    cfg: dict,
+    out_dir: str | os.PathLike,
+    seed: int,
+    threads: int = 1,
+) -> dict:
+    """Validate a cohort's inputs, compute genetic PCs and write the checked tables to out_dir.
+
+    ``inputs``: genotypes (PLINK prefix pattern with {chrom}), samples, diagnoses, manifests
+    ({modality: path}). Writes samples.tsv (+ sex_male, PC1..PCk, in .fam order),
+    diagnoses.tsv, {modality}.manifest.tsv (absolute paths) and pca.tsv, all or nothing.
+    Returns a summary of counts.
+    """
+    from threadpoolctl import threadpool_limits
+
+    cfg = merge_defaults(DEFAULTS, cfg, "cohort_qc")
+    pca = cfg["pca"]
+    _check_cfg(cfg)
+    out_dir = Path(out_dir)
+    manifests_in = dict(inputs.get("manifests") or {})
+    for key in ("genotypes", "samples", "diagnoses"):
+        if not inputs.get(key):
+            raise InputError(f"inputs.{key} is not set")
+
+    # 1. tables
+    samples = validate_table(inputs["samples"], "samples")
+    diagnoses = validate_table(inputs["diagnoses"], "diagnoses")
+    manifests = {
+        mod: resolve_manifest_paths(validate_table(path, "manifest"), path)
+        for mod, path in manifests_in.items()
+    }
+
+    # 2. genotypes and sample ids
+    prefixes = chromosome_prefixes(inputs["genotypes"], chromosomes)
+    fam = check_fam_files(prefixes)
+    fam_path = f"{next(iter(prefixes.values()))}.fam"
+    fam_ids = fam["iid"].to_numpy(dtype=object)
+    in_fam = set(fam_ids)
+    sample_ids = set(samples["sample_id"])
+    for mod, man in manifests.items():
+        unknown = [s for s in man["sample_id"] if s not in sample_ids]
+        if unknown:
+            raise InputError(
+                f"{mod} manifest {manifests_in[mod]}: {len(unknown)} sample ids are not in "
+                f"{inputs['samples']}: {_examples(unknown)}"
+            )
+    unmatched = {
+        f"samples {inputs['samples']}": [s for s in samples["sample_id"] if s not in in_fam]
+    }
+    for mod, man in manifests.items():
+        unmatched[f"{mod} manifest {manifests_in[mod]}"] = [
+            s for s in man["sample_id"] if s not in in_fam
+        ]
+    n_unmatched = {k: len(v) for k, v in unmatched.items()}
+    if any(n_unmatched.values()):
+        if not cfg["drop_unmatched_samples"]:
+            raise InputError(_unmatched_report(unmatched, fam_path))
+        for where, n_drop in n_unmatched.items():
+            if n_drop:
+                logger.warning("%s: dropped %d sample ids without genotypes", where, n_drop)
+    keep = np.array([s in sample_ids for s in fam_ids])
+    n_no_row = int((~keep).sum())
+    if n_no_row:
+        logger.info("%d genotyped people have no row in %s; left out", n_no_row, inputs["samples"])
+    final_ids = fam_ids[keep]
+    if len(final_ids) == 0:
+        raise InputError(f"no sample of {inputs['samples']} is in the genotypes {fam_path}")
+    order = pd.Series(np.arange(len(final_ids)), index=final_ids)
+    samples = samples[samples["sample_id"].isin(order.index)]
+    samples = samples.iloc[np.argsort(order[samples["sample_id"]].to_numpy())].reset_index(
+        drop=True
+    )
+    n_diag = len(diagnoses)
+    diagnoses = diagnoses[diagnoses["sample_id"].isin(order.index)].reset_index(drop=True)
+    if len(diagnoses) < n_diag:
+        logger.info(
+            "diagnoses: dropped %d of %d rows (people not in the analysed cohort)",
+            n_diag - len(diagnoses),
+            n_diag,
+        )
+    for mod in manifests:
+        man = manifests[mod]
+        man = man[man["sample_id"].isin(order.index)]
+        manifests[mod] = man.iloc[np.argsort(order[man["sample_id"]].to_numpy())].reset_index(
+            drop=True
+        )
+
+    # 3. files named by the manifests
+    for mod, man in manifests.items():
+        check_manifest_files(man, mod, manifests_in[mod], deep=cfg["check_files"], threads=threads)
+
+    # 4. genetic PCs
+    sample_index = np.flatnonzero(keep)
+    with threadpool_limits(limits=threads):
+        scores, pca_table, used = compute_pcs(prefixes, sample_index, pca, seed)
+    pc_cols = list(pca_table["component"])
+    clash = [c for c in samples.columns if c in pc_cols or c == "sex_male"]
+    if clash:
+        logger.warning("samples table columns %s are replaced by the computed ones", clash)
+        samples = samples.drop(columns=clash)
+    samples["sex_male"] = (samples["sex"] == "M").astype(np.int8)
+    samples = pd.concat([samples, pd.DataFrame(scores, columns=pc_cols)], axis=1)
+
+    # 5. outputs, all or nothing
+    outputs = {"samples.tsv": samples, "diagnoses.tsv": diagnoses, "pca.tsv": pca_table}
+    for mod, man in manifests.items():
+        outputs[f"{mod}.manifest.tsv"] = man
+    with contextlib.ExitStack() as stack:
+        for name, table in outputs.items():
+            tmp = stack.enter_context(atomic_path(out_dir / name))
+            table.to_csv(tmp, sep="\t", index=False)
+    summary = {
+        "n_fam": len(fam),
+        "n_samples_table": len(sample_ids),
+        "n_samples": len(final_ids),
+        "n_genotyped_without_row": n_no_row,
+        "n_unmatched_dropped": n_unmatched,
+        "n_diagnoses": len(diagnoses),
+        "n_diagnoses_dropped": n_diag - len(diagnoses),
+        "manifests": {mod: len(man) for mod, man in manifests.items()},
+        "n_variants_pca": int(pca_table["n_variants"].iloc[0]),
+        "variance_explained": [float(x) for x in pca_table["variance_explained"]],
+    }
+    logger.info("cohort: %d samples written to %s", len(final_ids), out_dir)
+    return summary
+
+
+def _check_cfg(cfg: dict) -> None:
+    """Range checks of the cohort section (the config schema repeats them for the workflow)."""
+    pca = cfg["pca"]
+    rules = [
+        ("n_pcs", isinstance(pca["n_pcs"], int) and pca["n_pcs"] >= 1, "an integer >= 1"),
+        ("min_maf", 0 <= pca["min_maf"] <= 0.5, "in [0, 0.5]"),
+        ("min_call_rate", 0 <= pca["min_call_rate"] <= 1, "in [0, 1]"),
+        ("prune", pca["prune"] in PRUNE_METHODS, f"one of {PRUNE_METHODS}"),
+        ("ld_r2", 0 < pca["ld_r2"] <= 1, "in (0, 1]"),
+        (
+            "ld_window",
+            isinstance(pca["ld_window"], int) and pca["ld_window"] >= 2,
+            "an integer >= 2",
+        ),
+        ("thin_bp", pca["thin_bp"] >= 0, ">= 0"),
+        ("max_variants", isinstance(pca["max_variants"], int) and pca["max_variants"] >= 2, ">= 2"),
+        (
+            "qc_max_samples",
+            isinstance(pca["qc_max_samples"], int) and pca["qc_max_samples"] >= 50,
+            ">= 50",
+        ),
+        ("n_iter", isinstance(pca["n_iter"], int) and pca["n_iter"] >= 0, "an integer >= 0"),
+        (
+            "n_oversamples",
+            isinstance(pca["n_oversamples"], int) and pca["n_oversamples"] >= 0,
+            ">= 0",
+        ),
+    ]
+    for key, ok, what in rules:
+        if not ok:
+            raise InputError(f"cohort_qc.pca.{key} = {pca[key]!r}: must be {what}")

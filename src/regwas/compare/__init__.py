@@ -1,0 +1,19 @@
+"""Stage 8, compare: one row per modality x space of loci, planted truth recovered, PheWAS
+hits, probe means and lambda GC; paired probe comparisons."""
+
+from regwas._exports import lazy_api
+
+__all__, __getattr__, __dir__ = lazy_api(
+    __name__,
+    {
+        "probes": ["fold_values", "compare_probes"],
+        "spaces": [
+            "DEFAULTS",
+            "recovered_loci",
+            "lambda_outside",
+            "count_loci",
+            "recovered_diseases",
+            "compare_spaces",
+        ],
+    },
+)

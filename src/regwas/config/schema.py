@@ -1,0 +1,125 @@
+"""Workflow config: load YAML, validate against the JSON schema, fill in defaults.
+
+The same schema (src/regwas/schemas/config.schema.yaml, also reachable as
+workflow/schemas/config.schema.yaml) serves snakemake's ``validate`` in the Snakefile and
+the ``regwas`` CLI, so a typo in a key is reported by name in both."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from regwas.errors import InputError
+
+SCHEMA_DIR = Path(__file__).parents[1] / "schemas"
+
+
+def load_schema(name: str) -> dict:
+    """A fresh copy of src/regwas/schemas/{name}.schema.yaml (config, samples, ...)."""
+    return copy.deepcopy(_load_schema_cached(name))
+
+
+@functools.cache
+def _load_schema_cached(name: str) -> dict:
+    path = SCHEMA_DIR / f"{name}.schema.yaml"
+    if not path.exists():
+        known = sorted(p.name.split(".")[0] for p in SCHEMA_DIR.glob("*.schema.yaml"))
+        raise ValueError(f"unknown schema {name!r}; expected one of {known}")
+    with open(path) as fh:
+        return yaml.safe_load(fh)
+
+
+def _validator_with_defaults():
+    """A Draft 2020-12 validator class that fills in ``default`` values while validating."""
+    from jsonschema import Draft202012Validator, validators
+
+    base_properties = Draft202012Validator.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for key, sub in properties.items():
+                if isinstance(sub, dict) and "default" in sub and key not in instance:
+                    instance[key] = copy.deepcopy(sub["default"])
+        yield from base_properties(validator, properties, instance, schema)
+
+    return validators.extend(Draft202012Validator, {"properties": set_defaults})
+
+
+def _where(error) -> str:
+    path = ".".join(str(p) for p in error.absolute_path)
+    return path or "(top level)"
+
+
+def _describe(error) -> list[str]:
+    """One line per problem, naming the dotted key; unknown keys (typos) are named directly."""
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = set(error.schema.get("properties", {}))
+        prefix = _where(error) + "." if error.absolute_path else ""
+        return [
+            f"  unknown key '{prefix}{key}' (allowed: {', '.join(sorted(known))})"
+            for key in error.instance
+            if key not in known
+        ]
+    return [f"  key '{_where(error)}': {error.message}"]
+
+
+def validate_config(config: dict, source: str = "config") -> dict:
+    """Validate ``config`` in place (defaults filled in) and return it.
+
+    Raises InputError naming every bad key: unknown keys (typos), wrong types, values out of
+    range, with the dotted path of the key.
+    """
+    schema = load_schema("config")
+    validator = _validator_with_defaults()(schema)
+    # defaults first (a sub-object's defaults appear only once the parent exists)
+    for _ in range(3):
+        list(validator.iter_errors(config))
+    errors = sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path])
+    if errors:
+        lines = [line for e in errors for line in _describe(e)][:20]
+        more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
+        raise InputError(f"{source}: invalid configuration\n" + "\n".join(lines) + more)
+    return config
+
+
+def load_config(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a YAML config file, validate it and fill in defaults."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: config file does not exist")
+    try:
+        with open(path) as fh:
+            config = yaml.safe_load(fh) or {}
+    except yaml.YAMLError as err:
+        raise InputError(f"{path}: not valid YAML: {err}") from err
+    if not isinstance(config, dict):
+        raise InputError(f"{path}: the config must be a mapping of keys to values")
+    return validate_config(config, source=str(path))
+
+
+def merge_defaults(defaults: dict, values: dict | None, where: str | None = None) -> dict:
+    """Overlay ``values`` on ``defaults`` recursively (nested dicts merged by key).
+
+    With ``where`` (the config section, e.g. "gwas") a key that ``defaults`` lacks, or a
+    non-mapping given for a nested section, raises InputError naming ``where.key``: the check
+    every module's config needs when it is called outside the validated workflow.
+    """
+    out = copy.deepcopy(defaults)
+    for key, value in (values or {}).items():
+        if where is not None and key not in defaults:
+            raise InputError(
+                f"config {where}.{key}: unknown key '{key}' (allowed: {', '.join(sorted(defaults))})"
+            )
+        nested = isinstance(defaults.get(key), dict)
+        if where is not None and nested and not isinstance(value, dict):
+            raise InputError(f"config {where}.{key}: must be a mapping, got {value!r}")
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_defaults(out[key], value, None if where is None else f"{where}.{key}")
+        else:
+            out[key] = copy.deepcopy(value)
+    return out

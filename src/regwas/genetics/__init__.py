@@ -1,0 +1,13 @@
+"""Shared genetics: chromosome names, genotype standardisation, genetic PCs, lambda GC."""
+
+from regwas._exports import lazy_api
+
+__all__, __getattr__, __dir__ = lazy_api(
+    __name__,
+    {
+        "chromosomes": ["parse_chromosomes"],
+        "inflation": ["lambda_gc"],
+        "pca": ["PRUNE_METHODS", "select_pca_variants", "randomized_pca", "compute_pcs"],
+        "standardise": ["standardise"],
+    },
+)

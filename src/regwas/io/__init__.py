@@ -1,0 +1,28 @@
+"""Shared file contracts: atomic writes, tables, embeddings (Parquet), array stores and PLINK
+reading."""
+
+from regwas._exports import lazy_api
+
+__all__, __getattr__, __dir__ = lazy_api(
+    __name__,
+    {
+        "arraystore": ["load_array_store"],
+        "atomic": ["atomic_path", "atomic_dir", "sha256_file", "config_digest"],
+        "embeddings": [
+            "EMBEDDING_PREFIX",
+            "embedding_columns",
+            "write_embeddings",
+            "read_embeddings",
+        ],
+        "plink": [
+            "FAM_COLUMNS",
+            "BIM_COLUMNS",
+            "MISSING",
+            "bfile_paths",
+            "read_fam",
+            "read_bim",
+            "BedReader",
+        ],
+        "tables": ["write_tsv", "read_tsv", "align_samples"],
+    },
+)

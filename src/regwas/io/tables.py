@@ -1,0 +1,63 @@
+"""Tab-separated tables: atomic writes (byte-reproducible gzip), reads that name the file, and
+rows of a samples table aligned to the order of an embedding."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from regwas.errors import InputError
+from regwas.io.atomic import atomic_path
+
+
+def write_tsv(df: pd.DataFrame, path: str | os.PathLike, **kwargs) -> None:
+    """Write a tab-separated table atomically (gzip when the name ends in .gz).
+
+    Gzip output carries no timestamp or file name in its header, so the same table always
+    gives the same bytes.
+    """
+    import gzip
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        if path.name.endswith(".gz"):
+            with (
+                open(tmp, "wb") as raw,
+                gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz,
+            ):
+                df.to_csv(gz, sep="\t", index=False, **kwargs)
+        else:
+            df.to_csv(tmp, sep="\t", index=False, **kwargs)
+
+
+def read_tsv(path: str | os.PathLike, **kwargs) -> pd.DataFrame:
+    """Read a tab-separated table; a missing or unreadable file raises InputError naming it."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file does not exist")
+    try:
+        return pd.read_csv(path, sep="\t", **kwargs)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: cannot be read as a tab-separated table: {err}") from err
+
+
+def align_samples(ids: np.ndarray, samples: pd.DataFrame, source: str = "samples") -> pd.DataFrame:
+    """Rows of ``samples`` in the order of the embedding ``ids`` (InputError if any id is absent)."""
+    if "sample_id" not in samples.columns:
+        raise InputError(f"{source}: no 'sample_id' column (columns: {list(samples.columns)[:10]})")
+    sid = samples["sample_id"].astype(str)
+    dup = sid[sid.duplicated()]
+    if len(dup):
+        raise InputError(f"{source}: duplicate sample ids: {', '.join(dup.iloc[:5])}")
+    table = samples.assign(sample_id=sid).set_index("sample_id", drop=False)
+    ids = np.asarray(ids).astype(str)
+    missing = ~pd.Index(ids).isin(table.index)
+    if missing.any():
+        raise InputError(
+            f"{source}: {int(missing.sum())} embedded sample ids are not in the samples table "
+            f"(e.g. {', '.join(ids[missing][:5])})"
+        )
+    return table.loc[ids].reset_index(drop=True)

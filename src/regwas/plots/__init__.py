@@ -1,0 +1,33 @@
+"""Stage 9, plots: Manhattan, Miami, QQ and PheWAS QQ figures (PNG + PDF), one module per
+plot family plus the shared genome layout."""
+
+from regwas._exports import lazy_api
+
+__all__, __getattr__, __dir__ = lazy_api(
+    __name__,
+    {
+        "common": [
+            "DEFAULTS",
+            "check_columns",
+            "neg_log10_column",
+            "thin_points",
+            "save_figure",
+            "category_colors",
+        ],
+        "genome": [
+            "GWAS_COLUMNS",
+            "LEAD_COLUMNS",
+            "chrom_sort_key",
+            "GwasFrame",
+            "as_gwas_frame",
+            "read_gwas",
+            "genome_layout",
+            "xpos",
+            "chrom_ticks",
+            "prepare_leads",
+        ],
+        "manhattan_miami": ["manhattan_figure", "manhattan", "miami_figure", "miami"],
+        "phewas": ["PHEWAS_COLUMNS", "phewas_qq_figure", "phewas_qq"],
+        "qq_plot": ["qq_band", "draw_band", "qq_figure", "qq"],
+    },
+)

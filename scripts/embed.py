@@ -1,8 +1,8 @@
-"""Rule embed: baseline PCA embeddings of one array store."""
+"""Rule embed: embeddings of one array store (represent.method)."""
 
 from pathlib import Path
 
-from regwas.represent.pca import embed_store
+from regwas.represent.base import embed_store
 from regwas.smk import run_script
 
 

@@ -69,7 +69,6 @@ def test_merge_defaults_is_recursive_and_does_not_mutate():
 
 
 SECTIONS = {
-    "represent": "regwas.represent.pca",
     "adjust": "regwas.adjust.confounders",
     "probes": "regwas.associate.probes",
     "phewas": "regwas.associate.phewas.association",

@@ -6,12 +6,13 @@ import pytest
 
 from regwas.errors import InputError
 from regwas.io.embeddings import read_embeddings
-from regwas.represent.pca import embed_store, pca_embeddings
+from regwas.represent import Embedder, embed_store
+from regwas.represent.pca import pca_embeddings
 
 
 def _store(tmp_path, data, ids=None):
     d = tmp_path / "store"
-    d.mkdir()
+    d.mkdir(parents=True)
     np.save(d / "data.npy", data)
     ids = ids if ids is not None else [f"S{i:04d}" for i in range(len(data))]
     pd.DataFrame({"sample_id": ids}).to_csv(d / "samples.tsv", sep="\t", index=False)
@@ -48,6 +49,21 @@ def test_embed_store_writes_the_contract(tmp_path):
     out2 = tmp_path / "emb2.parquet"
     embed_store(d, out2, {"latent_dim": 5}, seed=3)
     np.testing.assert_array_equal(read_embeddings(out2)[1], z)
+    assert read_embeddings(out2)[2]["model_checksum"] == meta["model_checksum"]
+    assert meta["method"] == "pca" and meta["latent_dim"] == "5"
+
+
+def test_model_checksum_covers_the_fitted_parameters(tmp_path):
+    """The checksum is a digest of the model (components, centre, scale), not of a summary:
+    different data with the same variance profile gives a different checksum."""
+    rng = np.random.default_rng(2)
+    data = rng.normal(size=(40, 12)).astype(np.float32)
+    e1 = embed_store(_store(tmp_path / "a", data), tmp_path / "a.parquet", {"latent_dim": 4}, 0)
+    perm = data[:, rng.permutation(12)]  # same spectrum, other components
+    e2 = embed_store(_store(tmp_path / "b", perm), tmp_path / "b.parquet", {"latent_dim": 4}, 0)
+    assert isinstance(e1, Embedder)
+    assert e1.checksum() != e2.checksum()
+    assert read_embeddings(tmp_path / "a.parquet")[2]["model_checksum"] == e1.checksum()
 
 
 def test_bad_stores_are_named(tmp_path):

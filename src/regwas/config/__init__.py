@@ -7,6 +7,15 @@ __all__, __getattr__, __dir__ = lazy_api(
     __name__,
     {
         "reference": ["reference_markdown", "REFERENCE_BEGIN", "REFERENCE_END", "update_readme"],
-        "schema": ["SCHEMA_DIR", "load_schema", "validate_config", "load_config", "merge_defaults"],
+        "schema": [
+            "SCHEMA_DIR",
+            "load_schema",
+            "section",
+            "section_schema",
+            "defaults",
+            "validate_config",
+            "load_config",
+            "merge_defaults",
+        ],
     },
 )

@@ -50,22 +50,68 @@ def _validator_with_defaults():
     return validators.extend(Draft202012Validator, {"properties": set_defaults})
 
 
-def _where(error) -> str:
-    path = ".".join(str(p) for p in error.absolute_path)
+def _where(error, where: str = "") -> str:
+    path = ".".join([where] * bool(where) + [str(p) for p in error.absolute_path])
     return path or "(top level)"
 
 
-def _describe(error) -> list[str]:
+def _describe(error, where: str = "") -> list[str]:
     """One line per problem, naming the dotted key; unknown keys (typos) are named directly."""
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         known = set(error.schema.get("properties", {}))
-        prefix = _where(error) + "." if error.absolute_path else ""
+        prefix = _where(error, where) + "." if error.absolute_path or where else ""
         return [
             f"  unknown key '{prefix}{key}' (allowed: {', '.join(sorted(known))})"
             for key in error.instance
             if key not in known
         ]
-    return [f"  key '{_where(error)}': {error.message}"]
+    return [f"  key '{_where(error, where)}': {error.message}"]
+
+
+def _validate(instance: object, schema: dict, where: str, source: str) -> None:
+    """Fill defaults into ``instance`` and raise InputError naming every bad key under ``where``."""
+    validator = _validator_with_defaults()(schema)
+    # defaults first (a sub-object's defaults appear only once the parent exists)
+    for _ in range(4):
+        list(validator.iter_errors(instance))
+    errors = sorted(
+        validator.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path]
+    )
+    if errors:
+        lines = [line for e in errors for line in _describe(e, where)][:20]
+        more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
+        raise InputError(f"{source}: invalid configuration\n" + "\n".join(lines) + more)
+
+
+def section_schema(name: str) -> dict:
+    """The part of config.schema.yaml for the dotted section ``name`` (e.g. "gwas.clump")."""
+    node = load_schema("config")
+    for part in name.split("."):
+        try:
+            node = node["properties"][part]
+        except KeyError:
+            raise ValueError(f"config.schema.yaml has no section {name!r}") from None
+    return node
+
+
+def section(name: str, values: dict | None = None, source: str = "config") -> dict:
+    """The config section ``name`` validated against its part of config.schema.yaml.
+
+    The one config mechanism of every stage, for the workflow and the CLI alike: defaults,
+    types and ranges all come from the schema. ``values`` is not modified; the result is a
+    new dict with every default filled in. A bad key raises InputError naming ``name.key``.
+    """
+    instance = copy.deepcopy(dict(values or {}))
+    _validate(instance, section_schema(name), name, source)
+    return instance
+
+
+def defaults(name: str) -> dict | object:
+    """The schema defaults of a section or key (``section(name)`` with nothing set)."""
+    node = section_schema(name)
+    if node.get("type") == "object" or "properties" in node:
+        return section(name)
+    return copy.deepcopy(node.get("default"))
 
 
 def validate_config(config: dict, source: str = "config") -> dict:
@@ -74,16 +120,7 @@ def validate_config(config: dict, source: str = "config") -> dict:
     Raises InputError naming every bad key: unknown keys (typos), wrong types, values out of
     range, with the dotted path of the key.
     """
-    schema = load_schema("config")
-    validator = _validator_with_defaults()(schema)
-    # defaults first (a sub-object's defaults appear only once the parent exists)
-    for _ in range(3):
-        list(validator.iter_errors(config))
-    errors = sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path])
-    if errors:
-        lines = [line for e in errors for line in _describe(e)][:20]
-        more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
-        raise InputError(f"{source}: invalid configuration\n" + "\n".join(lines) + more)
+    _validate(config, load_schema("config"), "", source)
     return config
 
 

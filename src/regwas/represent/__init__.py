@@ -1,11 +1,12 @@
-"""Stage 3, represent: embedders fit on an array store and write embeddings.parquet (PCA
-now; autoencoders next)."""
+"""Stage 3, represent: embedders fitted on an array store write embeddings.parquet (PCA now;
+the autoencoders implement the same interface)."""
 
 from regwas._exports import lazy_api
 
 __all__, __getattr__, __dir__ = lazy_api(
     __name__,
     {
-        "pca": ["DEFAULTS", "pca_embeddings", "embed_store"],
+        "base": ["Embedder", "make_embedder", "embed_store"],
+        "pca": ["PCAEmbedder", "pca_embeddings"],
     },
 )

@@ -1,25 +1,16 @@
-"""Baseline representations: PCA embeddings of a registered array store.
-
-Native and registered spaces of one modality get the same latent size, so their downstream
-associations are comparable. The autoencoders of a later issue write the same file format."""
+"""PCA, the baseline embedder: principal components of the standardised rows of a store."""
 
 from __future__ import annotations
 
 import logging
-import os
 
 import numpy as np
 
-from regwas.config.schema import merge_defaults
 from regwas.errors import InputError
-from regwas.io.arraystore import load_array_store
-from regwas.io.atomic import config_digest
-from regwas.io.embeddings import write_embeddings
+from regwas.io.arraystore import ArrayStore
+from regwas.represent.base import Embedder
 
 log = logging.getLogger(__name__)
-
-
-DEFAULTS: dict = {"method": "pca", "latent_dim": 16, "standardize": True}
 
 
 def pca_embeddings(
@@ -60,39 +51,37 @@ def pca_embeddings(
     info = {
         "explained_variance_ratio": pca.explained_variance_ratio_.tolist(),
         "n_features": int(flat.shape[1]),
+        "components": pca.components_,
+        "mean": mean,
+        "scale": scale,
     }
     return z.astype(np.float32), info
 
 
-def embed_store(
-    store_dir: str | os.PathLike,
-    out_path: str | os.PathLike,
-    cfg: dict | None,
-    seed: int,
-    modality: str = "",
-    space: str = "",
-) -> dict:
-    """Embed one array store and write embeddings.parquet with its metadata."""
-    cfg = merge_defaults(DEFAULTS, cfg, "represent")
-    if cfg["method"] != "pca":
-        raise InputError(f"represent.method: unknown method {cfg['method']!r}")
-    data, ids = load_array_store(store_dir)
-    z, info = pca_embeddings(data, cfg["latent_dim"], seed, cfg["standardize"])
-    log.info(
-        "%s/%s: PCA %d -> %d dims, %.1f%% variance",
-        modality,
-        space,
-        info["n_features"],
-        cfg["latent_dim"],
-        100 * sum(info["explained_variance_ratio"]),
-    )
-    meta = {
-        "modality": modality,
-        "space": space,
-        "method": "pca",
-        "model_checksum": config_digest(info["explained_variance_ratio"]),
-        "config_digest": config_digest(cfg),
-        "explained_variance": str(sum(info["explained_variance_ratio"])),
-    }
-    write_embeddings(ids, z, out_path, meta)
-    return info
+class PCAEmbedder(Embedder):
+    """Principal components of the standardised rows (the baseline of every space)."""
+
+    method = "pca"
+
+    def fit(self, store: ArrayStore) -> PCAEmbedder:
+        self._z, self._info = pca_embeddings(
+            store.data, self.latent_dim, self.seed, bool(self.cfg["standardize"])
+        )
+        log.info(
+            "PCA %d -> %d dims, %.1f%% variance",
+            self._info["n_features"],
+            self.latent_dim,
+            100 * sum(self._info["explained_variance_ratio"]),
+        )
+        return self
+
+    def transform(self, store: ArrayStore) -> np.ndarray:
+        if store.n != len(self._z):
+            raise InputError(f"{store.dir}: PCA embeds the store it was fitted on")
+        return self._z
+
+    def parameters(self) -> dict[str, np.ndarray]:
+        return {k: self._info[k] for k in ("components", "mean", "scale")}
+
+    def info(self) -> dict[str, str]:
+        return {"explained_variance": str(sum(self._info["explained_variance_ratio"]))}

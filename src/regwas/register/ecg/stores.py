@@ -14,7 +14,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from regwas.errors import InputError
-from regwas.io.atomic import atomic_path
+from regwas.io.arraystore import ArrayStoreWriter
 from regwas.register.ecg.beats import (
     QC_COLUMNS,
     BeatDetectionError,
@@ -92,41 +92,32 @@ def _map(func, jobs: list, threads: int) -> Iterator:
 def build_native(
     manifest: pd.DataFrame, root: str | Path, out_dir: str | Path, threads: int = 1
 ) -> None:
-    """Native array store: out_dir/data.npy (N x leads x samples float32, memory-mappable) and
-    out_dir/samples.tsv (sample_id in array order).
+    """Native array store (regwas.io.arraystore): N x leads x samples float32 in manifest order.
 
     Every record must have the first record's sampling rate, length and leads (the native space
-    is unprocessed; nothing is resampled): otherwise InputError names the record. Files appear
-    only when all records were read.
+    is unprocessed; nothing is resampled): otherwise InputError names the record. Records are
+    streamed into the store; files appear only when all records were read.
     """
     ids, paths = _manifest_paths(manifest, root)
     first, fs0, names0 = read_record(paths[0])
-    shape = (len(ids), *first.shape)
-    out_dir = Path(out_dir)
     jobs = [[paths[i] for i in ch] for ch in _chunks(len(ids), threads)]
+    i = 0
     with (
-        atomic_path(out_dir / "data.npy", suffix=".npy") as tmp_data,
-        atomic_path(out_dir / "samples.tsv") as tmp_samples,
+        ArrayStoreWriter(out_dir, first.shape, len(ids)) as store,
+        tqdm(total=len(ids), desc="native ECG", unit="record", disable=None) as bar,
     ):
-        arr = np.lib.format.open_memmap(tmp_data, mode="w+", dtype=np.float32, shape=shape)
-        i = 0
-        with tqdm(total=len(ids), desc="native ECG", unit="record", disable=None) as bar:
-            for res in _map(_native_chunk, jobs, threads):
-                for sig, fs, names in res:
-                    if fs != fs0 or sig.shape != first.shape or names != names0:
-                        raise InputError(
-                            f"{paths[i]}: {sig.shape[0]} leads {names[:3]}..., {sig.shape[1]} "
-                            f"samples at {fs:g} Hz; the native store needs {first.shape[0]} leads "
-                            f"{names0[:3]}..., {first.shape[1]} samples at {fs0:g} Hz (as "
-                            f"{paths[0]})"
-                        )
-                    arr[i] = sig
-                    i += 1
-                bar.update(len(res))
-        arr.flush()
-        del arr
-        pd.DataFrame({"sample_id": ids}).to_csv(tmp_samples, sep="\t", index=False)
-    log.info("native ECG store %s: %s", out_dir / "data.npy", shape)
+        for res in _map(_native_chunk, jobs, threads):
+            for sig, fs, names in res:
+                if fs != fs0 or sig.shape != first.shape or names != names0:
+                    raise InputError(
+                        f"{paths[i]}: {sig.shape[0]} leads {names[:3]}..., {sig.shape[1]} "
+                        f"samples at {fs:g} Hz; the native store needs {first.shape[0]} leads "
+                        f"{names0[:3]}..., {first.shape[1]} samples at {fs0:g} Hz (as "
+                        f"{paths[0]})"
+                    )
+                store.append(ids[i], sig)
+                i += 1
+            bar.update(len(res))
 
 
 def build_median_beat(
@@ -136,23 +127,24 @@ def build_median_beat(
     out_dir: str | Path,
     threads: int = 1,
 ) -> pd.DataFrame:
-    """Median-beat array store: out_dir/data.npy (N_ok x leads x length float32), samples.tsv
-    (sample_id in array order) and qc.tsv (every manifest sample: ok, error and QC metrics).
+    """Median-beat array store (regwas.io.arraystore): N_ok x leads x length float32, and
+    qc.tsv with every manifest sample (ok, error and QC metrics).
 
-    A record in which too few beats are found is left out of data.npy and samples.tsv and
-    flagged in qc.tsv (on_failure "exclude", the default) or stops the build ("error"). Missing
-    or corrupt records, and records whose leads differ from the first, raise InputError naming
-    the record. Files appear only on success. Returns the QC table.
+    A record in which too few beats are found is left out of the store and flagged in qc.tsv
+    (on_failure "exclude", the default) or stops the build ("error"). Missing or corrupt
+    records, and records whose leads differ from the first, raise InputError naming the
+    record. Beats are streamed into the store; files appear only on success. Returns the QC
+    table.
     """
     cfg = merge_config(cfg)
     ids, paths = _manifest_paths(manifest, root)
-    out_dir = Path(out_dir)
     jobs = [([paths[i] for i in ch], cfg) for ch in _chunks(len(ids), threads)]
-    beats: list[np.ndarray] = []
-    rows: list[dict] = []
     names0: list[str] | None = None
     i = 0
-    with tqdm(total=len(ids), desc="median beat", unit="record", disable=None) as bar:
+    with (
+        ArrayStoreWriter(out_dir, None, len(ids), qc_columns=QC_COLUMNS) as store,
+        tqdm(total=len(ids), desc="median beat", unit="record", disable=None) as bar,
+    ):
         for res in _map(_median_chunk, jobs, threads):
             for beat, qc, names, error in res:
                 names0 = names0 or names
@@ -161,30 +153,16 @@ def build_median_beat(
                         f"{paths[i]}: leads {names} differ from the first record's {names0}"
                     )
                 if error is None:
-                    beats.append(beat)
-                    rows.append({"sample_id": ids[i], "ok": True, **qc, "error": ""})
+                    store.append(ids[i], beat, qc)
                 else:
                     log.warning("median beat failed: %s", error)
-                    rows.append({"sample_id": ids[i], "ok": False, "error": error})
+                    store.exclude(ids[i], error)
                 i += 1
             bar.update(len(res))
-    qc_table = pd.DataFrame(rows, columns=["sample_id", "ok", *QC_COLUMNS, "error"])
-    if not beats:
-        raise InputError(f"ECG manifest: no record gave a median beat (first error: {rows[0]})")
-    ok_ids = qc_table.loc[qc_table["ok"], "sample_id"].tolist()
-    shape = (len(beats), *beats[0].shape)
-    with (
-        atomic_path(out_dir / "data.npy", suffix=".npy") as tmp_data,
-        atomic_path(out_dir / "samples.tsv") as tmp_samples,
-        atomic_path(out_dir / "qc.tsv") as tmp_qc,
-    ):
-        arr = np.lib.format.open_memmap(tmp_data, mode="w+", dtype=np.float32, shape=shape)
-        for j, b in enumerate(beats):
-            arr[j] = b
-        arr.flush()
-        del arr
-        pd.DataFrame({"sample_id": ok_ids}).to_csv(tmp_samples, sep="\t", index=False)
-        qc_table.to_csv(tmp_qc, sep="\t", index=False)
-    n_fail = len(ids) - len(ok_ids)
-    log.info("median-beat store %s: %s (%d records failed)", out_dir / "data.npy", shape, n_fail)
+        if store.n == 0:
+            raise InputError(
+                f"ECG manifest: no record gave a median beat (first error: {store.qc_rows[0]})"
+            )
+        qc_table = store.qc_table()
+    log.info("median beats: %d records failed", len(ids) - int(qc_table["ok"].sum()))
     return qc_table

@@ -13,13 +13,12 @@ from sklearn.metrics import roc_auc_score
 from regwas.associate.phewas.association import phewas, split_halves
 from regwas.associate.phewas.phecodes import (
     case_status,
-    load_phecode_map,
     map_icd10,
-    packaged_map_path,
     phecode_info,
 )
 from regwas.cli import main as cli_main
 from regwas.io.embeddings import write_embeddings
+from regwas.io.phecode_map import load_phecode_map, packaged_map_path
 from regwas.io.tables import read_tsv
 
 COVS = ["age", "sex", "PC1", "PC2"]

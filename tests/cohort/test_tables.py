@@ -13,8 +13,9 @@ import pytest
 from jsonschema import Draft7Validator
 
 from regwas.cohort import tables
-from regwas.cohort.tables import load_schema, normalise_icd10, validate_table
+from regwas.cohort.tables import load_schema, validate_table
 from regwas.errors import InputError
+from regwas.io.phecode_map import normalise_icd10
 
 HEADER = "sample_id\tage\tsex\tbmi\tsite\tpheno\tnote\n"
 

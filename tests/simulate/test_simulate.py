@@ -17,6 +17,7 @@ from scipy import stats
 
 from regwas.errors import InputError
 from regwas.io.atomic import sha256_file
+from regwas.io.phecode_map import packaged_map_path
 from regwas.simulate import cohort
 from regwas.simulate import genotypes as gt
 from regwas.simulate import phenotypes as ph
@@ -205,7 +206,7 @@ def test_diseases(cohort_dir: Path) -> None:
     )
     samples = pd.read_csv(cohort_dir / "samples.tsv", sep="\t")
     factors = pd.read_csv(cohort_dir / "truth" / "factors.tsv", sep="\t", index_col="sample_id")
-    phemap = pd.read_csv(ph.phecode_map_path(), dtype=str)
+    phemap = pd.read_csv(packaged_map_path(), dtype=str)
     assert set(diag["icd10"]) <= set(phemap["ICD"])
     assert not diag.duplicated().any() and set(diag["sample_id"]) <= set(samples["sample_id"])
     assert len(set(diag["icd10"])) > len(truth)  # background codes present

@@ -16,6 +16,6 @@ __all__, __getattr__, __dir__ = lazy_api(
             "check_manifest_files",
         ],
         "prepare": ["DEFAULTS", "prepare_cohort"],
-        "tables": ["SCHEMAS", "NA_TOKENS", "MAX_SHOWN", "normalise_icd10", "validate_table"],
+        "tables": ["SCHEMAS", "NA_TOKENS", "MAX_SHOWN", "validate_table"],
     },
 )

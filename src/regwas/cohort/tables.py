@@ -24,6 +24,7 @@ import pandas as pd
 
 from regwas.config.schema import load_schema
 from regwas.errors import InputError
+from regwas.io.phecode_map import normalise_icd10
 
 SCHEMAS = ("samples", "diagnoses", "manifest")
 NA_TOKENS = frozenset({"", "NA", "NaN", "nan", "N/A", "null", "None"})
@@ -40,20 +41,6 @@ _COLUMN_KEYWORDS = {
     "additionalProperties",
     "required",
 }
-
-
-_ICD10_SEP = re.compile(r"[\s.]")
-
-
-def normalise_icd10(values: pd.Series) -> pd.Series:
-    """ICD-10 codes to the dotted phecodeX_WHO form: upper case, a dot after 3 characters.
-
-    "i480", "I480", "I48.0" -> "I48.0"; "I10" -> "I10"; "B1810" -> "B18.10". Values that are
-    not codes stay recognisably wrong for the schema's pattern check.
-    """
-    s = values.astype(str).str.upper().str.replace(_ICD10_SEP, "", regex=True)
-    long = s.str.len() > 3
-    return s.where(~long, s.str[:3] + "." + s.str[3:])
 
 
 _NORMALISERS = {"icd10": normalise_icd10}

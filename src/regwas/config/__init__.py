@@ -10,8 +10,8 @@ __all__, __getattr__, __dir__ = lazy_api(
         "schema": [
             "SCHEMA_DIR",
             "load_schema",
-            "section",
             "section_schema",
+            "section",
             "defaults",
             "validate_config",
             "load_config",

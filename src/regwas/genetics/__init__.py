@@ -6,7 +6,7 @@ __all__, __getattr__, __dir__ = lazy_api(
     __name__,
     {
         "chromosomes": ["parse_chromosomes"],
-        "inflation": ["lambda_gc"],
+        "inflation": ["LN10", "CHI2_1DF_MEDIAN", "lambda_gc"],
         "pca": ["PRUNE_METHODS", "select_pca_variants", "randomized_pca", "compute_pcs"],
         "standardise": ["standardise"],
     },

@@ -6,13 +6,20 @@ from regwas._exports import lazy_api
 __all__, __getattr__, __dir__ = lazy_api(
     __name__,
     {
-        "arraystore": ["load_array_store"],
+        "arraystore": ["ArrayStoreWriter", "ArrayStore", "load_array_store"],
         "atomic": ["atomic_path", "atomic_dir", "sha256_file", "config_digest"],
         "embeddings": [
             "EMBEDDING_PREFIX",
             "embedding_columns",
             "write_embeddings",
             "read_embeddings",
+        ],
+        "phecode_map": [
+            "normalise_icd10",
+            "ICD10_PATTERN",
+            "PACKAGE_MAP",
+            "packaged_map_path",
+            "load_phecode_map",
         ],
         "plink": [
             "FAM_COLUMNS",

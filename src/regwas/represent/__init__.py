@@ -7,6 +7,6 @@ __all__, __getattr__, __dir__ = lazy_api(
     __name__,
     {
         "base": ["Embedder", "make_embedder", "embed_store"],
-        "pca": ["PCAEmbedder", "pca_embeddings"],
+        "pca": ["pca_embeddings", "PCAEmbedder"],
     },
 )

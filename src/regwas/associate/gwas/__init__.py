@@ -7,7 +7,6 @@ __all__, __getattr__, __dir__ = lazy_api(
     __name__,
     {
         "clump": ["distance_clump", "ld_clump", "read_variants", "lead_variants"],
-        "lead_directions": ["directions", "cluster_directions"],
         "kernel": [
             "LatentBasis",
             "prepare_basis",
@@ -19,11 +18,11 @@ __all__, __getattr__, __dir__ = lazy_api(
             "additive_test",
             "genotypic_test",
         ],
+        "lead_directions": ["directions", "cluster_directions"],
         "merge": ["merge_shards", "read_gwas"],
-        "pvalues": ["log_betainc", "pillai_pvalues"],
+        "pvalues": ["LN10", "log_betainc", "pillai_pvalues"],
         "qc": ["Counts", "genotype_counts", "hwe_exact_p", "hwe_pass"],
         "shards": [
-            "empty_frame",
             "DEFAULTS",
             "COLUMNS",
             "merge_config",
@@ -32,6 +31,7 @@ __all__, __getattr__, __dir__ = lazy_api(
             "prepare_analysis",
             "gwas_frame",
             "gwas_chromosome",
+            "empty_frame",
         ],
     },
 )

@@ -15,16 +15,6 @@ __all__, __getattr__, __dir__ = lazy_api(
             "assoc_phecode",
             "phewas",
         ],
-        "phecodes": [
-            "PACKAGE_MAP",
-            "packaged_map_path",
-            "load_phecode_map",
-            "phecode_info",
-            "phecode_family",
-            "normalise_icd10",
-            "map_icd10",
-            "case_status",
-            "sex_labels",
-        ],
+        "phecodes": ["phecode_info", "phecode_family", "map_icd10", "case_status", "sex_labels"],
     },
 )

@@ -40,7 +40,6 @@ from tqdm.auto import tqdm
 
 from regwas.associate.phewas.phecodes import (
     case_status,
-    load_phecode_map,
     map_icd10,
     phecode_info,
     sex_labels,
@@ -48,6 +47,7 @@ from regwas.associate.phewas.phecodes import (
 from regwas.config.schema import merge_defaults
 from regwas.covariates import design_matrix
 from regwas.errors import InputError
+from regwas.io.phecode_map import load_phecode_map
 from regwas.io.tables import align_samples
 
 log = logging.getLogger(__name__)

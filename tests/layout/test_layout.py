@@ -1,0 +1,58 @@
+"""The library's layout as code: stage packages name a public API that resolves, and stages
+talk only through the shared pieces (config, io, genetics, covariates, errors), never through
+each other's modules (docs/architecture.md)."""
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "regwas"
+SHARED = {"config", "io", "genetics", "covariates", "errors", "_exports", "smk"}
+STAGES = {"cohort", "register", "represent", "adjust", "associate", "compare", "plots"}
+
+
+def lazy_packages() -> list[str]:
+    out = []
+    for init in sorted(SRC.rglob("__init__.py")):
+        if "lazy_api(" in init.read_text():
+            out.append(".".join(("regwas", *init.parent.relative_to(SRC).parts)))
+    return out
+
+
+@pytest.mark.parametrize("package", lazy_packages())
+def test_every_public_name_resolves(package):
+    mod = importlib.import_module(package)
+    assert mod.__all__, package
+    for name in mod.__all__:
+        assert getattr(mod, name) is not None, f"{package}.{name}"
+    with pytest.raises(AttributeError):
+        getattr(mod, "no_such_name")
+
+
+def regwas_imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("regwas"):
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(a.name for a in node.names if a.name.startswith("regwas"))
+    return names
+
+
+def test_stages_import_only_themselves_and_shared_pieces():
+    problems = []
+    for path in sorted(SRC.rglob("*.py")):
+        parts = path.relative_to(SRC).parts
+        stage = parts[0].removesuffix(".py")
+        if stage not in STAGES and stage not in SHARED:
+            continue  # cli and simulate may use any stage
+        allowed = SHARED | {stage}
+        if stage in SHARED:
+            allowed = SHARED  # shared pieces use no stage
+        for name in regwas_imports(path):
+            top = name.split(".")[1] if "." in name else ""
+            if top and top not in allowed:
+                problems.append(f"{path.relative_to(SRC)} imports {name}")
+    assert not problems, "\n".join(problems)

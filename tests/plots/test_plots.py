@@ -15,6 +15,7 @@ from scipy import stats
 from regwas import cli, plots
 from regwas.errors import InputError
 from regwas.genetics import lambda_gc
+from regwas.genetics.chromosomes import chromosome_order, chromosome_sort_key, parse_chromosomes
 from regwas.io.tables import write_tsv
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -162,7 +163,7 @@ def test_thinning_keeps_every_significant_point_and_bounds_the_null():
 
 def test_chromosomes_sort_naturally():
     names = ["10", "2", "X", "chr1", "22", "MT", "Y", "3"]
-    assert sorted(names, key=plots.chrom_sort_key) == ["chr1", "2", "3", "10", "22", "X", "Y", "MT"]
+    assert sorted(names, key=chromosome_sort_key) == ["chr1", "2", "3", "10", "22", "X", "Y", "MT"]
 
 
 # ------------------------------------------------------------------ plots
@@ -344,3 +345,16 @@ def test_cli_all_plot_kinds(tmp_path, capsys):
     assert cli.main(["plot", "manhattan", "--gwas", str(bad), "--out", str(out / "x")]) == 2
     err = capsys.readouterr().err
     assert "bad.tsv" in err and "chromosome" in err
+
+
+def test_one_chromosome_order_and_parser():
+    """The GWAS merge sorts chromosomes in the order the plots draw them; ranges parse or fail."""
+    names = ["X", "10", "chr2", "MT", "1", "Y", "22", "XY"]
+    ranks = chromosome_order(names)
+    assert [n for _, n in sorted(zip(ranks, names, strict=True))] == sorted(
+        names, key=chromosome_sort_key
+    )
+    assert sorted(names, key=chromosome_sort_key) == ["1", "chr2", "10", "22", "X", "Y", "XY", "MT"]
+    assert parse_chromosomes("1-3,X") == ["1", "2", "3", "X"]
+    with pytest.raises(InputError, match="bad range '5-1'"):
+        parse_chromosomes("5-1")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 import tempfile
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from regwas.associate.gwas.clump import lead_variants
 from regwas.associate.gwas.merge import merge_shards, read_gwas
 from regwas.associate.gwas.shards import DEFAULTS, gwas_chromosome
 from regwas.errors import InputError
+from regwas.genetics.chromosomes import parse_chromosomes
 from regwas.io.plink import bfile_paths
 from regwas.io.tables import read_tsv
 
@@ -19,18 +19,6 @@ log = logging.getLogger(__name__)
 
 
 # ----------------------------------------------------------------------------- CLI
-
-
-def _parse_chromosomes(spec: str) -> list[str]:
-    out: list[str] = []
-    for part in spec.split(","):
-        part = part.strip()
-        if re.fullmatch(r"\d+-\d+", part):
-            lo, hi = map(int, part.split("-"))
-            out.extend(str(c) for c in range(lo, hi + 1))
-        elif part:
-            out.append(part)
-    return out
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -80,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
             if not args.chromosomes:
                 raise InputError(f"--bfile {prefix} contains {{chrom}}: give --chromosomes")
             prefixes.extend(
-                prefix.replace("{chrom}", c) for c in _parse_chromosomes(args.chromosomes)
+                prefix.replace("{chrom}", c) for c in parse_chromosomes(args.chromosomes)
             )
         else:
             prefixes.append(prefix)

@@ -5,7 +5,12 @@ from regwas._exports import lazy_api
 __all__, __getattr__, __dir__ = lazy_api(
     __name__,
     {
-        "chromosomes": ["parse_chromosomes"],
+        "chromosomes": [
+            "chromosome_sort_key",
+            "normalise_chromosome",
+            "chromosome_order",
+            "parse_chromosomes",
+        ],
         "inflation": ["LN10", "CHI2_1DF_MEDIAN", "lambda_gc"],
         "pca": ["PRUNE_METHODS", "select_pca_variants", "randomized_pca", "compute_pcs"],
         "standardise": ["standardise"],

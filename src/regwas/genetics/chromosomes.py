@@ -3,13 +3,41 @@
 from __future__ import annotations
 
 import logging
+import re
+
+import numpy as np
+import pandas as pd
 
 from regwas.errors import InputError
 
 logger = logging.getLogger(__name__)
 
 
-# --------------------------------------------------------------------------- CLI
+_SPECIAL_CHROM = {"X": 23, "Y": 24, "XY": 25, "M": 26, "MT": 26}
+
+
+def chromosome_sort_key(name: str) -> tuple[int, str]:
+    """Natural chromosome order: 1..22, X, Y, XY, MT, then anything else alphabetically."""
+    s = normalise_chromosome(name)
+    if s.isdigit():
+        return (int(s), "")
+    return (_SPECIAL_CHROM.get(s.upper(), 1000), s)
+
+
+def normalise_chromosome(name: object) -> str:
+    """'chr01' / 1 / '1.0' -> '1'; 'chrX' -> 'X'."""
+    s = str(name).strip()
+    s = re.sub(r"^chr", "", s, flags=re.IGNORECASE)
+    if re.fullmatch(r"\d+(\.0+)?", s):
+        return str(int(float(s)))
+    return s.upper() if s.upper() in _SPECIAL_CHROM else s
+
+
+def chromosome_order(values: pd.Series | np.ndarray) -> np.ndarray:
+    """Rank of each value in natural chromosome order (for lexsort with positions)."""
+    values = pd.Series(np.asarray(values, dtype=object)).astype(str)
+    uniques = sorted(pd.unique(values), key=chromosome_sort_key)
+    return values.map({u: i for i, u in enumerate(uniques)}).to_numpy(dtype=np.int64)
 
 
 def parse_chromosomes(text: str) -> list[str]:

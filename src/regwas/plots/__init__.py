@@ -17,7 +17,6 @@ __all__, __getattr__, __dir__ = lazy_api(
         "genome": [
             "GWAS_COLUMNS",
             "LEAD_COLUMNS",
-            "chrom_sort_key",
             "GwasFrame",
             "as_gwas_frame",
             "read_gwas",

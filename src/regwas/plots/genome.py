@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from regwas.errors import InputError
+from regwas.genetics.chromosomes import chromosome_sort_key, normalise_chromosome
 from regwas.io.tables import read_tsv
 from regwas.plots.common import check_columns, neg_log10_column
 
@@ -23,24 +23,6 @@ log = logging.getLogger(__name__)
 
 GWAS_COLUMNS = ("chromosome", "base_pair_location", "neg_log10_p")
 LEAD_COLUMNS = ("chromosome", "base_pair_location", "variant_id", "neg_log10_p")
-_SPECIAL_CHROM = {"X": 23, "Y": 24, "XY": 25, "M": 26, "MT": 26}
-
-
-def chrom_sort_key(name: str) -> tuple[int, str]:
-    """Natural chromosome order: 1..22, X, Y, XY, MT, then anything else alphabetically."""
-    s = _norm_chrom(name)
-    if s.isdigit():
-        return (int(s), "")
-    return (_SPECIAL_CHROM.get(s.upper(), 1000), s)
-
-
-def _norm_chrom(name: object) -> str:
-    """'chr01' / 1 / '1.0' -> '1'; 'chrX' -> 'X'."""
-    s = str(name).strip()
-    s = re.sub(r"^chr", "", s, flags=re.IGNORECASE)
-    if re.fullmatch(r"\d+(\.0+)?", s):
-        return str(int(float(s)))
-    return s.upper() if s.upper() in _SPECIAL_CHROM else s
 
 
 @dataclass
@@ -73,7 +55,7 @@ def as_gwas_frame(gwas: pd.DataFrame, source: str) -> GwasFrame:
         )
     if not ok.any():
         raise InputError(f"{source}: no rows with a finite neg_log10_p, position and chromosome")
-    names = np.array([_norm_chrom(u) for u in uniques], dtype=object)
+    names = np.array([normalise_chromosome(u) for u in uniques], dtype=object)
     return GwasFrame(
         code=codes[ok].astype(np.int64),
         names=names,
@@ -118,7 +100,7 @@ def genome_layout(frames: Sequence[GwasFrame]) -> tuple[list[str], dict[str, flo
             name = f.names[k]
             lengths[name] = max(lengths.get(name, 0), int(hi[k]))
             starts[name] = min(starts.get(name, int(lo[k])), int(lo[k]))
-    order = sorted(lengths, key=chrom_sort_key)
+    order = sorted(lengths, key=chromosome_sort_key)
     spans = np.array([lengths[c] - starts[c] + 1 for c in order], dtype=np.float64)
     gap = 0.008 * spans.sum()
     offsets, centres, pos = {}, [], 0.0
@@ -188,7 +170,7 @@ def prepare_leads(
         leads = read_tsv(leads, dtype={"chromosome": str})
     check_columns(leads, LEAD_COLUMNS, source)
     out = leads.loc[:, list(LEAD_COLUMNS)].copy()
-    out["chromosome"] = [_norm_chrom(c) for c in out["chromosome"]]
+    out["chromosome"] = [normalise_chromosome(c) for c in out["chromosome"]]
     out["neg_log10_p"] = pd.to_numeric(out["neg_log10_p"], errors="coerce")
     out = out.dropna(subset=["neg_log10_p"])
     return out.sort_values("neg_log10_p", ascending=False).head(int(cfg["n_labels"]))

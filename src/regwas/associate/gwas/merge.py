@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ import pandas as pd
 
 from regwas.associate.gwas.shards import COLUMNS, empty_frame, merge_config
 from regwas.errors import InputError
+from regwas.genetics.chromosomes import chromosome_order
 from regwas.genetics.inflation import lambda_gc
 from regwas.io.tables import read_tsv, write_tsv
 
@@ -20,19 +20,6 @@ log = logging.getLogger(__name__)
 
 
 # ----------------------------------------------------------------------------- merge, lambda
-
-
-def _chrom_key(values: pd.Series) -> pd.Series:
-    """Sort key for chromosome names: 1..22 numerically, then X, Y, XY, MT, others."""
-    special_order = {"X": 23, "23": 23, "Y": 24, "24": 24, "XY": 25, "25": 25, "MT": 26, "M": 26}
-    stripped = values.astype(str).str.replace(r"^chr", "", regex=True, flags=re.IGNORECASE)
-
-    def key(v: str) -> float:
-        if v.isdigit() and int(v) < 23:
-            return float(v)
-        return float(special_order.get(v.upper(), 100))
-
-    return stripped.map(key)
 
 
 def merge_shards(shard_paths: list, out_tsv_gz: str | os.PathLike, cfg: dict | None) -> dict:
@@ -49,7 +36,7 @@ def merge_shards(shard_paths: list, out_tsv_gz: str | os.PathLike, cfg: dict | N
         raise InputError(f"GWAS shards lack columns {missing}")
     gwas = gwas[COLUMNS]
     order = np.lexsort(
-        (gwas["base_pair_location"].to_numpy(), _chrom_key(gwas["chromosome"]).to_numpy())
+        (gwas["base_pair_location"].to_numpy(), chromosome_order(gwas["chromosome"]))
     )
     gwas = gwas.iloc[order].reset_index(drop=True)
     write_tsv(gwas, out_tsv_gz, float_format="%.10g")

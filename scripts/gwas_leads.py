@@ -1,13 +1,12 @@
 """Rule gwas_leads: clump lead variants, their latent directions and clustering."""
 
-import pandas as pd
-
 from regwas.associate.gwas.clump import lead_variants
+from regwas.io.sumstats import read_sumstats
 from regwas.smk import run_script
 
 
 def main(smk):
-    gwas = pd.read_csv(smk.input.gwas, sep="\t", dtype={"chromosome": str})
+    gwas = read_sumstats(smk.input.gwas)
     lead_variants(
         gwas,
         smk.params.cfg,

@@ -19,6 +19,7 @@ from regwas.associate.gwas.qc import hwe_exact_p
 from regwas.errors import InputError
 from regwas.genetics import lambda_gc
 from regwas.io.embeddings import write_embeddings
+from regwas.io.sumstats import SUMSTATS_COLUMNS, read_sumstats
 
 
 def write_bed(
@@ -163,7 +164,7 @@ def test_additive_equals_statsmodels_manova(small):
     from regwas.io.embeddings import read_embeddings
 
     res = _run(small, "additive")
-    assert list(res.columns) == gwas.COLUMNS
+    assert list(res.columns) == SUMSTATS_COLUMNS
     assert len(res) == len(FREQS)
     _, Y, _ = read_embeddings(small["emb"])
     X = _design(small["cov"])
@@ -561,14 +562,14 @@ def loci(tmp_path_factory):
         "summary": summary,
         "ids": ids,
         "Y": Y,
-        "gwas": gwas.read_gwas(tmp / "gwas.tsv.gz"),
+        "gwas": read_sumstats(tmp / "gwas.tsv.gz"),
     }
 
 
 def test_merge_sorted(loci):
     """Merged output is sorted by chromosome then position and counts significant variants."""
     g = loci["gwas"]
-    assert list(g.columns) == gwas.COLUMNS
+    assert list(g.columns) == SUMSTATS_COLUMNS
     assert list(g["chromosome"].unique()) == ["1", "2"]
     assert (
         g.groupby("chromosome")["base_pair_location"]

@@ -18,6 +18,7 @@ from regwas.associate.gwas.qc import hwe_exact_p
 from regwas.genetics import lambda_gc
 from regwas.io.embeddings import write_embeddings
 from regwas.io.plink import read_fam
+from regwas.io.sumstats import SUMSTATS_COLUMNS, read_sumstats
 
 PLINK2 = shutil.which("plink2")
 BOLT = Path("/usr/share/doc/bolt-lmm/examples/examples.tar.xz")
@@ -128,8 +129,8 @@ def test_1000_genomes_cli(kg, tmp_path):
         ]
     )
     assert rc == 0
-    res = gwas.read_gwas(out)
-    assert list(res.columns) == gwas.COLUMNS
+    res = read_sumstats(out)
+    assert list(res.columns) == SUMSTATS_COLUMNS
     assert set(res["chromosome"]) == {str(c) for c in range(17, 23)}
     assert 0.85 <= lambda_gc(res["neg_log10_p"]) <= 1.15
     assert (res["n"] <= len(fam)).all() and (res["df1"] == 8).all()

@@ -8,11 +8,12 @@ import tempfile
 from pathlib import Path
 
 from regwas.associate.gwas.clump import lead_variants
-from regwas.associate.gwas.merge import merge_shards, read_gwas
+from regwas.associate.gwas.merge import merge_shards
 from regwas.associate.gwas.shards import DEFAULTS, gwas_chromosome
 from regwas.errors import InputError
 from regwas.genetics.chromosomes import parse_chromosomes
 from regwas.io.plink import bfile_paths
+from regwas.io.sumstats import read_sumstats
 from regwas.io.tables import read_tsv
 
 log = logging.getLogger(__name__)
@@ -113,5 +114,5 @@ def run(args: argparse.Namespace) -> int:
         pattern = prefixes[0] if len(prefixes) == 1 else None
         if pattern is None and len(args.bfile) == 1 and "{chrom}" in args.bfile[0]:
             pattern = args.bfile[0]
-        lead_variants(read_gwas(out), cfg, pattern, args.embeddings, args.lead_variants)
+        lead_variants(read_sumstats(out), cfg, pattern, args.embeddings, args.lead_variants)
     return 0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from regwas.errors import InputError
 from regwas.plots.common import DEFAULTS
-from regwas.plots.genome import read_gwas
+from regwas.plots.genome import read_plot_gwas
 from regwas.plots.manhattan_miami import manhattan, miami
 from regwas.plots.phewas import phewas_qq
 from regwas.plots.qq_plot import qq
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     kind = args.plot_kind
     if kind == "manhattan":
         manhattan(
-            read_gwas(args.gwas),
+            read_plot_gwas(args.gwas),
             args.out,
             title=args.title,
             threshold=args.threshold,
@@ -66,8 +66,8 @@ def run(args: argparse.Namespace) -> int:
         )
     elif kind == "miami":
         miami(
-            read_gwas(args.top),
-            read_gwas(args.bottom),
+            read_plot_gwas(args.top),
+            read_plot_gwas(args.bottom),
             args.out,
             args.top_label,
             args.bottom_label,
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"{len(args.label)} --label for {len(args.gwas)} --gwas files")
         labels = args.label or ([Path(g).name for g in args.gwas] if len(args.gwas) > 1 else None)
         qq(
-            [read_gwas(g) for g in args.gwas],
+            [read_plot_gwas(g) for g in args.gwas],
             args.out,
             labels=labels,
             title=args.title,

@@ -30,6 +30,7 @@ __all__, __getattr__, __dir__ = lazy_api(
             "read_bim",
             "BedReader",
         ],
+        "sumstats": ["SUMSTATS_COLUMNS", "read_sumstats", "empty_sumstats"],
         "tables": ["write_tsv", "read_tsv", "align_samples"],
     },
 )

@@ -19,7 +19,7 @@ __all__, __getattr__, __dir__ = lazy_api(
             "LEAD_COLUMNS",
             "GwasFrame",
             "as_gwas_frame",
-            "read_gwas",
+            "read_plot_gwas",
             "genome_layout",
             "xpos",
             "chrom_ticks",

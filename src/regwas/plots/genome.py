@@ -15,6 +15,7 @@ from matplotlib.axes import Axes
 
 from regwas.errors import InputError
 from regwas.genetics.chromosomes import chromosome_sort_key, normalise_chromosome
+from regwas.io.sumstats import read_sumstats
 from regwas.io.tables import read_tsv
 from regwas.plots.common import check_columns, neg_log10_column
 
@@ -66,7 +67,7 @@ def as_gwas_frame(gwas: pd.DataFrame, source: str) -> GwasFrame:
     )
 
 
-def read_gwas(path: str | os.PathLike) -> pd.DataFrame:
+def read_plot_gwas(path: str | os.PathLike) -> pd.DataFrame:
     """Read the plotting columns of a summary-statistics TSV(.gz) (InputError names the file)."""
     path = Path(path)
     head = read_tsv(path, nrows=0)
@@ -80,7 +81,7 @@ def read_gwas(path: str | os.PathLike) -> pd.DataFrame:
     ]
     if "neg_log10_p" in wanted and "p_value" in wanted:
         wanted.remove("p_value")
-    return read_tsv(path, usecols=wanted, dtype={"chromosome": str})
+    return read_sumstats(path, wanted)
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from regwas.associate.gwas.shards import COLUMNS, empty_frame, merge_config
+from regwas.associate.gwas.shards import merge_config
 from regwas.errors import InputError
 from regwas.genetics.chromosomes import chromosome_order
 from regwas.genetics.inflation import lambda_gc
-from regwas.io.tables import read_tsv, write_tsv
+from regwas.io.sumstats import SUMSTATS_COLUMNS, empty_sumstats
+from regwas.io.tables import write_tsv
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +31,11 @@ def merge_shards(shard_paths: list, out_tsv_gz: str | os.PathLike, cfg: dict | N
         if not Path(path).exists():
             raise InputError(f"{path}: GWAS shard does not exist")
         frames.append(pd.read_parquet(path))
-    gwas = pd.concat(frames, ignore_index=True) if frames else empty_frame()
-    missing = [c for c in COLUMNS if c not in gwas.columns]
+    gwas = pd.concat(frames, ignore_index=True) if frames else empty_sumstats()
+    missing = [c for c in SUMSTATS_COLUMNS if c not in gwas.columns]
     if missing:
         raise InputError(f"GWAS shards lack columns {missing}")
-    gwas = gwas[COLUMNS]
+    gwas = gwas[SUMSTATS_COLUMNS]
     order = np.lexsort(
         (gwas["base_pair_location"].to_numpy(), chromosome_order(gwas["chromosome"]))
     )
@@ -54,11 +55,3 @@ def merge_shards(shard_paths: list, out_tsv_gz: str | os.PathLike, cfg: dict | N
         result["lambda_gc"],
     )
     return result
-
-
-def read_gwas(path: str | os.PathLike) -> pd.DataFrame:
-    """Read merged summary statistics (TSV.gz) with string chromosome / id / allele columns."""
-    return read_tsv(
-        path,
-        dtype={"chromosome": str, "variant_id": str, "effect_allele": str, "other_allele": str},
-    )

@@ -35,6 +35,7 @@ from regwas.errors import InputError
 from regwas.io.atomic import atomic_path
 from regwas.io.embeddings import read_embeddings
 from regwas.io.plink import BedReader, bfile_paths, read_fam
+from regwas.io.sumstats import empty_sumstats
 
 log = logging.getLogger(__name__)
 
@@ -55,22 +56,6 @@ DEFAULTS: dict = {
     "cluster_max_distance": 0.5,
     "intersect_samples": False,
 }
-
-COLUMNS = [
-    "chromosome",
-    "base_pair_location",
-    "variant_id",
-    "effect_allele",
-    "other_allele",
-    "effect_allele_frequency",
-    "n",
-    "pillai",
-    "f_stat",
-    "df1",
-    "df2",
-    "p_value",
-    "neg_log10_p",
-]
 
 
 def merge_config(cfg: dict | None) -> dict:
@@ -103,7 +88,7 @@ def merge_config(cfg: dict | None) -> dict:
 # ----------------------------------------------------------------------------- sample alignment
 
 
-def align_samples(
+def match_samples(
     emb_ids: np.ndarray,
     fam_ids: np.ndarray,
     cov_ids: np.ndarray | None,
@@ -186,7 +171,7 @@ def prepare_analysis(
     """Align samples and build the whitened basis: (basis, fam_idx, sample ids, latents used)."""
     ids, z, _ = read_embeddings(embeddings_path)
     table = _covariate_table(covariates)
-    emb_idx, fam_idx, cov_idx = align_samples(
+    emb_idx, fam_idx, cov_idx = match_samples(
         ids,
         np.asarray(fam_ids).astype(str),
         None if table is None else table["sample_id"].to_numpy(),
@@ -343,7 +328,7 @@ def gwas_frame(
             )
         bar.close()
         n_total = reader.n_variants
-    frame = pd.concat(parts, ignore_index=True) if parts else empty_frame()
+    frame = pd.concat(parts, ignore_index=True) if parts else empty_sumstats()
     seconds = time.perf_counter() - t0
     counts_out = {
         "n_samples": basis.n,
@@ -383,7 +368,7 @@ def gwas_chromosome(
     covariates: pd.DataFrame | None = None,
     threads: int = 1,
 ) -> dict:
-    """One GWAS shard: test a PLINK file set, write a Parquet with COLUMNS; returns counts."""
+    """One GWAS shard: test a PLINK file set, write a Parquet with the summary-statistics columns; returns counts."""
     cfg = merge_config(cfg)
     paths = bfile_paths(bfile_prefix)
     fam = read_fam(paths["fam"])
@@ -394,11 +379,3 @@ def gwas_chromosome(
     with atomic_path(out_path, suffix=".parquet") as tmp:
         frame.to_parquet(tmp, index=False)
     return counts
-
-
-def empty_frame() -> pd.DataFrame:
-    dtypes = {"base_pair_location": "int64", "n": "int64", "df1": "int64", "df2": "int64"}
-    floats = ["effect_allele_frequency", "pillai", "f_stat", "p_value", "neg_log10_p"]
-    return pd.DataFrame(
-        {c: pd.Series(dtype=dtypes.get(c, "float64" if c in floats else "str")) for c in COLUMNS}
-    )

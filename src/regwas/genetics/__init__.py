@@ -13,6 +13,6 @@ __all__, __getattr__, __dir__ = lazy_api(
         ],
         "inflation": ["LN10", "CHI2_1DF_MEDIAN", "lambda_gc"],
         "pca": ["PRUNE_METHODS", "select_pca_variants", "randomized_pca", "compute_pcs"],
-        "standardise": ["standardise"],
+        "standardise": ["genotype_moments", "zscores", "unit_rows", "ld_r2"],
     },
 )

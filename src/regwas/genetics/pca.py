@@ -11,7 +11,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from regwas.errors import InputError
-from regwas.io.plink import MISSING, BedReader, read_bim
+from regwas.genetics.standardise import genotype_moments, ld_r2, zscores
+from regwas.io.plink import MISSING, BedReader, read_bim, read_variant_rows
 
 logger = logging.getLogger(__name__)
 
@@ -22,29 +23,6 @@ _BLOCK_ELEMENTS = 1 << 25  # genotypes standardised at once in the SVD (128 MB o
 
 
 # --------------------------------------------------------------------------- PCA
-
-
-def _standardise(G: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per-variant (mean, sd, call rate, minor allele frequency) of int8 ALT counts."""
-    called = G != MISSING
-    n_called = called.sum(axis=1)
-    g = np.where(called, G, np.int8(0))  # int8: sums below in int64, no float copies
-    total = g.sum(axis=1, dtype=np.int64)
-    total_sq = (g * g).sum(axis=1, dtype=np.int64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = total / n_called
-        var = total_sq / n_called - mean**2
-    sd = np.sqrt(np.clip(np.nan_to_num(var), 0, None))
-    freq = np.nan_to_num(mean / 2)
-    maf = np.minimum(freq, 1 - freq)
-    return np.nan_to_num(mean), sd, n_called / G.shape[1], maf
-
-
-def _zscores(G: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
-    """Standardised genotypes (float32), missing mean-imputed (= 0)."""
-    Z = (G.astype(np.float32) - mean[:, None].astype(np.float32)) / sd[:, None].astype(np.float32)
-    Z[G == MISSING] = 0.0
-    return Z
 
 
 class _LDPruner:
@@ -70,7 +48,7 @@ class _LDPruner:
             rows = np.vstack([self.prev_z, chunk])
             flags = np.concatenate([self.prev_keep, np.zeros(len(chunk), dtype=bool)])
             p0 = len(self.prev_z)
-            r2 = (rows @ chunk.T / self.n) ** 2  # (p0 + c) x c
+            r2 = ld_r2(rows, chunk, self.n)  # (p0 + c) x c
             for j in range(len(chunk)):
                 pos = p0 + j
                 lo = max(0, pos - w + 1)
@@ -122,13 +100,13 @@ def select_pca_variants(
                 desc=f"PCA variants chr{chrom}",
                 disable=None,
             ):
-                mean, sd, call, maf = _standardise(G)
+                mean, sd, call, maf = genotype_moments(G)
                 idx = np.flatnonzero(
                     (maf >= pca["min_maf"]) & (call >= pca["min_call_rate"]) & (sd > 0)
                 )
                 n_pass += len(idx)
                 if method == "ld":
-                    keep = pruner(_zscores(G[idx], mean[idx], sd[idx]))
+                    keep = pruner(zscores(G[idx], mean[idx], sd[idx]))
                 elif method == "thin":
                     keep, last = _thin(positions[start + idx], pca["thin_bp"], last)
                 else:
@@ -154,20 +132,6 @@ def select_pca_variants(
         }
         logger.info("PCA variants: random subset of %d (pca.max_variants)", pca["max_variants"])
     return selected
-
-
-def _read_variants(prefix: str, index: np.ndarray, sample_index: np.ndarray) -> np.ndarray:
-    """ALT counts (int8, variants x samples) of the given variant indices, read in runs."""
-    out = np.empty((len(index), len(sample_index)), dtype=np.int8)
-    if not len(index):
-        return out
-    breaks = np.flatnonzero(np.diff(index) != 1) + 1
-    with BedReader(prefix, sample_index=sample_index) as reader:
-        row = 0
-        for run in np.split(index, breaks):
-            out[row : row + len(run)] = reader.read(int(run[0]), int(run[-1]) + 1)
-            row += len(run)
-    return out
 
 
 def _orthonormal(A: np.ndarray) -> np.ndarray:
@@ -197,7 +161,7 @@ def randomized_pca(
 
     cached = None
     if m * n * 4 <= _CACHE_BYTES:  # standardise once when the float32 matrix is small
-        cached = _zscores(G, mean, sd)
+        cached = zscores(G, mean, sd)
 
     def blocks():
         if cached is not None:
@@ -255,8 +219,8 @@ def compute_pcs(
     for chrom, index in selected.items():
         if not len(index):
             continue
-        G = _read_variants(prefixes[chrom], index, sample_index)
-        mean, sd, call, maf = _standardise(G)
+        G = read_variant_rows(prefixes[chrom], index, sample_index)
+        mean, sd, call, maf = genotype_moments(G)
         ok = (maf >= pca["min_maf"]) & (call >= pca["min_call_rate"]) & (sd > 0)
         blocks.append((G[ok], mean[ok], sd[ok], call[ok]))
         b = read_bim(f"{prefixes[chrom]}.bim").iloc[index[ok]]

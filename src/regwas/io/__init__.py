@@ -29,6 +29,7 @@ __all__, __getattr__, __dir__ = lazy_api(
             "read_fam",
             "read_bim",
             "BedReader",
+            "read_variant_rows",
         ],
         "sumstats": ["SUMSTATS_COLUMNS", "read_sumstats", "empty_sumstats"],
         "tables": ["write_tsv", "read_tsv", "align_samples"],

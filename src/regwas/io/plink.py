@@ -122,3 +122,19 @@ class BedReader:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def read_variant_rows(
+    prefix: str | os.PathLike, index: np.ndarray, sample_index: np.ndarray | None = None
+) -> np.ndarray:
+    """ALT counts (int8, variants x samples) of the variants at ``index`` (any order), read in
+    runs of consecutive variants; ``sample_index`` selects and orders samples (None: all)."""
+    index = np.asarray(index, dtype=np.int64)
+    with BedReader(prefix, sample_index=sample_index) as reader:
+        out = np.empty((len(index), reader.n_samples), dtype=np.int8)
+        breaks = np.flatnonzero(np.diff(index) != 1) + 1
+        row = 0
+        for run in np.split(index, breaks) if len(index) else []:
+            out[row : row + len(run)] = reader.read(int(run[0]), int(run[-1]) + 1)
+            row += len(run)
+    return out

@@ -260,12 +260,9 @@ def simulate_genotypes(
 
 def read_dosages(prefix: Path, variant_index: np.ndarray) -> np.ndarray:
     """ALT counts (people x len(variant_index), float64) of selected variants of a file set."""
-    from regwas.io.plink import BedReader
+    from regwas.io.plink import read_variant_rows
 
-    with BedReader(prefix) as reader:
-        cols = [reader.read(int(j), int(j) + 1)[0] for j in variant_index]
-        n = reader.n_raw
-    return np.asarray(cols, dtype=np.float64).T.reshape(n, len(cols))
+    return read_variant_rows(prefix, variant_index).T.astype(np.float64)
 
 
 def default_threads() -> int:

@@ -34,9 +34,9 @@ import pandas as pd
 from regwas.associate.gwas.lead_directions import cluster_directions, directions
 from regwas.associate.gwas.shards import merge_config
 from regwas.errors import InputError
-from regwas.genetics.standardise import standardise
+from regwas.genetics.standardise import ld_r2, unit_rows
 from regwas.io.embeddings import read_embeddings
-from regwas.io.plink import BedReader, bfile_paths, read_fam
+from regwas.io.plink import bfile_paths, read_bim, read_fam, read_variant_rows
 from regwas.io.tables import write_tsv
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def ld_clump(
 
     def members(i: int, free: np.ndarray) -> np.ndarray:
         near = np.flatnonzero(free & (chrom == chrom[i]) & (np.abs(pos - pos[i]) <= window_bp))
-        r2 = (std_geno[near] @ std_geno[i]) ** 2
+        r2 = ld_r2(std_geno[near], std_geno[i])
         return near[(r2 > r2_max) | (near == i)]
 
     return _greedy_clump(len(pos), order, members)
@@ -104,17 +104,14 @@ def read_variants(
     sidx = fam_index.get_indexer(sample_ids)
     if (sidx < 0).any():
         raise InputError(f"{paths['fam']}: {int((sidx < 0).sum())} analysed samples missing")
-    with BedReader(prefix, sample_index=sidx) as reader:
-        vidx = pd.Index(reader.bim["variant_id"].astype(str)).get_indexer_for(variant_ids)
-        if len(vidx) != len(variant_ids) or (vidx < 0).any():
-            raise InputError(
-                f"{paths['bim']}: significant variants missing or with duplicate ids "
-                f"(e.g. {', '.join(map(str, variant_ids[:3]))})"
-            )
-        out = np.empty((len(vidx), reader.n_samples), dtype=np.int8)
-        for j, v in enumerate(vidx):
-            out[j] = reader.read(int(v), int(v) + 1)[0]
-    return out
+    bim = read_bim(paths["bim"])
+    vidx = pd.Index(bim["variant_id"].astype(str)).get_indexer_for(variant_ids)
+    if len(vidx) != len(variant_ids) or (vidx < 0).any():
+        raise InputError(
+            f"{paths['bim']}: significant variants missing or with duplicate ids "
+            f"(e.g. {', '.join(map(str, variant_ids[:3]))})"
+        )
+    return read_variant_rows(prefix, vidx, sidx)
 
 
 def lead_variants(
@@ -168,7 +165,7 @@ def lead_variants(
     else:
         std = np.zeros((len(sig), len(ids)))
         for c, G in geno.items():
-            std[chrom == c] = standardise(G)
+            std[chrom == c] = unit_rows(G)
         is_lead, clump_of = ld_clump(chrom, pos, order, window_bp, std, float(cfg["clump"]["r2"]))
         ld_size = np.bincount(clump_of, minlength=len(sig)).astype(np.float64)
         size = in_window

@@ -603,6 +603,8 @@ def test_lead_variants(loci, method):
         assert (leads["ld_clump_size"] >= 1).all()
         lead_set = set(leads["variant_id"])
         assert not {"c1_52", "c1_152", "c2_52"} & lead_set  # r^2 ~0.8 neighbours are clumped
+    if method != "both":
+        assert leads["locus"].tolist() == list(range(1, len(leads) + 1))
     written = pd.read_csv(tmp / f"leads_{method}.tsv", sep="\t")
     assert len(written) == len(leads)
     link = pd.read_csv(tmp / f"linkage_{method}.tsv", sep="\t")
@@ -681,3 +683,41 @@ def test_mixed_precision_needs_numpy_backend(small):
     pytest.importorskip("torch")
     with pytest.raises(InputError, match="precision"):
         _run(small, "additive", "torch", precision="mixed")
+
+
+def test_clump_methods_differ_on_two_independent_signals_in_one_window(tmp_path):
+    """Two unlinked causal variants 50 kb apart: distance clumping keeps one lead, LD clumping
+    two leads in two loci, `both` the two LD leads grouped into one locus."""
+    rng = np.random.default_rng(5)
+    n, m = 1500, 60
+    ids = [f"s{i}" for i in range(n)]
+    G = simulate_genotypes(rng, rng.uniform(0.2, 0.5, m), n)
+    Y = rng.normal(size=(n, 3))
+    Y += 0.5 * np.outer(G[20], [1, 0, 0]) + 0.5 * np.outer(G[30], [0, 1, 0])
+    positions = np.arange(m) * 5000 + 100_000
+    write_bed(
+        tmp_path / "chr1",
+        G,
+        ids,
+        chrom="1",
+        positions=positions,
+        variant_ids=[f"v{i}" for i in range(m)],
+    )
+    write_embeddings(ids, Y, tmp_path / "e.parquet")
+    gwas.gwas_chromosome(tmp_path / "e.parquet", tmp_path / "chr1", tmp_path / "s.parquet", {})
+    gwas.merge_shards([tmp_path / "s.parquet"], tmp_path / "g.tsv.gz", {})
+    table = read_sumstats(tmp_path / "g.tsv.gz")
+    loci = {}
+    for method in ("distance", "ld", "both"):
+        cfg = {"clump": {"method": method, "window_kb": 100, "r2": 0.1}}
+        leads = gwas.lead_variants(
+            table,
+            cfg,
+            str(tmp_path / "chr{chrom}"),
+            tmp_path / "e.parquet",
+            tmp_path / f"{method}.tsv",
+        )
+        loci[method] = dict(zip(leads["variant_id"], leads["locus"], strict=True))
+    assert loci["distance"] == {"v30": 1} or loci["distance"] == {"v20": 1}
+    assert loci["ld"] == {"v30": 1, "v20": 2} or loci["ld"] == {"v20": 1, "v30": 2}
+    assert set(loci["both"]) == set(loci["ld"]) and set(loci["both"].values()) == {1}

@@ -9,8 +9,8 @@ clump_size     distance method: significant variants assigned to this lead's clu
                +-window_kb of the lead (lead included),
 ld_clump_size  ld/both: significant variants within the window with r^2 > clump.r2 to the lead
                that were not already clumped (lead included); empty for distance,
-locus          leads grouped greedily by distance (+-window_kb): with ld/both several LD-independent
-               leads can share a locus,
+locus          both: LD-independent leads grouped greedily by distance (+-window_kb), so several
+               leads can share a locus; distance and ld: each lead is its own locus,
 n_hom_ref, n_het, n_hom_alt  genotype class sizes of the lead among the analysed samples,
 direction_het, direction_hom  JSON lists (length d, all embedding columns of the file given):
                mean embedding of heterozygotes / ALT homozygotes minus mean of REF homozygotes.
@@ -174,11 +174,14 @@ def lead_variants(
     leads["clump_method"] = method
     leads["clump_size"] = np.asarray(size)[lead_idx].astype(np.int64)
     leads["ld_clump_size"] = ld_size[lead_idx]
-    lead_is_lead, lead_locus = distance_clump(
-        chrom[lead_idx], pos[lead_idx], np.arange(len(lead_idx)), window_bp
-    )
-    locus_rank = {v: i + 1 for i, v in enumerate(np.flatnonzero(lead_is_lead))}
-    leads["locus"] = [locus_rank[v] for v in lead_locus]
+    if method == "both":  # LD-independent leads grouped into loci by distance
+        lead_is_lead, lead_locus = distance_clump(
+            chrom[lead_idx], pos[lead_idx], np.arange(len(lead_idx)), window_bp
+        )
+        locus_rank = {v: i + 1 for i, v in enumerate(np.flatnonzero(lead_is_lead))}
+        leads["locus"] = [locus_rank[v] for v in lead_locus]
+    else:  # distance leads are a window apart already; ld: every independent lead is a locus
+        leads["locus"] = np.arange(1, len(leads) + 1)
 
     d = z.shape[1]
     het = np.full((len(leads), d), np.nan)

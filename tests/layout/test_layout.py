@@ -55,3 +55,23 @@ def test_stages_import_only_themselves_and_shared_pieces():
             if top and top not in allowed:
                 problems.append(f"{path.relative_to(SRC)} imports {name}")
     assert not problems, "\n".join(problems)
+
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "architecture.md"
+
+
+def test_architecture_page_lists_every_package_and_the_contract_columns():
+    """docs/architecture.md and the code agree: every package is named, and the summary
+    statistics columns it lists are the code's."""
+    from regwas.io.sumstats import SUMSTATS_COLUMNS
+
+    text = DOC.read_text()
+    packages = sorted(
+        ".".join(("regwas", *init.parent.relative_to(SRC).parts))
+        for init in SRC.rglob("__init__.py")
+    )
+    top = {p for p in packages if p.count(".") == 1} - {"regwas"}
+    for package in top | {"regwas.associate.gwas", "regwas.associate.phewas"}:
+        assert f"`{package}" in text, f"{package} missing from docs/architecture.md"
+    listed = text.split("**Summary statistics**")[1].split(".\n")[0]
+    assert [c.strip(" `\n") for c in listed.split(":", 1)[1].split(",")] == SUMSTATS_COLUMNS

@@ -358,3 +358,18 @@ def test_one_chromosome_order_and_parser():
     assert parse_chromosomes("1-3,X") == ["1", "2", "3", "X"]
     with pytest.raises(InputError, match="bad range '5-1'"):
         parse_chromosomes("5-1")
+
+
+def test_highlight_colour_reaches_every_plot_family(gwas_small):
+    """plots.highlight colours the threshold lines of Manhattan, QQ and PheWAS QQ alike."""
+    from matplotlib.colors import to_hex
+
+    cfg = {"highlight": "#00ff00"}
+    figures = {
+        "manhattan": plots.manhattan_figure(gwas_small, config=cfg),
+        "qq": plots.qq_figure([gwas_small], labels=["x"], config=cfg),
+        "phewas": plots.phewas_qq_figure(synth_phewas(), config=cfg),
+    }
+    for name, fig in figures.items():
+        colours = {to_hex(line.get_color()) for ax in fig.axes for line in ax.get_lines()}
+        assert "#00ff00" in colours, name

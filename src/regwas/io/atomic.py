@@ -1,4 +1,5 @@
-"""Atomic file output and the embeddings Parquet contract (DESIGN.md section 2)."""
+"""Atomic file output (nothing half-written is ever left behind), file digests and config
+digests."""
 
 from __future__ import annotations
 

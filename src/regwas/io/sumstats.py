@@ -1,4 +1,4 @@
-"""The summary-statistics contract: gwas.tsv.gz columns (DESIGN.md section 2), read and empty.
+"""The summary-statistics contract: gwas.tsv.gz columns (docs/architecture.md), read and empty.
 
 One row per tested variant in genome order: the GWAS-SSF-like columns below, with
 ``neg_log10_p`` computed in log space so that it stays exact where ``p_value`` underflows.

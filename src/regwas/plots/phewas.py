@@ -15,7 +15,6 @@ from regwas.errors import InputError
 from regwas.genetics.inflation import lambda_gc
 from regwas.io.tables import read_tsv
 from regwas.plots.common import (
-    DEFAULTS,
     _as_bool,
     _config,
     _label_points,
@@ -100,7 +99,7 @@ def phewas_qq_figure(
     bonf = -math.log10(float(cfg["phewas_alpha"]) / n)
     ax.axhline(
         bonf,
-        color=DEFAULTS["highlight"],
+        color=cfg["highlight"],
         ls="--",
         lw=0.7,
         zorder=2,

@@ -18,7 +18,6 @@ from scipy import stats
 from regwas.errors import InputError
 from regwas.genetics.inflation import lambda_gc
 from regwas.plots.common import (
-    DEFAULTS,
     _config,
     _grid_thin,
     _new_figure,
@@ -138,7 +137,7 @@ def qq_figure(
         ymax, xmax = max(ymax, float(obs.max())), max(xmax, float(exp_.max()))
         log.info("qq %s: λGC %.4f, drew %d of %d points", label or "gwas", lam, obs.size, y.size)
     ax.plot([0, xmax], [0, xmax], color="0.3", lw=0.7, zorder=2)
-    ax.axhline(thr_y, color=DEFAULTS["highlight"], ls="--", lw=0.7, zorder=2)
+    ax.axhline(thr_y, color=cfg["highlight"], ls="--", lw=0.7, zorder=2)
     _set_y_axis(ax, ymax, cfg, pad=1.05)
     ax.set_xlim(0, xmax * 1.03)
     ax.set_xlabel(r"expected $-\log_{10}(p)$")

@@ -1,6 +1,6 @@
 """The exact, vectorised latent-space MANOVA: one matrix product per block of variants.
 
-Algebra (FACTS.md "Latent GWAS"): covariates C (intercept first, rank k) are partialled out of
+Algebra (docs/architecture.md, "Latent GWAS"): covariates C (intercept first, rank k) are partialled out of
 the latents Y (n x d) and of the genotypes. With W an orthonormal basis of the residualised
 latents (the whitened residuals; W is orthogonal to C) and g_r the residualised genotype,
 Pillai's trace of the 1-df additive test is
@@ -39,7 +39,7 @@ class LatentBasis:
     """Whitened latent residuals W (n x d) and covariate basis Qc (n x kc), both orthogonal to 1.
 
     ``k`` counts the covariate columns with the intercept (the rank of C); ``d`` the rank of the
-    residualised latents. ``Y`` keeps the (adjusted) latents for lead-variant directions.
+    residualised latents.
     """
 
     W: np.ndarray

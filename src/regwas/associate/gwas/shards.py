@@ -2,7 +2,7 @@
 
 Per chromosome shard: align samples (embeddings, .fam, covariates), variant QC (call rate,
 MAF, minor allele count, HWE exact test), one GEMM per block of variants (gwas_kernel), a
-Parquet shard with the DESIGN.md section-2 columns. Shards are merged (sorted, lambda GC) and
+Parquet shard with the summary-statistics columns (regwas.io.sumstats). Shards are merged (sorted, lambda GC) and
 lead variants are found by distance and/or LD clumping (regwas.clump).
 
 QC'd-out and untestable variants are NOT written; their counts are returned and logged.

@@ -3,8 +3,8 @@
 Generates a PLINK .bed (bed_reader) of N samples x M variants (HWE genotypes, MAF 1-50%, 10% of
 variants with 1% missing calls), random embeddings of d = 32 and d = 256 dimensions and 12
 covariates, then times, in one run:
-  kernel      regwas.gwas_kernel.additive_test on in-memory int8 blocks (numpy; torch CPU too)
-  end to end  regwas.gwas.gwas_chromosome from the .bed (QC, read, test, Parquet)
+  kernel      regwas.associate.gwas.additive_test on in-memory int8 blocks (numpy; torch CPU too)
+  end to end  regwas.associate.gwas.gwas_chromosome from the .bed (QC, read, test, Parquet)
   statsmodels MANOVA per variant (a few variants, extrapolated)
   plink2      --glm with one linear test per latent dimension (a subset, extrapolated)
 
@@ -79,7 +79,7 @@ def bench_kernel(basis, G: np.ndarray, backend_name: str, threads: int, block: i
     """Variants/s of QC-free testing of in-memory blocks (counts + GEMM + statistics)."""
     from threadpoolctl import threadpool_limits
 
-    from regwas import gwas_kernel as K
+    from regwas.associate import gwas as K
 
     backend = K.make_backend(backend_name, basis.stacked)
     if backend_name == "torch":
@@ -166,8 +166,8 @@ def main() -> None:
     parser.add_argument("--json", help="write results here")
     args = parser.parse_args()
 
-    from regwas import gwas
-    from regwas import gwas_kernel as K
+    from regwas.associate import gwas
+    from regwas.config import defaults
     from regwas.covariates import design_matrix
     from regwas.io.embeddings import read_embeddings
     from regwas.io.plink import BedReader
@@ -199,9 +199,9 @@ def main() -> None:
         for d in (int(x) for x in args.dims.split(",")):
             emb, cov = make_inputs(tmp, ids, d, args.seed)
             _, Y, _ = read_embeddings(emb)
-            cols = gwas.DEFAULTS["covariates"]
+            cols = defaults("gwas.covariates")
             C, _, _ = design_matrix(cov, cols)
-            basis = K.prepare_basis(Y, C)
+            basis = gwas.prepare_basis(Y, C)
             row: dict = {"d": d, "covariate_columns": len(cols) + 1}
             row["kernel_numpy_variants_per_s"] = round(
                 bench_kernel(basis, G, "numpy", args.threads, args.block_size)

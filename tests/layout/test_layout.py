@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "regwas"
-SHARED = {"config", "io", "genetics", "covariates", "errors", "_exports", "smk"}
+SHARED = {"config", "io", "genetics", "covariates", "linalg", "errors", "_exports", "smk"}
 STAGES = {"cohort", "register", "represent", "adjust", "associate", "compare", "plots"}
 
 

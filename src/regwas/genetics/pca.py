@@ -13,6 +13,7 @@ from tqdm import tqdm
 from regwas.errors import InputError
 from regwas.genetics.standardise import genotype_moments, ld_r2, zscores
 from regwas.io.plink import MISSING, BedReader, read_bim, read_variant_rows
+from regwas.linalg import streamed_randomized_svd
 
 logger = logging.getLogger(__name__)
 
@@ -134,10 +135,6 @@ def select_pca_variants(
     return selected
 
 
-def _orthonormal(A: np.ndarray) -> np.ndarray:
-    return np.linalg.qr(A)[0]
-
-
 def randomized_pca(
     G: np.ndarray,
     mean: np.ndarray,
@@ -154,7 +151,6 @@ def randomized_pca(
     (variants x samples) are standardised block by block, missing = 0. Seeded.
     """
     m, n = G.shape
-    ell = min(k + n_oversamples, m, n)
     step = max(1, _BLOCK_ELEMENTS // n)
     inv = (1.0 / sd).astype(np.float32)
     mu = mean.astype(np.float32)
@@ -173,31 +169,9 @@ def randomized_pca(
             Z[G[a:b] == MISSING] = 0.0
             yield a, b, Z
 
-    def x_times(V: np.ndarray) -> np.ndarray:  # X (n x m) @ V (m x l)
-        out = np.zeros((n, V.shape[1]), dtype=np.float64)
-        for a, b, Z in blocks():
-            out += Z.T @ V[a:b]
-        return out
-
-    def xt_times(U: np.ndarray) -> np.ndarray:  # X.T (m x n) @ U (n x l)
-        out = np.empty((m, U.shape[1]), dtype=np.float64)
-        U32 = U.astype(np.float32)
-        for a, b, Z in blocks():
-            out[a:b] = Z @ U32
-        return out
-
-    rng = np.random.default_rng(seed)
-    omega = rng.standard_normal((m, ell)).astype(np.float32)
-    Q = _orthonormal(x_times(omega))
-    for _ in tqdm(range(n_iter), desc="randomized PCA", disable=None):
-        W = _orthonormal(xt_times(Q)).astype(np.float32)
-        Q = _orthonormal(x_times(W))
-    Bt = xt_times(Q)  # = X.T Q, so B = Q.T X = Bt.T
-    Uh, S, _ = np.linalg.svd(Bt.T, full_matrices=False)
-    U = Q @ Uh[:, :k]
-    S = S[:k]
-    signs = np.sign(U[np.abs(U).argmax(axis=0), np.arange(U.shape[1])])
-    return U * np.where(signs == 0, 1.0, signs), S
+    return streamed_randomized_svd(
+        blocks, (m, n), k, seed, n_iter, n_oversamples, desc="randomized PCA"
+    )
 
 
 def compute_pcs(

@@ -85,3 +85,27 @@ def test_bad_stores_are_named(tmp_path):
         embed_store(
             _store(small, np.zeros((5, 3))), tmp_path / "e.parquet", {"latent_dim": 9}, seed=0
         )
+
+
+def test_pca_streams_a_memory_mapped_store(tmp_path):
+    """The store is read in row blocks: peak allocations stay below half its size (a copy of
+    the store would exceed it),
+    and the embeddings equal those of the same data held in memory."""
+    import tracemalloc
+
+    rng = np.random.default_rng(4)
+    n, f = 3000, 2000
+    latent = rng.normal(size=(n, 4)) @ rng.normal(size=(4, f))
+    data = (latent + rng.normal(size=(n, f))).astype(np.float32)
+    np.save(tmp_path / "data.npy", data)
+    mm = np.load(tmp_path / "data.npy", mmap_mode="r")
+    tracemalloc.start()
+    z_mm, _ = pca_embeddings(mm, 4, seed=0, chunk=100)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < data.nbytes / 2, (
+        f"peak {peak / 1e6:.1f} MB for a {data.nbytes / 1e6:.0f} MB store"
+    )
+    z_mem, info = pca_embeddings(data, 4, seed=0, chunk=100)
+    np.testing.assert_array_equal(z_mm, z_mem)
+    assert info["components"].shape == (4, f)

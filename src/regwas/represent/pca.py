@@ -8,6 +8,7 @@ import numpy as np
 
 from regwas.errors import InputError
 from regwas.io.arraystore import ArrayStore
+from regwas.linalg import streamed_randomized_svd
 from regwas.represent.base import Embedder
 
 log = logging.getLogger(__name__)
@@ -19,19 +20,21 @@ def pca_embeddings(
     """Project N x (any shape) data onto its first ``latent_dim`` principal components.
 
     Features are centred (and scaled to unit variance when ``standardize``) with statistics
-    computed in float64 chunk by chunk; randomized PCA (scikit-learn) keeps it fast.
-    Returns (embeddings N x latent_dim, info with explained variance ratios).
+    computed in float64 chunk by chunk; the components come from a seeded randomized SVD that
+    streams the rows (regwas.linalg), so ``data`` (a memory-mapped store) is never copied
+    whole. The power-iteration count follows scikit-learn's PCA (7, or 4 when latent_dim is
+    at least a tenth of the matrix's smaller side). Returns (embeddings N x latent_dim,
+    info: explained variance ratios, components, mean, scale, n_features).
     """
-    from sklearn.decomposition import PCA
-
     n = data.shape[0]
     flat = data.reshape(n, -1)
-    if latent_dim > min(n, flat.shape[1]):
+    n_features = flat.shape[1]
+    if latent_dim > min(n, n_features):
         raise InputError(
-            f"latent_dim {latent_dim} exceeds min(samples, features) = {min(n, flat.shape[1])}"
+            f"latent_dim {latent_dim} exceeds min(samples, features) = {min(n, n_features)}"
         )
-    mean = np.zeros(flat.shape[1])
-    sq = np.zeros(flat.shape[1])
+    mean = np.zeros(n_features)
+    sq = np.zeros(n_features)
     for start in range(0, n, chunk):
         block = np.asarray(flat[start : start + chunk], dtype=np.float64)
         if not np.isfinite(block).all():
@@ -42,20 +45,30 @@ def pca_embeddings(
     mean /= n
     sd = np.sqrt(np.maximum(sq / n - mean**2, 0.0))
     scale = np.where(sd > 1e-12, sd, 1.0) if standardize else np.ones_like(sd)
-    x = np.empty(flat.shape, dtype=np.float32)
-    for start in range(0, n, chunk):
-        block = np.asarray(flat[start : start + chunk], dtype=np.float64)
-        x[start : start + chunk] = (block - mean) / scale
-    pca = PCA(n_components=latent_dim, svd_solver="randomized", random_state=seed)
-    z = pca.fit_transform(x)
+
+    def blocks():
+        for start in range(0, n, chunk):
+            block = np.asarray(flat[start : start + chunk], dtype=np.float64)
+            yield start, start + len(block), ((block - mean) / scale).astype(np.float32)
+
+    n_iter = 7 if latent_dim < 0.1 * min(n, n_features) else 4
+    V, S = streamed_randomized_svd(
+        blocks, (n, n_features), latent_dim, seed, n_iter, n_oversamples=10, desc="PCA"
+    )
+    z = np.empty((n, latent_dim), dtype=np.float32)
+    total_ss = 0.0
+    V32 = V.astype(np.float32)
+    for a, b, Z in blocks():
+        z[a:b] = Z @ V32
+        total_ss += float(np.square(Z, dtype=np.float64).sum())
     info = {
-        "explained_variance_ratio": pca.explained_variance_ratio_.tolist(),
-        "n_features": int(flat.shape[1]),
-        "components": pca.components_,
+        "explained_variance_ratio": (S**2 / total_ss).tolist() if total_ss > 0 else [0.0] * len(S),
+        "n_features": int(n_features),
+        "components": V.T,
         "mean": mean,
         "scale": scale,
     }
-    return z.astype(np.float32), info
+    return z, info
 
 
 class PCAEmbedder(Embedder):

@@ -227,7 +227,9 @@ def test_miami_mirrors_bottom_and_shares_axes(tmp_path, gwas_small):
     thr = -math.log10(5e-8)
     for ax in (top, bottom):
         assert any(np.allclose(line.get_ydata(), thr) for line in ax.get_lines())
-    paths = plots.miami(gwas_small, other, tmp_path / "miami", "registered", "native")
+    paths = plots.miami(
+        gwas_small, other, tmp_path / "miami", top_label="registered", bottom_label="native"
+    )
     assert_valid_outputs(paths)
 
 

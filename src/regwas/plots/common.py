@@ -283,3 +283,8 @@ def category_colors(n: int) -> list:
     if n <= 10:
         return [colormaps["tab10"](i) for i in range(n)]
     return [colormaps["tab20"](i % 20) for i in range(n)]
+
+
+def points(ax: Axes, x: Any, y: Any, ms: float, color: Any, **kw: Any) -> None:
+    """Markers without lines or edges: the scatter style of every plot family."""
+    ax.plot(x, y, ls="none", marker="o", ms=ms, mew=0, color=color, **kw)

@@ -6,6 +6,7 @@ import logging
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,7 @@ from regwas.plots.common import (
     _label_points,
     _new_figure,
     _set_y_axis,
+    points,
     save_figure,
     thin_points,
 )
@@ -55,27 +57,23 @@ def _draw_manhattan(
     colors = cfg["colors"]
     for k in (0, 1):
         m = (parity == k) & (y <= thr_y)
-        ax.plot(
+        points(
+            ax,
             x[m],
             y[m],
-            ls="none",
-            marker="o",
-            ms=1.6,
-            mew=0,
-            color=colors[k % len(colors)],
+            1.6,
+            colors[k % len(colors)],
             rasterized=True,
             zorder=2,
         )
     m = y > thr_y
     if m.any():
-        ax.plot(
+        points(
+            ax,
             x[m],
             y[m],
-            ls="none",
-            marker="o",
-            ms=2.4,
-            mew=0,
-            color=cfg["highlight"],
+            2.4,
+            cfg["highlight"],
             rasterized=True,
             zorder=3,
         )
@@ -209,24 +207,9 @@ def miami(
     top_gwas: pd.DataFrame,
     bottom_gwas: pd.DataFrame,
     out_prefix: str | os.PathLike,
-    top_label: str = "registered",
-    bottom_label: str = "native",
-    title: str | None = None,
-    threshold: float | None = None,
-    top_leads: pd.DataFrame | str | os.PathLike | None = None,
-    bottom_leads: pd.DataFrame | str | os.PathLike | None = None,
-    config: dict | None = None,
+    **options: Any,
 ) -> list[Path]:
-    """Draw :func:`miami_figure` and write ``out_prefix``.png and .pdf atomically; return both."""
-    fig = miami_figure(
-        top_gwas,
-        bottom_gwas,
-        top_label,
-        bottom_label,
-        title=title,
-        threshold=threshold,
-        top_leads=top_leads,
-        bottom_leads=bottom_leads,
-        config=config,
-    )
-    return save_figure(fig, out_prefix, int(_config(config)["dpi"]))
+    """Draw :func:`miami_figure` (``options`` are its keyword arguments) and write
+    ``out_prefix``.png and .pdf atomically; return both."""
+    fig = miami_figure(top_gwas, bottom_gwas, **options)
+    return save_figure(fig, out_prefix, int(_config(options.get("config"))["dpi"]))

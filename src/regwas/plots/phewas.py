@@ -24,6 +24,7 @@ from regwas.plots.common import (
     category_colors,
     check_columns,
     neg_log10_column,
+    points,
     save_figure,
 )
 from regwas.plots.qq_plot import draw_band
@@ -70,14 +71,12 @@ def phewas_qq_figure(
     for k, cat in enumerate(cats):
         m = (tab["category"] == cat).to_numpy()
         sig = m & tab["_sig"].to_numpy()
-        ax.plot(
+        points(
+            ax,
             tab["_exp"][m],
             tab["_y"][m],
-            ls="none",
-            marker="o",
-            ms=4,
-            mew=0,
-            color=colors[k],
+            4,
+            colors[k],
             label=cat,
             zorder=3,
             rasterized=n > 5000,

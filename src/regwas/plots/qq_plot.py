@@ -24,6 +24,7 @@ from regwas.plots.common import (
     _set_y_axis,
     category_colors,
     neg_log10_column,
+    points,
     save_figure,
 )
 
@@ -122,14 +123,12 @@ def qq_figure(
             draw_band(ax, y.size, ranks)
         lam = lambda_gc(y)
         text = f"{label + ': ' if label else ''}λGC = {lam:.3f} (n = {y.size:,})"
-        ax.plot(
+        points(
+            ax,
             exp_,
             obs,
-            ls="none",
-            marker="o",
-            ms=2.2,
-            mew=0,
-            color=colors[k],
+            2.2,
+            colors[k],
             rasterized=True,
             zorder=3 + k,
             label=text,

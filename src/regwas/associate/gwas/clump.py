@@ -37,6 +37,7 @@ from regwas.errors import InputError
 from regwas.genetics.standardise import ld_r2, unit_rows
 from regwas.io.embeddings import read_embeddings
 from regwas.io.plink import bfile_paths, read_bim, read_fam, read_variant_rows
+from regwas.io.sumstats import SUMSTATS_COLUMNS
 from regwas.io.tables import write_tsv
 
 log = logging.getLogger(__name__)
@@ -202,24 +203,11 @@ def lead_variants(
     leads["direction_hom"] = [_json_vec(v) for v in hom]
     leads["cluster"] = cluster
     keep = [
-        "chromosome",
-        "base_pair_location",
-        "variant_id",
-        "effect_allele",
-        "other_allele",
-        "effect_allele_frequency",
+        *SUMSTATS_COLUMNS[:6],  # the variant: position, id, alleles, frequency
         "p_value",
         "neg_log10_p",
-        "clump_method",
-        "clump_size",
-        "ld_clump_size",
-        "locus",
-        "cluster",
-        "n_hom_ref",
-        "n_het",
-        "n_hom_alt",
-        "direction_het",
-        "direction_hom",
+        *("clump_method", "clump_size", "ld_clump_size", "locus", "cluster"),
+        *("n_hom_ref", "n_het", "n_hom_alt", "direction_het", "direction_hom"),
     ]
     leads = leads[[c for c in keep if c in leads.columns]].reset_index(drop=True)
     write_tsv(leads, out_tsv)

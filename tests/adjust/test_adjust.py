@@ -52,7 +52,8 @@ def test_inlp_removes_every_confounder_on_held_out_data():
     ids, z, samples = _cohort()
     cfg = {"method": "inlp", "covariates": ["age", "PC1", "site"], "r2_threshold": RUN_THRESHOLD}
     z_adj, report = adjust_embeddings(ids, z, samples, cfg, seed=3)
-    assert z_adj.shape == z.shape
+    # rank-true: exactly the kept dimensions, orthonormal coordinates of the kept space
+    assert z_adj.shape == (len(z), 16 - report["dimensions_removed"])
     assert _cv_r2(z, samples["age"].to_numpy()) > 0.5  # the confounders were recoverable
     for col in ["age", "PC1"]:
         assert _cv_r2(z_adj, samples[col].to_numpy()) < THRESHOLD
@@ -166,6 +167,50 @@ def test_adjust_is_seed_deterministic():
     assert ra == rb or json.dumps(ra, sort_keys=True) == json.dumps(rb, sort_keys=True)
 
 
+def report_dims(out):
+    return json.loads((out.parent / "adjust_report.json").read_text())["dimensions_removed"]
+
+
+def test_inlp_writes_exactly_the_kept_dimensions_and_the_gwas_tests_them(tmp_path):
+    """After r directions are removed the stored float32 embeddings have d - r columns whose
+    span is the kept space (z P), and the GWAS's df1 is d - r (float32 rounding of z P used to
+    revive the removed directions and the GWAS tested d)."""
+    from regwas.adjust import kept_basis, nullspace_projection
+
+    rng = np.random.default_rng(7)
+    V = rng.normal(size=(3, 10))
+    P = nullspace_projection(V, 10)
+    B = kept_basis(P)
+    assert B.shape == (10, 7)
+    np.testing.assert_allclose(B.T @ B, np.eye(7), atol=1e-12)
+    np.testing.assert_allclose(B @ B.T, P, atol=1e-12)
+    ids, z, samples = _cohort(n=800, d=8)
+    cfg = {"method": "inlp", "covariates": ["age", "PC1", "site"], "r2_threshold": RUN_THRESHOLD}
+    emb = tmp_path / "e.parquet"
+    write_embeddings(ids, z, emb)
+    out = tmp_path / "adj.parquet"
+    adjust_file(emb, _write(samples, tmp_path), out, cfg, 5)
+    r = report_dims(out)
+    assert r >= 1
+    _, z_out, _ = read_embeddings(out)
+    assert z_out.shape == (len(z), 8 - r)
+    s = np.linalg.svd(z_out - z_out.mean(0), compute_uv=False)
+    assert s[-1] / s[0] > 1e-3  # no dimension is rounding noise
+    # the GWAS's latent basis: d - r dimensions now; z P stored as float32 gave d
+    from regwas.associate.gwas import prepare_basis
+
+    C = np.ones((len(z), 1))
+    assert prepare_basis(z_out, C).d == 8 - r
+    P = nullspace_projection(rng.normal(size=(r, 8)), 8)
+    assert prepare_basis((z @ P).astype(np.float32).astype(np.float64), C).d == 8
+
+
+def _write(samples, tmp_path):
+    path = tmp_path / "samples.tsv"
+    samples.to_csv(path, sep="\t", index=False)
+    return path
+
+
 def test_adjust_file_and_cli(tmp_path):
     ids, z, samples = _cohort(n=500, d=8)
     emb = tmp_path / "embeddings.parquet"
@@ -196,7 +241,7 @@ def test_adjust_file_and_cli(tmp_path):
     ids2, z2, meta = read_embeddings(out)
     np.testing.assert_array_equal(ids2, ids)
     assert meta["modality"] == "ecg" and meta["adjust_method"] == "inlp"
-    assert z2.shape == z.shape
+    assert z2.shape == (len(z), 8 - report_dims(out))
     report = json.loads((out.parent / "adjust_report.json").read_text())
     assert report["dimensions_removed"] == int(meta["adjust_dimensions_removed"]) >= 3
     assert _cv_r2(z2, samples["age"].to_numpy()) < THRESHOLD + 0.005  # float32 storage

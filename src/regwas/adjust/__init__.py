@@ -17,6 +17,13 @@ __all__, __getattr__, __dir__ = lazy_api(
             "adjust_embeddings",
             "adjust_file",
         ],
-        "inlp": ["nullspace_projection", "heldout_split", "heldout_r2", "per_confounder", "inlp"],
+        "inlp": [
+            "nullspace_projection",
+            "heldout_split",
+            "heldout_r2",
+            "per_confounder",
+            "inlp",
+            "kept_basis",
+        ],
     },
 )

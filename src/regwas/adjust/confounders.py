@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from regwas.adjust.inlp import heldout_r2, heldout_split, inlp, per_confounder
+from regwas.adjust.inlp import heldout_r2, heldout_split, inlp, kept_basis, per_confounder
 from regwas.config.schema import merge_defaults
 from regwas.covariates import design_matrix, residualise
 from regwas.errors import InputError
@@ -104,8 +104,10 @@ def adjust_embeddings(
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Remove the configured confounders from z (rows in the order of ``ids``).
 
-    Returns (z_adjusted n x d, report) where the report gives, per confounder, the held-out R²
-    of a ridge fit on the same seeded split before and after, and (inlp) the dimensions removed.
+    Returns (z_adjusted, report) where the report gives, per confounder, the held-out R² of a
+    ridge fit on the same seeded split before and after, and (inlp) the dimensions removed.
+    Residualisation keeps d columns; inlp returns the d - r kept dimensions in an orthonormal
+    basis of the kept space (the removed directions are gone, not zeroed).
     """
     c = _config(cfg)
     z = np.asarray(z, dtype=np.float64)
@@ -153,6 +155,7 @@ def adjust_embeddings(
             names=names,
         )
         rank = int(round(np.trace(P)))
+        z_adj = z @ kept_basis(P)  # exactly the kept dimensions (rank-true, see kept_basis)
         report["r2_threshold"] = float(c["r2_threshold"])
         report["direction"] = c["direction"]
         report["iterations"] = history

@@ -160,3 +160,20 @@ def inlp(
             r2_threshold,
         )
     return z @ P, P, history
+
+
+def kept_basis(P: np.ndarray) -> np.ndarray:
+    """An orthonormal basis (d x rank) of the space an orthogonal projection P keeps.
+
+    Embeddings written as ``z @ kept_basis(P)`` carry exactly rank = d - r dimensions after r
+    directions were removed: ``z @ P`` stored in float32 would revive the removed directions as
+    rounding noise, which a later whitening (the GWAS) would blow up to full dimensions.
+    Columns are ordered by the original coordinate they load on most, each with a positive
+    largest entry, so the basis is deterministic.
+    """
+    values, vectors = np.linalg.eigh((P + P.T) / 2)
+    basis = vectors[:, values > 0.5]
+    lead = np.abs(basis).argmax(axis=0)
+    basis = basis[:, np.argsort(lead, kind="stable")]
+    signs = np.sign(basis[np.abs(basis).argmax(axis=0), np.arange(basis.shape[1])])
+    return basis * np.where(signs == 0, 1.0, signs)

@@ -13,6 +13,7 @@ __all__, __getattr__, __dir__ = lazy_api(
             "thin_points",
             "save_figure",
             "category_colors",
+            "points",
         ],
         "genome": [
             "GWAS_COLUMNS",

@@ -73,7 +73,6 @@ SECTIONS = {
     "probes": "regwas.associate.probes",
     "phewas": "regwas.associate.phewas.association",
     "compare": "regwas.compare.spaces",
-    "plots": "regwas.plots.common",
     "gwas": "regwas.associate.gwas.shards",
     "cohort_qc": "regwas.cohort.prepare",
     "simulate.brain": "regwas.simulate.brain",
@@ -143,7 +142,6 @@ CONFIG_ENTRY_POINTS = {
     "adjust": ("regwas.adjust.confounders", "_config"),
     "probes": ("regwas.associate.probes", "_config"),
     "phewas": ("regwas.associate.phewas.association", "_config"),
-    "plots": ("regwas.plots.common", "_config"),
 }
 
 

@@ -168,6 +168,7 @@ def main() -> None:
 
     from regwas import gwas
     from regwas import gwas_kernel as K
+    from regwas.config import defaults
     from regwas.covariates import design_matrix
     from regwas.io.embeddings import read_embeddings
     from regwas.io.plink import BedReader
@@ -199,7 +200,7 @@ def main() -> None:
         for d in (int(x) for x in args.dims.split(",")):
             emb, cov = make_inputs(tmp, ids, d, args.seed)
             _, Y, _ = read_embeddings(emb)
-            cols = gwas.DEFAULTS["covariates"]
+            cols = defaults("gwas.covariates")
             C, _, _ = design_matrix(cov, cols)
             basis = K.prepare_basis(Y, C)
             row: dict = {"d": d, "covariate_columns": len(cols) + 1}

@@ -73,7 +73,6 @@ SECTIONS = {
     "probes": "regwas.associate.probes",
     "phewas": "regwas.associate.phewas.association",
     "compare": "regwas.compare.spaces",
-    "gwas": "regwas.associate.gwas.shards",
     "cohort_qc": "regwas.cohort.prepare",
     "simulate.brain": "regwas.simulate.brain",
     "simulate.ecg": "regwas.simulate.ecg",
@@ -135,7 +134,6 @@ def test_merge_defaults_names_unknown_keys_when_given_a_section():
 
 
 CONFIG_ENTRY_POINTS = {
-    "gwas": ("regwas.associate.gwas.shards", "merge_config"),
     "ecg.median_beat": ("regwas.register.ecg.beats", "merge_config"),
     "simulate.ecg": ("regwas.simulate.ecg", "merge_config"),
     "simulate.brain": ("regwas.simulate.brain", "merge_config"),

@@ -24,9 +24,7 @@ __all__, __getattr__, __dir__ = lazy_api(
         "qc": ["Counts", "genotype_counts", "hwe_exact_p", "hwe_pass"],
         "shards": [
             "empty_frame",
-            "DEFAULTS",
             "COLUMNS",
-            "merge_config",
             "align_samples",
             "drop_constant_dimensions",
             "prepare_analysis",

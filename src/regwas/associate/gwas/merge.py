@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from regwas.associate.gwas.shards import COLUMNS, empty_frame, merge_config
+from regwas.associate.gwas.shards import COLUMNS, empty_frame
+from regwas.config.schema import section
 from regwas.errors import InputError
 from regwas.genetics.inflation import lambda_gc
 from regwas.io.tables import read_tsv, write_tsv
@@ -37,7 +38,7 @@ def _chrom_key(values: pd.Series) -> pd.Series:
 
 def merge_shards(shard_paths: list, out_tsv_gz: str | os.PathLike, cfg: dict | None) -> dict:
     """Concatenate Parquet shards, sort by chromosome and position, write TSV.gz; lambda GC."""
-    cfg = merge_config(cfg)
+    cfg = section("gwas", cfg)
     frames = []
     for path in shard_paths:
         if not Path(path).exists():

@@ -70,8 +70,6 @@ def test_merge_defaults_is_recursive_and_does_not_mutate():
 
 SECTIONS = {
     "adjust": "regwas.adjust.confounders",
-    "probes": "regwas.associate.probes",
-    "phewas": "regwas.associate.phewas.association",
     "compare": "regwas.compare.spaces",
     "cohort_qc": "regwas.cohort.prepare",
     "simulate.brain": "regwas.simulate.brain",
@@ -138,8 +136,6 @@ CONFIG_ENTRY_POINTS = {
     "simulate.ecg": ("regwas.simulate.ecg", "merge_config"),
     "simulate.brain": ("regwas.simulate.brain", "merge_config"),
     "adjust": ("regwas.adjust.confounders", "_config"),
-    "probes": ("regwas.associate.probes", "_config"),
-    "phewas": ("regwas.associate.phewas.association", "_config"),
 }
 
 

@@ -6,6 +6,6 @@ from regwas._exports import lazy_api
 __all__, __getattr__, __dir__ = lazy_api(
     __name__,
     {
-        "probes": ["DEFAULTS", "folds", "probe_phenotype", "probe_embeddings"],
+        "probes": ["folds", "probe_phenotype", "probe_embeddings"],
     },
 )

@@ -69,7 +69,6 @@ def test_merge_defaults_is_recursive_and_does_not_mutate():
 
 
 SECTIONS = {
-    "adjust": "regwas.adjust.confounders",
     "compare": "regwas.compare.spaces",
     "cohort_qc": "regwas.cohort.prepare",
     "simulate.brain": "regwas.simulate.brain",
@@ -135,7 +134,6 @@ CONFIG_ENTRY_POINTS = {
     "ecg.median_beat": ("regwas.register.ecg.beats", "merge_config"),
     "simulate.ecg": ("regwas.simulate.ecg", "merge_config"),
     "simulate.brain": ("regwas.simulate.brain", "merge_config"),
-    "adjust": ("regwas.adjust.confounders", "_config"),
 }
 
 

@@ -11,7 +11,6 @@ __all__, __getattr__, __dir__ = lazy_api(
     {
         "confounders": [
             "PCS",
-            "DEFAULTS",
             "METHODS",
             "DIRECTIONS",
             "adjust_embeddings",

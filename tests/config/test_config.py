@@ -69,7 +69,6 @@ def test_merge_defaults_is_recursive_and_does_not_mutate():
 
 
 SECTIONS = {
-    "cohort_qc": "regwas.cohort.prepare",
     "simulate.brain": "regwas.simulate.brain",
     "simulate.ecg": "regwas.simulate.ecg",
     "ecg.median_beat": "regwas.register.ecg.beats",

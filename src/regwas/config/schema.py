@@ -34,8 +34,10 @@ def _load_schema_cached(name: str) -> dict:
         return yaml.safe_load(fh)
 
 
+@functools.cache
 def _validator_with_defaults():
-    """A Draft 2020-12 validator class that fills in ``default`` values while validating."""
+    """A Draft 2020-12 validator class that fills in ``default`` values while validating
+    (built once: it holds no state)."""
     from jsonschema import Draft202012Validator, validators
 
     base_properties = Draft202012Validator.VALIDATORS["properties"]
@@ -47,7 +49,13 @@ def _validator_with_defaults():
                     instance[key] = copy.deepcopy(sub["default"])
         yield from base_properties(validator, properties, instance, schema)
 
-    return validators.extend(Draft202012Validator, {"properties": set_defaults})
+    # library callers may pass tuples where the YAML has lists (e.g. covariates)
+    checker = Draft202012Validator.TYPE_CHECKER.redefine(
+        "array", lambda _checker, instance: isinstance(instance, list | tuple)
+    )
+    return validators.extend(
+        Draft202012Validator, {"properties": set_defaults}, type_checker=checker
+    )
 
 
 def _where(error, where: str = "") -> str:
@@ -83,15 +91,21 @@ def _validate(instance: object, schema: dict, where: str, source: str) -> None:
         raise InputError(f"{source}: invalid configuration\n" + "\n".join(lines) + more)
 
 
-def section_schema(name: str) -> dict:
-    """The part of config.schema.yaml for the dotted section ``name`` (e.g. "gwas.clump")."""
-    node = load_schema("config")
+@functools.cache
+def _section_node(name: str) -> dict:
+    """The cached (shared, read-only) schema node of the dotted section ``name``."""
+    node = _load_schema_cached("config")
     for part in name.split("."):
         try:
             node = node["properties"][part]
         except KeyError:
             raise ValueError(f"config.schema.yaml has no section {name!r}") from None
     return node
+
+
+def section_schema(name: str) -> dict:
+    """The part of config.schema.yaml for the dotted section ``name`` (e.g. "gwas.clump")."""
+    return copy.deepcopy(_section_node(name))
 
 
 def section(name: str, values: dict | None = None, source: str = "config") -> dict:
@@ -102,13 +116,15 @@ def section(name: str, values: dict | None = None, source: str = "config") -> di
     new dict with every default filled in. A bad key raises InputError naming ``name.key``.
     """
     instance = copy.deepcopy(dict(values or {}))
-    _validate(instance, section_schema(name), name, source)
+    # the cached schema node is only read (defaults are copied into the instance), so it is
+    # not copied per call: stages may validate their section once per record
+    _validate(instance, _section_node(name), name, source)
     return instance
 
 
 def defaults(name: str) -> dict | object:
     """The schema defaults of a section or key (``section(name)`` with nothing set)."""
-    node = section_schema(name)
+    node = _section_node(name)
     if node.get("type") == "object" or "properties" in node:
         return section(name)
     return copy.deepcopy(node.get("default"))

@@ -71,7 +71,6 @@ def test_merge_defaults_is_recursive_and_does_not_mutate():
 SECTIONS = {
     "simulate.brain": "regwas.simulate.brain",
     "simulate.ecg": "regwas.simulate.ecg",
-    "ecg.median_beat": "regwas.register.ecg.beats",
 }
 
 
@@ -129,7 +128,6 @@ def test_merge_defaults_names_unknown_keys_when_given_a_section():
 
 
 CONFIG_ENTRY_POINTS = {
-    "ecg.median_beat": ("regwas.register.ecg.beats", "merge_config"),
     "simulate.ecg": ("regwas.simulate.ecg", "merge_config"),
     "simulate.brain": ("regwas.simulate.brain", "merge_config"),
 }

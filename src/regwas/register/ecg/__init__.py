@@ -7,10 +7,8 @@ __all__, __getattr__, __dir__ = lazy_api(
     __name__,
     {
         "beats": [
-            "DEFAULTS",
             "QC_COLUMNS",
             "BeatDetectionError",
-            "merge_config",
             "median_beat",
             "median_beat_record",
         ],

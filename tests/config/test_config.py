@@ -325,6 +325,15 @@ def test_every_cli_seed_defaults_to_the_workflow_seed():
     assert {"adjust", "cohort", "embed", "phewas", "probe"} <= set(seeds)
 
 
+def test_cli_cohort_chromosomes_from_the_schema():
+    from regwas.genetics.chromosomes import parse_chromosomes
+
+    args = {a.dest: a for a in _subparser("cohort")._actions}
+    assert parse_chromosomes(args["chromosomes"].default) == [
+        str(c) for c in defaults("chromosomes")
+    ]
+
+
 def test_cli_plot_threshold_from_the_schema():
     kinds = next(a for a in _subparser("plot")._actions if a.dest == "plot_kind").choices
     for kind in ("manhattan", "miami", "qq"):

@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of `regwas cohort`; defaults from the config schema's cohort_qc section."""
+    """Arguments of `regwas cohort`; defaults from the config schema (cohort_qc, chromosomes)."""
     pca = defaults("cohort_qc.pca")
     parser.add_argument("--samples", required=True, help="samples.tsv")
     parser.add_argument("--diagnoses", required=True, help="diagnoses.tsv (sample_id, icd10)")
@@ -28,7 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="MODALITY=PATH",
         help="a modality's manifest (repeatable), e.g. ecg=ecg.manifest.tsv",
     )
-    parser.add_argument("--chromosomes", default="1-22", help="e.g. 1-22 or 1,2,5-7 (default 1-22)")
+    chromosomes = ",".join(str(c) for c in defaults("chromosomes"))
+    parser.add_argument(
+        "--chromosomes", default=chromosomes, help=f"e.g. 1-22 or 1,2,5-7 (default {chromosomes})"
+    )
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--n-pcs", type=int, default=pca["n_pcs"])
     parser.add_argument("--max-variants", type=int, default=pca["max_variants"])

@@ -1,6 +1,6 @@
 """Time the synthetic biobank's genotype simulation at N = 2,000 and N = 20,000.
 
-Uses the demo chromosome settings (regwas.simulate.genotypes.DEFAULTS: 22 chromosomes) and
+Uses the demo chromosome settings (the schema defaults of simulate.genotypes: 22 chromosomes) and
 prints seconds, variants kept after the MAF filter and peak memory per sample size.
 Usage: python benchmarks/simulate_scaling.py [--sizes 2000 20000] [--threads 1]
 """
@@ -15,13 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
+from regwas.config import defaults
 from regwas.simulate import genotypes as gt
 from regwas.simulate.cohort import component_seed, sample_ids
 
 
 def time_genotypes(n: int, threads: int, seed: int = 1) -> tuple[float, int]:
     """Seconds and number of variants for simulating and writing all chromosomes of n people."""
-    cfg = dict(gt.DEFAULTS)
+    cfg = defaults("simulate.genotypes")
     order = np.random.default_rng(seed).permutation(n)
     sex = np.where(np.arange(n) % 2 == 0, 1, 2)
     with tempfile.TemporaryDirectory() as tmp:
@@ -46,7 +47,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 20000])
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    cfg = gt.DEFAULTS
+    cfg = defaults("simulate.genotypes")
     print(
         f"genotypes: {cfg['n_chromosomes']} chromosomes x {cfg['chromosome_length']:,} bp, "
         f"populations {cfg['populations']}, min_maf {cfg['min_maf']}, threads {args.threads}"

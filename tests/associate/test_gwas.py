@@ -16,6 +16,7 @@ import pytest
 from regwas.associate import gwas
 from regwas.associate.gwas.pvalues import log_betainc
 from regwas.associate.gwas.qc import hwe_exact_p
+from regwas.config import section
 from regwas.errors import InputError
 from regwas.genetics import lambda_gc
 from regwas.io.embeddings import write_embeddings
@@ -505,13 +506,17 @@ def test_missing_chromosome_file_named(small, tmp_path, capsys):
         gwas.gwas_chromosome(small["emb"], tmp_path / "chr2", tmp_path / "o.parquet", LOOSE_QC)
 
 
-def test_bad_config_key():
-    """Unknown keys and bad values in the gwas config section are named."""
-    with pytest.raises(InputError, match="min_maff"):
-        gwas.merge_config({"min_maff": 0.1})
-    with pytest.raises(InputError, match="model"):
-        gwas.merge_config({"model": "dominant"})
-    assert gwas.merge_config({"clump": {"r2": 0.2}})["clump"]["window_kb"] == 500
+def test_bad_config_key(tmp_path):
+    """Unknown keys and bad values in the gwas config section are named (by the schema)."""
+    out = tmp_path / "o.tsv.gz"
+    with pytest.raises(InputError, match=r"unknown key 'gwas\.min_maff'"):
+        gwas.merge_shards([], out, {"min_maff": 0.1})
+    with pytest.raises(InputError, match=r"gwas\.model"):
+        gwas.merge_shards([], out, {"model": "dominant"})
+    with pytest.raises(InputError, match=r"gwas\.clump\.r2"):
+        gwas.merge_shards([], out, {"clump": {"r2": 1.5}})
+    assert not out.exists()
+    assert section("gwas", {"clump": {"r2": 0.2}})["clump"]["window_kb"] == 500
 
 
 # ----------------------------------------------------------------------------- merge and leads

@@ -14,9 +14,10 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from regwas.associate.probes import DEFAULTS, probe_embeddings
+from regwas.associate.probes import probe_embeddings
 from regwas.cli import main as cli_main
 from regwas.compare.probes import compare_probes, fold_values
+from regwas.config import defaults
 from regwas.errors import InputError
 from regwas.io.embeddings import write_embeddings
 from regwas.io.tables import read_tsv
@@ -61,7 +62,9 @@ def test_r2_equals_sklearn_per_fold():
     res = probe_embeddings(ids, z, samples, CFG, seed=3).set_index("phenotype")
     y = samples["height"].to_numpy()
     cv = KFold(5, shuffle=True, random_state=3)
-    model = make_pipeline(StandardScaler(), RidgeCV(alphas=DEFAULTS["ridge_alphas"]))
+    model = make_pipeline(
+        StandardScaler(), RidgeCV(alphas=[float(a) for a in defaults("probes.ridge_alphas")])
+    )
     pred = cross_val_predict(model, z, y, cv=cv)
     expected = [r2_score(y[te], pred[te]) for _, te in cv.split(z)]
     np.testing.assert_allclose(fold_values(res.loc[["height"]])[0], expected, rtol=1e-10)

@@ -17,8 +17,8 @@ from sklearn.linear_model import LogisticRegression
 
 from regwas import cli
 from regwas.cohort.checks import check_file
-from regwas.cohort.prepare import DEFAULTS, prepare_cohort
-from regwas.config.schema import merge_defaults
+from regwas.cohort.prepare import prepare_cohort
+from regwas.config.schema import section
 from regwas.errors import InputError
 from regwas.genetics.chromosomes import parse_chromosomes
 from regwas.genetics.pca import compute_pcs
@@ -87,7 +87,7 @@ def _prefixes(geno) -> dict[str, str]:
 
 
 def _pca_cfg(**kw) -> dict:
-    return merge_defaults(DEFAULTS["pca"], kw)
+    return section("cohort_qc.pca", kw)
 
 
 def test_bed_written_with_alt_as_a1(geno):
@@ -421,5 +421,5 @@ def test_file_checks_in_processes_name_the_bad_file(tmp_path):
 
 
 def test_bad_config_key_named(cohort):
-    with pytest.raises(InputError, match=r"cohort_qc\.pca\.prune = 'fast'"):
+    with pytest.raises(InputError, match=r"key 'cohort_qc\.pca\.prune': 'fast' is not one of"):
         prepare_cohort(cohort["inputs"], [1, 2], {"pca": {"prune": "fast"}}, cohort["out"], seed=0)

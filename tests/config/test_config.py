@@ -1,11 +1,14 @@
 """Config validation: typos are named, defaults filled, the same schema serves snakemake."""
 
+import re
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
-from regwas.config.schema import load_config, merge_defaults, validate_config
+from regwas.config.schema import defaults, load_config, section, validate_config
 from regwas.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,47 +64,281 @@ def test_snakemake_validate_uses_the_same_schema():
         validate({"represent": {"latent_dm": 4}}, schema)
 
 
-def test_merge_defaults_is_recursive_and_does_not_mutate():
-    defaults = {"a": 1, "b": {"c": 2, "d": 3}}
-    out = merge_defaults(defaults, {"b": {"c": 5}})
-    assert out == {"a": 1, "b": {"c": 5, "d": 3}}
-    assert defaults["b"]["c"] == 2
+# ------------------------------------------------------------------ section(): one mechanism
 
 
-SECTIONS = {
-    "adjust": "regwas.adjust.confounders",
-    "probes": "regwas.associate.probes",
-    "phewas": "regwas.associate.phewas.association",
-    "compare": "regwas.compare.spaces",
-    "plots": "regwas.plots.common",
-    "gwas": "regwas.associate.gwas.shards",
-    "cohort_qc": "regwas.cohort.prepare",
-    "simulate.brain": "regwas.simulate.brain",
-    "simulate.ecg": "regwas.simulate.ecg",
-    "ecg.median_beat": "regwas.register.ecg.beats",
-}
+def _schema_node(filled: dict, name: str):
+    for part in name.split("."):
+        filled = filled[part]
+    return filled
 
 
-@pytest.mark.parametrize("section,module", sorted(SECTIONS.items()))
-def test_schema_defaults_equal_module_defaults(section, module):
-    """The schema (what config/README.md documents) and the library agree on every default."""
+def _object_sections(node: dict, path: str = ""):
+    """Dotted names of every object section of the schema (e.g. "gwas", "gwas.clump")."""
+    for key, sub in (node.get("properties") or {}).items():
+        dotted = f"{path}.{key}" if path else key
+        if sub.get("properties"):
+            yield dotted
+            yield from _object_sections(sub, dotted)
+
+
+SCHEMA = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
+
+
+@pytest.mark.parametrize("name", sorted(_object_sections(SCHEMA)))
+def test_section_fills_the_schema_defaults_and_names_a_typo(name):
+    """section(name) gives what the workflow's validation gives, and names a typo by path."""
+    assert section(name) == _schema_node(validate_config({}), name)
+    assert defaults(name) == section(name)
+    with pytest.raises(InputError, match=rf"unknown key '{re.escape(name)}\.typo_key'"):
+        section(name, {"typo_key": 1})
+
+
+def test_section_keeps_values_and_does_not_mutate():
+    values = {"clump": {"r2": 0.2}, "covariates": ("age", "sex")}  # a tuple is an array
+    out = section("gwas", values)
+    assert out["clump"] == {"method": "distance", "window_kb": 500, "r2": 0.2}
+    assert out["covariates"] == ("age", "sex") and out["min_maf"] == 0.01
+    assert values == {"clump": {"r2": 0.2}, "covariates": ("age", "sex")}
+    assert defaults("seed") == 20261121 and defaults("gwas.clump.r2") == 0.1
+
+
+def test_section_rejects_bad_values_by_dotted_name():
+    with pytest.raises(InputError, match=r"key 'gwas\.clump\.r2': 1\.5 is greater"):
+        section("gwas", {"clump": {"r2": 1.5}})
+    with pytest.raises(InputError, match=r"key 'adjust\.covariates': 'age' is not of type"):
+        section("adjust", {"covariates": "age"})
+    for bad in (float("nan"), float("inf")):  # a number is finite: no range lets these through
+        with pytest.raises(InputError, match=r"key 'simulate\.brain\.scale_sex'"):
+            section("simulate.brain", {"scale_sex": bad})
+    with pytest.raises(InputError, match=r"key 'plots': must be a mapping"):
+        section("plots", ["dpi", 72])
+    with pytest.raises(ValueError, match="no section 'gwass'"):
+        section("gwass")
+
+
+# ------------------------------------------------------------------ every stage uses it
+
+IDS = np.array(["S1", "S2", "S3"])
+Z = np.arange(6.0).reshape(3, 2)
+SAMPLES = pd.DataFrame({"sample_id": IDS, "age": [50.0, 60.0, 70.0]})
+DIAGNOSES = pd.DataFrame({"sample_id": ["S1"], "icd10": ["I10"]})
+GWAS = pd.DataFrame(
+    {"chromosome": ["1"], "base_pair_location": [1], "variant_id": ["v"], "neg_log10_p": [1.0]}
+)
+PEOPLE = pd.DataFrame({"sample_id": IDS, "age": [50.0] * 3, "sex": ["F"] * 3, "site": ["a"] * 3})
+
+
+def _entry_points():
+    """(section, module whose ``section`` the entry point calls, call(cfg, tmp_path))."""
+    from regwas.adjust import adjust_embeddings
+    from regwas.associate import gwas, probes
+    from regwas.associate.phewas import phewas
+    from regwas.cohort import prepare_cohort
+    from regwas.compare import compare_spaces
+    from regwas.plots import manhattan_figure, phewas_qq_figure, qq_figure
+    from regwas.register import ecg
+    from regwas.represent.base import embed_store
+    from regwas.simulate import brain
+    from regwas.simulate import ecg as simulate_ecg
+    from regwas.simulate.cohort import simulate
+
+    return [
+        ("represent", "regwas.represent.base", lambda c, t: embed_store(t, t / "e.parquet", c, 0)),
+        ("adjust", "regwas.adjust.confounders", lambda c, t: adjust_embeddings(IDS, Z, SAMPLES, c)),
+        (
+            "gwas",
+            "regwas.associate.gwas.shards",
+            lambda c, t: gwas.gwas_chromosome(t / "e.parquet", t / "chr1", t / "o.parquet", c),
+        ),
+        ("gwas", "regwas.associate.gwas.merge", lambda c, t: gwas.merge_shards([], t / "o", c)),
+        (
+            "gwas",
+            "regwas.associate.gwas.clump",
+            lambda c, t: gwas.lead_variants(GWAS, c, None, t / "e.parquet", t / "leads.tsv"),
+        ),
+        (
+            "phewas",
+            "regwas.associate.phewas.association",
+            lambda c, t: phewas(IDS, Z, SAMPLES, DIAGNOSES, c),
+        ),
+        (
+            "probes",
+            "regwas.associate.probes",
+            lambda c, t: probes.probe_embeddings(IDS, Z, SAMPLES, c),
+        ),
+        ("compare", "regwas.compare.spaces", lambda c, t: compare_spaces({}, c, results_dir=t)),
+        ("plots", "regwas.plots.manhattan_miami", lambda c, t: manhattan_figure(GWAS, config=c)),
+        ("plots", "regwas.plots.qq_plot", lambda c, t: qq_figure(GWAS, config=c)),
+        ("plots", "regwas.plots.phewas", lambda c, t: phewas_qq_figure(t / "p.tsv", config=c)),
+        ("cohort_qc", "regwas.cohort.prepare", lambda c, t: prepare_cohort({}, [1], c, t, 0)),
+        (
+            "ecg.median_beat",
+            "regwas.register.ecg.beats",
+            lambda c, t: ecg.median_beat(np.zeros((12, 5000)), 500.0, c),
+        ),
+        (
+            "ecg.median_beat",
+            "regwas.register.ecg.stores",
+            lambda c, t: ecg.build_median_beat(pd.DataFrame(), t, c, t / "out"),
+        ),
+        ("simulate", "regwas.simulate.cohort", lambda c, t: simulate(c, 1, t / "out")),
+        (
+            "simulate.ecg",
+            "regwas.simulate.ecg",
+            lambda c, t: simulate_ecg.render_ecg(PEOPLE, pd.DataFrame(), c, 0, t),
+        ),
+        (
+            "simulate.brain",
+            "regwas.simulate.brain",
+            lambda c, t: brain.render_brain(PEOPLE, pd.DataFrame(), c, 0, t),
+        ),
+    ]
+
+
+ENTRY_POINTS = [
+    pytest.param(i, id=f"{module.rsplit('.', 1)[1]}-{name}")
+    for i, (name, module, _) in enumerate(_entry_points())
+]
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize("index", ENTRY_POINTS)
+def test_every_stage_rejects_a_typo_and_fills_the_schema_defaults(index, tmp_path, monkeypatch):
+    """Called outside the validated workflow (CLI, library), each stage's public entry point
+    names a typo in its section by its dotted path and runs on the schema's defaults."""
     import importlib
 
-    defaults = importlib.import_module(module).DEFAULTS
-    filled = validate_config({})
-    node = filled
-    for part in section.split("."):
-        node = node[part]
-    assert node == defaults
+    name, module, call = _entry_points()[index]
+    with pytest.raises(InputError, match=rf"unknown key '{re.escape(name)}\.typo_key'"):
+        call({"typo_key": 1}, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+    seen = []
+
+    def spy(section_name, values=None, source="config"):
+        seen.append((section_name, section(section_name, values, source)))
+        raise _Stop
+
+    monkeypatch.setattr(importlib.import_module(module), "section", spy)
+    with pytest.raises(_Stop):
+        call({}, tmp_path)
+    assert seen == [(name, _schema_node(validate_config({}), name))]
 
 
-def test_simulate_schema_defaults_equal_module_defaults():
-    from regwas.simulate.cohort import DEFAULTS
+@pytest.mark.parametrize(
+    "name,cfg",
+    [
+        ("gwas.clump", {"clump": {"typo_key": 1}}),
+        ("simulate.people", {"people": {"typo_key": 1}}),
+        ("simulate.genotypes", {"genotypes": {"typo_key": 1}}),
+        ("simulate.factors", {"factors": {"typo_key": 1}}),
+        ("simulate.ecg.morphology", {"ecg": {"morphology": {"typo_key": 1}}}),
+        ("simulate.brain.deformation", {"brain": {"deformation": {"typo_key": 1}}}),
+    ],
+)
+def test_nested_typos_are_named_by_the_stage(name, cfg, tmp_path):
+    from regwas.associate import gwas
+    from regwas.simulate.cohort import simulate
 
-    filled = validate_config({})["simulate"]
-    for key, value in DEFAULTS.items():
-        if key not in ("ecg", "brain"):  # renderer sections: checked against their modules
-            assert filled[key] == value, key
+    with pytest.raises(InputError, match=rf"unknown key '{re.escape(name)}\.typo_key'"):
+        if name.startswith("gwas"):
+            gwas.merge_shards([], tmp_path / "o", cfg)
+        else:
+            simulate(cfg, 1, tmp_path / "out")
+
+
+def test_cohort_qc_pca_typo_is_named(tmp_path):
+    from regwas.cohort import prepare_cohort
+
+    with pytest.raises(InputError, match=r"unknown key 'cohort_qc\.pca\.typo_key'"):
+        prepare_cohort({}, [1], {"pca": {"typo_key": 1}}, tmp_path, 0)
+
+
+def test_no_module_keeps_its_own_defaults_or_merge():
+    """Defaults, types and ranges live in the schema only: no DEFAULTS twins, no merges."""
+    twins = re.compile(
+        r"^\w*DEFAULTS\w*\s*[:=]|merge_defaults|def merge_config|def _config\b", re.M
+    )
+    found = [
+        str(path.relative_to(ROOT))
+        for path in sorted((ROOT / "src" / "regwas").rglob("*.py"))
+        if twins.search(path.read_text())
+    ]
+    assert found == []
+
+
+# ------------------------------------------------------------------ the CLI's defaults
+
+CLI_DEFAULTS = [
+    ("adjust", "method", "adjust.method"),
+    ("adjust", "r2_threshold", "adjust.r2_threshold"),
+    ("adjust", "max_iterations", "adjust.max_iterations"),
+    ("cohort", "n_pcs", "cohort_qc.pca.n_pcs"),
+    ("cohort", "max_variants", "cohort_qc.pca.max_variants"),
+    ("cohort", "prune", "cohort_qc.pca.prune"),
+    ("embed", "latent_dim", "represent.latent_dim"),
+    ("gwas", "model", "gwas.model"),
+    ("gwas", "backend", "gwas.backend"),
+    ("gwas", "precision", "gwas.precision"),
+    ("gwas", "refine_above", "gwas.refine_above"),
+    ("gwas", "min_maf", "gwas.min_maf"),
+    ("gwas", "min_mac", "gwas.min_mac"),
+    ("gwas", "min_call_rate", "gwas.min_call_rate"),
+    ("gwas", "hwe_p", "gwas.hwe_p"),
+    ("gwas", "block_size", "gwas.block_size"),
+    ("gwas", "clump", "gwas.clump.method"),
+    ("median-beat", "fs", "ecg.median_beat.fs"),
+    ("median-beat", "length", "ecg.median_beat.length"),
+    ("median-beat", "pre_r", "ecg.median_beat.pre_r"),
+    ("phewas", "min_cases", "phewas.min_cases"),
+    ("phewas", "exclusion", "phewas.exclusion"),
+    ("probe", "folds", "probes.folds"),
+]
+
+
+def _subparser(command: str):
+    from regwas.cli.entry import build_parser
+
+    return build_parser(command)._subparsers._group_actions[0].choices[command]
+
+
+@pytest.mark.parametrize("command,dest,key", CLI_DEFAULTS)
+def test_cli_defaults_come_from_the_schema(command, dest, key):
+    args = {a.dest: a for a in _subparser(command)._actions}
+    assert args[dest].default == defaults(key)
+
+
+def test_every_cli_seed_defaults_to_the_workflow_seed():
+    from regwas.cli.entry import SUBCOMMANDS
+
+    seeds = {}
+    for command in SUBCOMMANDS:
+        for action in _subparser(command)._actions:
+            if action.dest == "seed":
+                seeds[command] = action.default
+    assert seeds.pop("simulate") is None  # --seed overrides the config file's seed
+    assert seeds and set(seeds.values()) == {defaults("seed")}, seeds
+    assert {"adjust", "cohort", "embed", "phewas", "probe"} <= set(seeds)
+
+
+def test_cli_cohort_chromosomes_from_the_schema():
+    from regwas.genetics.chromosomes import parse_chromosomes
+
+    args = {a.dest: a for a in _subparser("cohort")._actions}
+    assert parse_chromosomes(args["chromosomes"].default) == [
+        str(c) for c in defaults("chromosomes")
+    ]
+
+
+def test_cli_plot_threshold_from_the_schema():
+    kinds = next(a for a in _subparser("plot")._actions if a.dest == "plot_kind").choices
+    for kind in ("manhattan", "miami", "qq"):
+        threshold = next(a for a in kinds[kind]._actions if a.dest == "threshold")
+        assert threshold.default == defaults("plots.threshold")
 
 
 def test_config_readme_documents_every_key():
@@ -122,38 +359,3 @@ def test_config_readme_documents_every_key():
 
     for dotted in keys(schema):
         assert f"| `{dotted}` |" in block
-
-
-def test_merge_defaults_names_unknown_keys_when_given_a_section():
-    defaults = {"a": 1, "b": {"c": 2}}
-    with pytest.raises(InputError, match=r"config sec\.zz: unknown key 'zz' \(allowed: a, b\)"):
-        merge_defaults(defaults, {"zz": 1}, "sec")
-    with pytest.raises(InputError, match=r"config sec\.b\.d: unknown key 'd'"):
-        merge_defaults(defaults, {"b": {"d": 1}}, "sec")
-    with pytest.raises(InputError, match=r"config sec\.b: must be a mapping"):
-        merge_defaults(defaults, {"b": 3}, "sec")
-    assert merge_defaults(defaults, {"zz": 1}) == {"a": 1, "b": {"c": 2}, "zz": 1}
-
-
-CONFIG_ENTRY_POINTS = {
-    "gwas": ("regwas.associate.gwas.shards", "merge_config"),
-    "ecg.median_beat": ("regwas.register.ecg.beats", "merge_config"),
-    "simulate.ecg": ("regwas.simulate.ecg", "merge_config"),
-    "simulate.brain": ("regwas.simulate.brain", "merge_config"),
-    "adjust": ("regwas.adjust.confounders", "_config"),
-    "probes": ("regwas.associate.probes", "_config"),
-    "phewas": ("regwas.associate.phewas.association", "_config"),
-    "plots": ("regwas.plots.common", "_config"),
-}
-
-
-@pytest.mark.parametrize("section", sorted(CONFIG_ENTRY_POINTS))
-def test_every_module_names_a_typo_in_its_section(section):
-    """Called outside the validated workflow (CLI, library), each module's own config function
-    rejects an unknown key by its dotted name, as the schema does inside the workflow."""
-    import importlib
-
-    module, function = CONFIG_ENTRY_POINTS[section]
-    merge = getattr(importlib.import_module(module), function)
-    with pytest.raises(InputError, match=rf"{section.replace('.', '[.]')}[.]typo_key: unknown"):
-        merge({"typo_key": 1})

@@ -13,6 +13,7 @@ from matplotlib.image import imread
 from scipy import stats
 
 from regwas import cli, plots
+from regwas.config import section
 from regwas.errors import InputError
 from regwas.genetics import lambda_gc
 from regwas.genetics.chromosomes import chromosome_order, chromosome_sort_key, parse_chromosomes
@@ -268,7 +269,8 @@ def test_two_million_variants_thinned_rasterised_small_pdf(tmp_path):
     drawn = np.concatenate([line.get_ydata() for line in scatters])
     # bounded: every point above keep_above (2) plus at most one per null grid cell
     n_above = int((gwas["neg_log10_p"] > 2.0).sum())
-    bound = n_above + plots.DEFAULTS["thin_x_bins"] * plots.DEFAULTS["thin_y_bins"]
+    cfg = section("plots")
+    bound = n_above + cfg["thin_x_bins"] * cfg["thin_y_bins"]
     assert n_above <= drawn.size <= bound and drawn.size < 0.1 * len(gwas)
     assert (
         np.sort(drawn[drawn > 2.0]).tolist()
@@ -300,9 +302,9 @@ def test_failed_write_leaves_nothing(tmp_path, gwas_small, monkeypatch):
 def test_missing_column_and_bad_config_are_named(gwas_small):
     with pytest.raises(InputError, match="base_pair_location"):
         plots.manhattan_figure(gwas_small.drop(columns="base_pair_location"))
-    with pytest.raises(InputError, match="keep_above"):
+    with pytest.raises(InputError, match=r"plots\.keep_above"):
         plots.manhattan_figure(gwas_small, config={"keep_above": -1})
-    with pytest.raises(InputError, match="unknown"):
+    with pytest.raises(InputError, match=r"unknown key 'plots\.keep_abvoe'"):
         plots.manhattan_figure(gwas_small, config={"keep_abvoe": 3})
 
 

@@ -141,10 +141,17 @@ def test_corrupt_or_missing_record_names_the_file(sim, tmp_path):
 
 
 def test_config_errors_name_the_key():
-    with pytest.raises(InputError, match="pre_r"):
-        ecg.merge_config({"pre_r": 700})
-    with pytest.raises(InputError, match="unknown key 'nope'"):
-        ecg.merge_config({"nope": 1})
+    sig = np.zeros((12, 5000))
+    with pytest.raises(
+        InputError, match=r"ecg\.median_beat\.pre_r: must be < ecg\.median_beat\.length"
+    ):
+        ecg.median_beat(sig, 500.0, {"pre_r": 700})
+    with pytest.raises(InputError, match=r"ecg\.median_beat\.qrs_band_hz"):
+        ecg.median_beat(sig, 500.0, {"fs": 40.0})
+    with pytest.raises(InputError, match=r"unknown key 'ecg\.median_beat\.nope'"):
+        ecg.median_beat(sig, 500.0, {"nope": 1})
+    with pytest.raises(InputError, match=r"key 'ecg\.median_beat\.length'"):
+        ecg.median_beat(sig, 500.0, {"length": 1})
 
 
 def _manifest(table: pd.DataFrame, n: int) -> pd.DataFrame:

@@ -11,6 +11,7 @@ import pytest
 from scipy import ndimage as ndi
 from scipy.spatial.transform import Rotation
 
+from regwas.config import defaults
 from regwas.errors import InputError
 from regwas.simulate import brain
 
@@ -179,8 +180,8 @@ def test_regional_volumes_follow_factors(tmp_path):
 
 
 def test_deformation_jacobian_is_positive_and_matches_finite_differences():
-    amp = brain.DEFAULTS["deformation"]
-    clip = brain.DEFAULTS["factor_clip"]
+    amp = defaults("simulate.brain.deformation")
+    clip = defaults("simulate.brain.factor_clip")
     axes = [np.arange(-90.0, 91.0, 2.0), np.arange(-120.0, 81.0, 2.0), np.arange(-60.0, 81.0, 2.0)]
     grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
     rng = np.random.default_rng(0)

@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from regwas.adjust.inlp import heldout_r2, heldout_split, inlp, kept_basis, per_confounder
-from regwas.config.schema import merge_defaults
+from regwas.config.schema import section
 from regwas.covariates import design_matrix, residualise
 from regwas.errors import InputError
 from regwas.io.atomic import atomic_path, config_digest
@@ -56,36 +56,8 @@ log = logging.getLogger(__name__)
 
 PCS = [f"PC{i}" for i in range(1, 11)]
 
-DEFAULTS: dict[str, Any] = {
-    "method": "residualise",
-    "covariates": ["age", "sex", "site", *PCS],
-    "r2_threshold": 0.01,
-    "max_iterations": 20,
-    "test_fraction": 0.3,
-    "ridge_alpha": 1e-4,
-    "direction": "covariance",
-}
-
 METHODS = ("residualise", "inlp")
 DIRECTIONS = ("covariance", "regression")
-
-
-def _config(cfg: dict | None) -> dict[str, Any]:
-    """Merge ``cfg`` over DEFAULTS and check the values (InputError names the bad key)."""
-    c = merge_defaults(DEFAULTS, cfg, "adjust")
-    if c["method"] not in METHODS:
-        raise InputError(f"adjust.method: '{c['method']}' is not one of {list(METHODS)}")
-    if not isinstance(c["covariates"], list) or not c["covariates"]:
-        raise InputError("adjust.covariates: must be a non-empty list of column names")
-    if not 0 < float(c["test_fraction"]) < 1:
-        raise InputError(f"adjust.test_fraction: {c['test_fraction']} is not in (0, 1)")
-    if int(c["max_iterations"]) < 1:
-        raise InputError(f"adjust.max_iterations: {c['max_iterations']} must be >= 1")
-    if c["direction"] not in DIRECTIONS:
-        raise InputError(f"adjust.direction: '{c['direction']}' is not one of {list(DIRECTIONS)}")
-    if float(c["ridge_alpha"]) < 0:
-        raise InputError(f"adjust.ridge_alpha: {c['ridge_alpha']} must be >= 0")
-    return c
 
 
 def _targets(table: pd.DataFrame, covariates: list[str]) -> tuple[np.ndarray, list[str], list[str]]:
@@ -109,7 +81,7 @@ def adjust_embeddings(
     Residualisation keeps d columns; inlp returns the d - r kept dimensions in an orthonormal
     basis of the kept space (the removed directions are gone, not zeroed).
     """
-    c = _config(cfg)
+    c = section("adjust", cfg)
     z = np.asarray(z, dtype=np.float64)
     table = align_samples(ids, samples)
     targets, names, owners = _targets(table, c["covariates"])
@@ -185,7 +157,7 @@ def adjust_file(
     adjust_covariates, adjust_config_digest, adjust_seed and adjust_dimensions_removed.
     The report defaults to adjust_report.json beside ``out_path``.
     """
-    c = _config(cfg)
+    c = section("adjust", cfg)
     ids, z, meta = read_embeddings(embeddings_path)
     samples = read_tsv(samples_path, dtype={"sample_id": str})
     z_adj, report = adjust_embeddings(ids, z, samples, c, seed)

@@ -35,36 +35,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
-from regwas.config.schema import merge_defaults
+from regwas.config.schema import section
 from regwas.errors import InputError
 from regwas.io.tables import align_samples
 
 log = logging.getLogger(__name__)
-
-
-DEFAULTS: dict[str, Any] = {
-    "folds": 5,
-    "continuous": ["age", "bmi", "height", "heart_rate", "qt"],
-    "binary": ["sex_male"],
-    "ridge_alphas": [0.01, 0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0],
-    "logistic_c": 1.0,
-    "max_iter": 2000,
-    "ci_level": 0.95,
-}
-
-
-def _config(cfg: dict | None) -> dict[str, Any]:
-    """Merge ``cfg`` over DEFAULTS and check it (InputError names the key)."""
-    c = merge_defaults(DEFAULTS, cfg, "probes")
-    if int(c["folds"]) < 2:
-        raise InputError(f"probes.folds: {c['folds']} must be >= 2")
-    if not 0 < float(c["ci_level"]) < 1:
-        raise InputError(f"probes.ci_level: {c['ci_level']} is not in (0, 1)")
-    if not c["ridge_alphas"] or min(c["ridge_alphas"]) <= 0:
-        raise InputError("probes.ridge_alphas: must be a non-empty list of positive numbers")
-    if float(c["logistic_c"]) <= 0:
-        raise InputError(f"probes.logistic_c: {c['logistic_c']} must be > 0")
-    return c
 
 
 def folds(y: np.ndarray, kind: str, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -133,7 +108,7 @@ def probe_embeddings(
     ids: np.ndarray, z: np.ndarray, samples: pd.DataFrame, cfg: dict | None, seed: int = 0
 ) -> pd.DataFrame:
     """Cross-validated linear probes of every configured phenotype present in ``samples``."""
-    c = _config(cfg)
+    c = section("probes", cfg)
     ids = np.asarray(ids).astype(str)
     order = np.argsort(ids, kind="stable")
     ids, z = ids[order], np.asarray(z, dtype=np.float64)[order]

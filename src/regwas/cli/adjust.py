@@ -5,26 +5,30 @@ from __future__ import annotations
 import argparse
 import logging
 
-from regwas.adjust.confounders import DEFAULTS, METHODS, adjust_file
+from regwas.adjust.confounders import METHODS, adjust_file
+from regwas.config.schema import defaults
 
 log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """CLI: regwas adjust --embeddings E --samples S --method M --covariates a,b --out OUT."""
+    """CLI: regwas adjust --embeddings E --samples S --method M --covariates a,b --out OUT.
+
+    Defaults from the config schema's adjust section and seed."""
+    cfg = defaults("adjust")
     parser.add_argument("--embeddings", required=True, help="embeddings.parquet")
     parser.add_argument("--samples", required=True, help="samples.tsv (sample_id + covariates)")
     parser.add_argument("--out", required=True, help="output embeddings.adjusted.parquet")
-    parser.add_argument("--method", choices=METHODS, default=DEFAULTS["method"])
+    parser.add_argument("--method", choices=METHODS, default=cfg["method"])
     parser.add_argument(
         "--covariates",
-        default=",".join(DEFAULTS["covariates"]),
+        default=",".join(cfg["covariates"]),
         help="comma-separated confounder columns (default: %(default)s)",
     )
-    parser.add_argument("--r2-threshold", type=float, default=DEFAULTS["r2_threshold"])
-    parser.add_argument("--max-iterations", type=int, default=DEFAULTS["max_iterations"])
+    parser.add_argument("--r2-threshold", type=float, default=cfg["r2_threshold"])
+    parser.add_argument("--max-iterations", type=int, default=cfg["max_iterations"])
     parser.add_argument("--report", default=None, help="JSON report (default: beside --out)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=defaults("seed"))
 
 
 def run(args: argparse.Namespace) -> int:

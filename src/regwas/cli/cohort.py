@@ -6,7 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from regwas.cohort.prepare import DEFAULTS, prepare_cohort
+from regwas.cohort.prepare import prepare_cohort
+from regwas.config.schema import defaults
 from regwas.errors import InputError
 from regwas.genetics.chromosomes import parse_chromosomes
 from regwas.genetics.pca import PRUNE_METHODS
@@ -15,7 +16,8 @@ logger = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of `regwas cohort`."""
+    """Arguments of `regwas cohort`; defaults from the config schema (cohort_qc, chromosomes)."""
+    pca = defaults("cohort_qc.pca")
     parser.add_argument("--samples", required=True, help="samples.tsv")
     parser.add_argument("--diagnoses", required=True, help="diagnoses.tsv (sample_id, icd10)")
     parser.add_argument("--genotypes", required=True, help="PLINK prefix pattern with {chrom}")
@@ -26,18 +28,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="MODALITY=PATH",
         help="a modality's manifest (repeatable), e.g. ecg=ecg.manifest.tsv",
     )
-    parser.add_argument("--chromosomes", default="1-22", help="e.g. 1-22 or 1,2,5-7 (default 1-22)")
+    chromosomes = ",".join(str(c) for c in defaults("chromosomes"))
+    parser.add_argument(
+        "--chromosomes", default=chromosomes, help=f"e.g. 1-22 or 1,2,5-7 (default {chromosomes})"
+    )
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--n-pcs", type=int, default=DEFAULTS["pca"]["n_pcs"])
-    parser.add_argument("--max-variants", type=int, default=DEFAULTS["pca"]["max_variants"])
-    parser.add_argument("--prune", choices=PRUNE_METHODS, default=DEFAULTS["pca"]["prune"])
+    parser.add_argument("--n-pcs", type=int, default=pca["n_pcs"])
+    parser.add_argument("--max-variants", type=int, default=pca["max_variants"])
+    parser.add_argument("--prune", choices=PRUNE_METHODS, default=pca["prune"])
     parser.add_argument("--drop-unmatched-samples", action="store_true")
     parser.add_argument(
         "--no-check-files",
         action="store_true",
         help="only check that manifest files exist (skip reading NIfTI / WFDB headers)",
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=defaults("seed"))
     parser.add_argument("--threads", type=int, default=1)
 
 

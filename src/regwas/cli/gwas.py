@@ -9,7 +9,8 @@ from pathlib import Path
 
 from regwas.associate.gwas.clump import lead_variants
 from regwas.associate.gwas.merge import merge_shards
-from regwas.associate.gwas.shards import DEFAULTS, gwas_chromosome
+from regwas.associate.gwas.shards import gwas_chromosome
+from regwas.config.schema import defaults
 from regwas.errors import InputError
 from regwas.genetics.chromosomes import parse_chromosomes
 from regwas.io.plink import bfile_paths
@@ -23,7 +24,8 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of `regwas gwas`."""
+    """Arguments of `regwas gwas`; defaults from the config schema's gwas section."""
+    cfg = defaults("gwas")
     parser.add_argument("--embeddings", required=True, help="embeddings.parquet (sample_id, z*)")
     parser.add_argument(
         "--bfile",
@@ -36,28 +38,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--covariate-cols", help="comma-separated covariate columns (default: config covariates)"
     )
-    parser.add_argument("--model", choices=["additive", "genotypic"], default="additive")
+    parser.add_argument("--model", choices=["additive", "genotypic"], default=cfg["model"])
     parser.add_argument(
         "--intersect-samples",
         action="store_true",
         help="analyse samples common to all inputs instead of failing",
     )
-    parser.add_argument("--backend", choices=["numpy", "torch", "auto"], default="numpy")
+    parser.add_argument("--backend", choices=["numpy", "torch", "auto"], default=cfg["backend"])
     parser.add_argument(
         "--precision",
         choices=["float64", "mixed"],
-        default="float64",
+        default=cfg["precision"],
         help="mixed: float32 screen, variants with -log10 p >= --refine-above re-tested in float64",
     )
-    parser.add_argument("--refine-above", type=float, default=DEFAULTS["refine_above"])
+    parser.add_argument("--refine-above", type=float, default=cfg["refine_above"])
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--min-maf", type=float, default=DEFAULTS["min_maf"])
-    parser.add_argument("--min-mac", type=float, default=DEFAULTS["min_mac"])
-    parser.add_argument("--min-call-rate", type=float, default=DEFAULTS["min_call_rate"])
-    parser.add_argument("--hwe-p", type=float, default=DEFAULTS["hwe_p"])
-    parser.add_argument("--block-size", type=int, default=DEFAULTS["block_size"])
+    parser.add_argument("--min-maf", type=float, default=cfg["min_maf"])
+    parser.add_argument("--min-mac", type=float, default=cfg["min_mac"])
+    parser.add_argument("--min-call-rate", type=float, default=cfg["min_call_rate"])
+    parser.add_argument("--hwe-p", type=float, default=cfg["hwe_p"])
+    parser.add_argument("--block-size", type=int, default=cfg["block_size"])
     parser.add_argument("--lead-variants", help="also write clumped lead variants (TSV)")
-    parser.add_argument("--clump", choices=["distance", "ld", "both"], default="distance")
+    parser.add_argument(
+        "--clump", choices=["distance", "ld", "both"], default=cfg["clump"]["method"]
+    )
     parser.add_argument("--out", required=True, help="merged summary statistics (.tsv.gz)")
 
 
@@ -94,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         cfg["covariates"] = (
             [c.strip() for c in args.covariate_cols.split(",") if c.strip()]
             if args.covariate_cols
-            else DEFAULTS["covariates"]
+            else defaults("gwas.covariates")
         )
     out = Path(args.out)
     with tempfile.TemporaryDirectory(
@@ -108,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         summary = merge_shards(shards, out, cfg)
     print(
         f"regwas gwas: {summary['n_variants']} variants, {summary['n_significant']} with "
-        f"p < {DEFAULTS['p_threshold']:g}, lambda GC {summary['lambda_gc']:.4f} -> {out}"
+        f"p < {defaults('gwas.p_threshold'):g}, lambda GC {summary['lambda_gc']:.4f} -> {out}"
     )
     if args.lead_variants:
         pattern = prefixes[0] if len(prefixes) == 1 else None

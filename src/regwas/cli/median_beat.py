@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+from regwas.config.schema import defaults
 from regwas.io.atomic import atomic_path
-from regwas.register.ecg.beats import DEFAULTS, median_beat
+from regwas.register.ecg.beats import median_beat
 from regwas.register.ecg.records import read_record
 
 log = logging.getLogger(__name__)
@@ -20,13 +21,14 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of `regwas median-beat`."""
+    """Arguments of `regwas median-beat`; defaults from the config schema's ecg.median_beat."""
+    cfg = defaults("ecg.median_beat")
     parser.add_argument("record", help="WFDB record path without extension")
     parser.add_argument("--out", required=True, type=Path, help="output .npy (leads x samples)")
-    parser.add_argument("--fs", type=float, default=DEFAULTS["fs"], help="output rate, Hz")
-    parser.add_argument("--length", type=int, default=DEFAULTS["length"], help="samples")
+    parser.add_argument("--fs", type=float, default=cfg["fs"], help="output rate, Hz")
+    parser.add_argument("--length", type=int, default=cfg["length"], help="samples")
     parser.add_argument(
-        "--pre-r", type=int, default=DEFAULTS["pre_r"], help="index of the R peak in the output"
+        "--pre-r", type=int, default=cfg["pre_r"], help="index of the R peak in the output"
     )
 
 

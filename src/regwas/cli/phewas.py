@@ -6,7 +6,8 @@ import argparse
 import logging
 from typing import Any
 
-from regwas.associate.phewas.association import DEFAULTS, phewas
+from regwas.associate.phewas.association import phewas
+from regwas.config.schema import defaults
 from regwas.io.embeddings import read_embeddings
 from regwas.io.tables import read_tsv, write_tsv
 
@@ -14,19 +15,22 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """CLI: regwas phewas --embeddings E --samples S --diagnoses D --out OUT.tsv ..."""
+    """CLI: regwas phewas --embeddings E --samples S --diagnoses D --out OUT.tsv ...
+
+    Defaults from the config schema's phewas section and seed."""
+    cfg = defaults("phewas")
     parser.add_argument("--embeddings", required=True, help="embeddings.parquet")
     parser.add_argument("--samples", required=True, help="samples.tsv (sample_id, covariates)")
     parser.add_argument("--diagnoses", required=True, help="diagnoses.tsv (sample_id, icd10)")
     parser.add_argument("--out", required=True, help="output phewas.tsv")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--min-cases", type=int, default=DEFAULTS["min_cases"])
+    parser.add_argument("--seed", type=int, default=defaults("seed"))
+    parser.add_argument("--min-cases", type=int, default=cfg["min_cases"])
     parser.add_argument(
         "--covariates",
         default=None,
-        help="comma-separated covariates (default: " + ",".join(DEFAULTS["covariates"]) + ")",
+        help="comma-separated covariates (default: " + ",".join(cfg["covariates"]) + ")",
     )
-    parser.add_argument("--exclusion", choices=["family", "none"], default=DEFAULTS["exclusion"])
+    parser.add_argument("--exclusion", choices=["family", "none"], default=cfg["exclusion"])
 
 
 def run(args: argparse.Namespace) -> int:

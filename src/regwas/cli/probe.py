@@ -6,7 +6,8 @@ import argparse
 import logging
 from typing import Any
 
-from regwas.associate.probes import DEFAULTS, probe_embeddings
+from regwas.associate.probes import probe_embeddings
+from regwas.config.schema import defaults
 from regwas.io.embeddings import read_embeddings
 from regwas.io.tables import read_tsv, write_tsv
 
@@ -18,13 +19,16 @@ def _names(text: str | None) -> list[str] | None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """CLI: regwas probe --embeddings E --samples S --out OUT.tsv [--folds] [--seed] ..."""
+    """CLI: regwas probe --embeddings E --samples S --out OUT.tsv [--folds] [--seed] ...
+
+    Defaults from the config schema's probes section and seed."""
+    cfg = defaults("probes")
     parser.add_argument("--embeddings", required=True, help="embeddings.parquet")
     parser.add_argument("--samples", required=True, help="samples.tsv with phenotype columns")
     parser.add_argument("--out", required=True, help="output probes.tsv")
-    parser.add_argument("--folds", type=int, default=DEFAULTS["folds"])
-    parser.add_argument("--seed", type=int, default=0)
-    cont, binary = ",".join(DEFAULTS["continuous"]), ",".join(DEFAULTS["binary"])
+    parser.add_argument("--folds", type=int, default=cfg["folds"])
+    parser.add_argument("--seed", type=int, default=defaults("seed"))
+    cont, binary = ",".join(cfg["continuous"]), ",".join(cfg["binary"])
     parser.add_argument(
         "--continuous",
         default=None,

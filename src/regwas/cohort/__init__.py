@@ -15,7 +15,7 @@ __all__, __getattr__, __dir__ = lazy_api(
             "path_columns",
             "check_manifest_files",
         ],
-        "prepare": ["DEFAULTS", "prepare_cohort"],
+        "prepare": ["prepare_cohort"],
         "tables": ["SCHEMAS", "NA_TOKENS", "MAX_SHOWN", "validate_table"],
     },
 )

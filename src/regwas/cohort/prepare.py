@@ -26,31 +26,12 @@ from regwas.cohort.checks import (
     resolve_manifest_paths,
 )
 from regwas.cohort.tables import validate_table
-from regwas.config.schema import merge_defaults
+from regwas.config.schema import section
 from regwas.errors import InputError
-from regwas.genetics.pca import PRUNE_METHODS, compute_pcs
+from regwas.genetics.pca import compute_pcs
 from regwas.io.atomic import atomic_path
 
 logger = logging.getLogger(__name__)
-
-
-DEFAULTS: dict = {
-    "drop_unmatched_samples": False,
-    "check_files": True,
-    "pca": {
-        "n_pcs": 10,
-        "min_maf": 0.05,
-        "min_call_rate": 0.98,
-        "prune": "ld",
-        "ld_r2": 0.2,
-        "ld_window": 50,
-        "thin_bp": 100_000,
-        "max_variants": 50_000,
-        "qc_max_samples": 5_000,
-        "n_iter": 7,
-        "n_oversamples": 20,
-    },
-}
 
 
 def prepare_cohort(
@@ -70,9 +51,8 @@ def prepare_cohort(
     """
     from threadpoolctl import threadpool_limits
 
-    cfg = merge_defaults(DEFAULTS, cfg, "cohort_qc")
+    cfg = section("cohort_qc", cfg)
     pca = cfg["pca"]
-    _check_cfg(cfg)
     out_dir = Path(out_dir)
     manifests_in = dict(inputs.get("manifests") or {})
     for key in ("genotypes", "samples", "diagnoses"):
@@ -180,36 +160,3 @@ def prepare_cohort(
     }
     logger.info("cohort: %d samples written to %s", len(final_ids), out_dir)
     return summary
-
-
-def _check_cfg(cfg: dict) -> None:
-    """Range checks of the cohort section (the config schema repeats them for the workflow)."""
-    pca = cfg["pca"]
-    rules = [
-        ("n_pcs", isinstance(pca["n_pcs"], int) and pca["n_pcs"] >= 1, "an integer >= 1"),
-        ("min_maf", 0 <= pca["min_maf"] <= 0.5, "in [0, 0.5]"),
-        ("min_call_rate", 0 <= pca["min_call_rate"] <= 1, "in [0, 1]"),
-        ("prune", pca["prune"] in PRUNE_METHODS, f"one of {PRUNE_METHODS}"),
-        ("ld_r2", 0 < pca["ld_r2"] <= 1, "in (0, 1]"),
-        (
-            "ld_window",
-            isinstance(pca["ld_window"], int) and pca["ld_window"] >= 2,
-            "an integer >= 2",
-        ),
-        ("thin_bp", pca["thin_bp"] >= 0, ">= 0"),
-        ("max_variants", isinstance(pca["max_variants"], int) and pca["max_variants"] >= 2, ">= 2"),
-        (
-            "qc_max_samples",
-            isinstance(pca["qc_max_samples"], int) and pca["qc_max_samples"] >= 50,
-            ">= 50",
-        ),
-        ("n_iter", isinstance(pca["n_iter"], int) and pca["n_iter"] >= 0, "an integer >= 0"),
-        (
-            "n_oversamples",
-            isinstance(pca["n_oversamples"], int) and pca["n_oversamples"] >= 0,
-            ">= 0",
-        ),
-    ]
-    for key, ok, what in rules:
-        if not ok:
-            raise InputError(f"cohort_qc.pca.{key} = {pca[key]!r}: must be {what}")

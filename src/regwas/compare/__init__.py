@@ -8,7 +8,6 @@ __all__, __getattr__, __dir__ = lazy_api(
     {
         "probes": ["fold_values", "compare_probes"],
         "spaces": [
-            "DEFAULTS",
             "recovered_loci",
             "lambda_outside",
             "count_loci",

@@ -10,13 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from regwas.config.schema import merge_defaults
+from regwas.config.schema import section
 from regwas.io.tables import read_tsv
 
 log = logging.getLogger(__name__)
-
-
-DEFAULTS: dict = {"window_kb": 250, "p_threshold": 5e-8}
 
 
 def recovered_loci(
@@ -96,7 +93,7 @@ def compare_spaces(
     """Build the comparison table and the paired probe comparison (registered vs native)."""
     from regwas.compare.probes import compare_probes
 
-    cfg = merge_defaults(DEFAULTS, cfg, "compare")
+    cfg = section("compare", cfg)
     results_dir = Path(results_dir)
     causal = read_tsv(causal_path, dtype={"chromosome": str}) if causal_path else None
     diseases = read_tsv(diseases_path, dtype=str) if diseases_path else None

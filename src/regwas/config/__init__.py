@@ -15,7 +15,6 @@ __all__, __getattr__, __dir__ = lazy_api(
             "defaults",
             "validate_config",
             "load_config",
-            "merge_defaults",
         ],
     },
 )

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +36,10 @@ def _load_schema_cached(name: str) -> dict:
         return yaml.safe_load(fh)
 
 
+@functools.cache
 def _validator_with_defaults():
-    """A Draft 2020-12 validator class that fills in ``default`` values while validating."""
+    """A Draft 2020-12 validator class that fills in ``default`` values while validating
+    (built once: it holds no state)."""
     from jsonschema import Draft202012Validator, validators
 
     base_properties = Draft202012Validator.VALIDATORS["properties"]
@@ -47,7 +51,24 @@ def _validator_with_defaults():
                     instance[key] = copy.deepcopy(sub["default"])
         yield from base_properties(validator, properties, instance, schema)
 
-    return validators.extend(Draft202012Validator, {"properties": set_defaults})
+    base = Draft202012Validator.TYPE_CHECKER
+
+    def finite_number(checker, instance) -> bool:
+        return base.is_type(instance, "number") and (
+            isinstance(instance, int) or math.isfinite(instance)
+        )
+
+    # library callers may pass tuples where the YAML has lists (e.g. covariates); a number is
+    # finite (YAML's .nan and .inf would slip past every range)
+    checker = base.redefine_many(
+        {
+            "array": lambda _checker, instance: isinstance(instance, list | tuple),
+            "number": finite_number,
+        }
+    )
+    return validators.extend(
+        Draft202012Validator, {"properties": set_defaults}, type_checker=checker
+    )
 
 
 def _where(error, where: str = "") -> str:
@@ -83,15 +104,21 @@ def _validate(instance: object, schema: dict, where: str, source: str) -> None:
         raise InputError(f"{source}: invalid configuration\n" + "\n".join(lines) + more)
 
 
-def section_schema(name: str) -> dict:
-    """The part of config.schema.yaml for the dotted section ``name`` (e.g. "gwas.clump")."""
-    node = load_schema("config")
+@functools.cache
+def _section_node(name: str) -> dict:
+    """The cached (shared, read-only) schema node of the dotted section ``name``."""
+    node = _load_schema_cached("config")
     for part in name.split("."):
         try:
             node = node["properties"][part]
         except KeyError:
             raise ValueError(f"config.schema.yaml has no section {name!r}") from None
     return node
+
+
+def section_schema(name: str) -> dict:
+    """The part of config.schema.yaml for the dotted section ``name`` (e.g. "gwas.clump")."""
+    return copy.deepcopy(_section_node(name))
 
 
 def section(name: str, values: dict | None = None, source: str = "config") -> dict:
@@ -101,14 +128,20 @@ def section(name: str, values: dict | None = None, source: str = "config") -> di
     types and ranges all come from the schema. ``values`` is not modified; the result is a
     new dict with every default filled in. A bad key raises InputError naming ``name.key``.
     """
+    if values is not None and not isinstance(values, Mapping):
+        raise InputError(
+            f"{source}: invalid configuration\n  key '{name}': must be a mapping, got {values!r}"
+        )
     instance = copy.deepcopy(dict(values or {}))
-    _validate(instance, section_schema(name), name, source)
+    # the cached schema node is only read (defaults are copied into the instance), so it is
+    # not copied per call: stages may validate their section once per record
+    _validate(instance, _section_node(name), name, source)
     return instance
 
 
 def defaults(name: str) -> dict | object:
     """The schema defaults of a section or key (``section(name)`` with nothing set)."""
-    node = section_schema(name)
+    node = _section_node(name)
     if node.get("type") == "object" or "properties" in node:
         return section(name)
     return copy.deepcopy(node.get("default"))
@@ -137,26 +170,3 @@ def load_config(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise InputError(f"{path}: the config must be a mapping of keys to values")
     return validate_config(config, source=str(path))
-
-
-def merge_defaults(defaults: dict, values: dict | None, where: str | None = None) -> dict:
-    """Overlay ``values`` on ``defaults`` recursively (nested dicts merged by key).
-
-    With ``where`` (the config section, e.g. "gwas") a key that ``defaults`` lacks, or a
-    non-mapping given for a nested section, raises InputError naming ``where.key``: the check
-    every module's config needs when it is called outside the validated workflow.
-    """
-    out = copy.deepcopy(defaults)
-    for key, value in (values or {}).items():
-        if where is not None and key not in defaults:
-            raise InputError(
-                f"config {where}.{key}: unknown key '{key}' (allowed: {', '.join(sorted(defaults))})"
-            )
-        nested = isinstance(defaults.get(key), dict)
-        if where is not None and nested and not isinstance(value, dict):
-            raise InputError(f"config {where}.{key}: must be a mapping, got {value!r}")
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge_defaults(out[key], value, None if where is None else f"{where}.{key}")
-        else:
-            out[key] = copy.deepcopy(value)
-    return out

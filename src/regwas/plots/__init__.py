@@ -7,7 +7,6 @@ __all__, __getattr__, __dir__ = lazy_api(
     __name__,
     {
         "common": [
-            "DEFAULTS",
             "check_columns",
             "neg_log10_column",
             "thin_points",

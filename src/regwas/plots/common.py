@@ -23,56 +23,20 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, MaxNLocator
 
-from regwas.config.schema import merge_defaults
+from regwas.config.schema import defaults
 from regwas.errors import InputError
 from regwas.io.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
-
-#: Config section ``plots``: defaults for every key (see the module's report for meanings).
-DEFAULTS: dict[str, Any] = {
-    "threshold": 5e-8,
-    "suggestive": 1e-5,
-    "keep_above": 2.0,
-    "thin_x_bins": 2000,
-    "thin_y_bins": 50,
-    "qq_keep_top": 1000,
-    "y_log_above": 20.0,
-    "n_labels": 10,
-    "label_window_bp": 1_000_000,
-    "phewas_alpha": 0.05,
-    "phewas_n_labels": 15,
-    "dpi": 300,
-    "width": 12.0,
-    "height": 4.5,
-    "colors": ["#1f4e79", "#7ba7d6"],
-    "highlight": "#d62728",
-}
+# The plots config is the schema's ``plots`` section: callers validate it with
+# ``regwas.config.section("plots", config)`` (defaults, types and ranges from the schema).
 _YLABEL = r"$-\log_{10}(p)$"
 
 
 # --------------------------------------------------------------------------------------------
-# config, input checks
+# input checks
 # --------------------------------------------------------------------------------------------
-def _config(config: dict | None) -> dict:
-    """Merged plots config with basic range checks (InputError names the key)."""
-    cfg = merge_defaults(DEFAULTS, config, where="plots")
-    for key in ("threshold", "phewas_alpha"):
-        if not 0.0 < float(cfg[key]) < 1.0:
-            raise InputError(f"config plots.{key}: must lie in (0, 1), got {cfg[key]}")
-    if cfg["suggestive"] is not None and not 0.0 < float(cfg["suggestive"]) < 1.0:
-        raise InputError("config plots.suggestive: must lie in (0, 1) or be null")
-    if float(cfg["keep_above"]) <= 0:
-        raise InputError(f"config plots.keep_above: must be > 0, got {cfg['keep_above']}")
-    for key in ("thin_x_bins", "thin_y_bins", "dpi"):
-        if int(cfg[key]) < 1:
-            raise InputError(f"config plots.{key}: must be a positive integer, got {cfg[key]}")
-    if cfg["y_log_above"] is not None and float(cfg["y_log_above"]) <= 0:
-        raise InputError("config plots.y_log_above: must be > 0 or null")
-    return cfg
-
-
 def check_columns(df: pd.DataFrame, needed: Sequence[str], source: str) -> None:
     missing = [c for c in needed if c not in df.columns]
     if missing:
@@ -112,9 +76,9 @@ def neg_log10_column(df: pd.DataFrame, source: str) -> np.ndarray:
 def thin_points(
     x: np.ndarray,
     y: np.ndarray,
-    keep_above: float = DEFAULTS["keep_above"],
-    x_bins: int = DEFAULTS["thin_x_bins"],
-    y_bins: int = DEFAULTS["thin_y_bins"],
+    keep_above: float = defaults("plots.keep_above"),
+    x_bins: int = defaults("plots.thin_x_bins"),
+    y_bins: int = defaults("plots.thin_y_bins"),
 ) -> np.ndarray:
     """Sorted indices of points to draw: all with y > keep_above, one per grid cell below.
 
@@ -158,7 +122,7 @@ def _new_figure(width: float, height: float, nrows: int = 1, **kw: Any) -> tuple
 
 
 def save_figure(
-    fig: Figure, out_prefix: str | os.PathLike, dpi: int = DEFAULTS["dpi"]
+    fig: Figure, out_prefix: str | os.PathLike, dpi: int = defaults("plots.dpi")
 ) -> list[Path]:
     """Write PNG and PDF atomically (both temp files renamed only once both are written)."""
     prefix = str(out_prefix)

@@ -13,10 +13,10 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from regwas.config.schema import section
 from regwas.errors import InputError
 from regwas.plots.common import (
     _YLABEL,
-    _config,
     _label_points,
     _new_figure,
     _set_y_axis,
@@ -120,7 +120,7 @@ def manhattan_figure(
     neg_log10_p) names the variants to label; without it the top ``n_labels`` peaks above the
     threshold, ``label_window_bp`` apart, are labelled.
     """
-    cfg = _config(config)
+    cfg = section("plots", config)
     thr = float(threshold if threshold is not None else cfg["threshold"])
     if not 0.0 < thr < 1.0:
         raise InputError(f"threshold must lie in (0, 1), got {thr}")
@@ -151,7 +151,7 @@ def manhattan(
 ) -> list[Path]:
     """Draw :func:`manhattan_figure` and write ``out_prefix``.png and .pdf atomically; return both."""
     fig = manhattan_figure(gwas, title=title, threshold=threshold, leads=leads, config=config)
-    return save_figure(fig, out_prefix, int(_config(config)["dpi"]))
+    return save_figure(fig, out_prefix, int(section("plots", config)["dpi"]))
 
 
 def miami_figure(
@@ -170,7 +170,7 @@ def miami_figure(
     Both panels share x (union of chromosomes and positions) and y range, so peak heights
     compare directly; each has the genome-wide line.
     """
-    cfg = _config(config)
+    cfg = section("plots", config)
     thr = float(threshold if threshold is not None else cfg["threshold"])
     if not 0.0 < thr < 1.0:
         raise InputError(f"threshold must lie in (0, 1), got {thr}")
@@ -212,4 +212,4 @@ def miami(
     """Draw :func:`miami_figure` (``options`` are its keyword arguments) and write
     ``out_prefix``.png and .pdf atomically; return both."""
     fig = miami_figure(top_gwas, bottom_gwas, **options)
-    return save_figure(fig, out_prefix, int(_config(options.get("config"))["dpi"]))
+    return save_figure(fig, out_prefix, int(section("plots", options.get("config"))["dpi"]))

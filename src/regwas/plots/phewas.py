@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from regwas.config.schema import section
 from regwas.errors import InputError
 from regwas.genetics.inflation import lambda_gc
 from regwas.io.tables import read_tsv
 from regwas.plots.common import (
     _as_bool,
-    _config,
     _label_points,
     _new_figure,
     _set_y_axis,
@@ -46,7 +46,7 @@ def phewas_qq_figure(
     their description (the top ``phewas_n_labels``); the dashed line is phewas_alpha / n.
 
     """
-    cfg = _config(config)
+    cfg = section("plots", config)
     source = "phewas"
     if not isinstance(phewas, pd.DataFrame):
         source = str(phewas)
@@ -151,4 +151,4 @@ def phewas_qq(
 ) -> list[Path]:
     """Draw :func:`phewas_qq_figure` and write ``out_prefix``.png and .pdf atomically; return both."""
     fig = phewas_qq_figure(phewas, title=title, config=config)
-    return save_figure(fig, out_prefix, int(_config(config)["dpi"]))
+    return save_figure(fig, out_prefix, int(section("plots", config)["dpi"]))

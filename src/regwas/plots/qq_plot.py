@@ -15,10 +15,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from scipy import stats
 
+from regwas.config.schema import section
 from regwas.errors import InputError
 from regwas.genetics.inflation import lambda_gc
 from regwas.plots.common import (
-    _config,
     _grid_thin,
     _new_figure,
     _set_y_axis,
@@ -103,7 +103,7 @@ def qq_figure(
     The grey band is the pointwise 95% interval of uniform order statistics (Beta(i, n-i+1))
     for the largest input.
     """
-    cfg = _config(config)
+    cfg = section("plots", config)
     thr = float(threshold if threshold is not None else cfg["threshold"])
     thr_y = -math.log10(thr)
     items = list(gwas_or_list) if isinstance(gwas_or_list, list | tuple) else [gwas_or_list]
@@ -159,4 +159,4 @@ def qq(
 ) -> list[Path]:
     """Draw :func:`qq_figure` and write ``out_prefix``.png and .pdf atomically; return both."""
     fig = qq_figure(gwas_or_list, labels=labels, title=title, threshold=threshold, config=config)
-    return save_figure(fig, out_prefix, int(_config(config)["dpi"]))
+    return save_figure(fig, out_prefix, int(section("plots", config)["dpi"]))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["DEFAULTS", "simulate"]
+__all__ = ["simulate"]
 
 
 def __getattr__(name: str) -> Any:

@@ -58,7 +58,7 @@ import pandas as pd
 from scipy import ndimage as ndi
 from tqdm import tqdm
 
-from regwas.config.schema import merge_defaults
+from regwas.config.schema import section
 from regwas.errors import InputError
 from regwas.io.atomic import atomic_path
 
@@ -84,82 +84,7 @@ LABELS: dict[int, str] = {0: "background", 1: "csf", 2: "gm", 3: "wm", 4: "ventr
 POSE_CENTRE_XY: tuple[float, float] = (0.0, -22.0)
 POSE_CENTRE_Z_3D: float = 10.0
 
-#: Defaults of the config section ``simulate.brain``.
-DEFAULTS: dict[str, Any] = {
-    "dims": 2,  # 2: one axial slice (X, Y, 1); 3: full 2 mm volume
-    "slice_z_mm": 16.0,  # MNI z of the 2D slice; on the 2 mm grid: even, -72..116
-    "interp_order": 1,  # intensity interpolation, 1 (linear) or 3 (cubic spline)
-    "rotation_deg": 8.0,  # rotation angles uniform in [-r, r] per axis (only z in 2D)
-    "translation_mm": 8.0,  # translations uniform in [-t, t] per axis (only x, y in 2D)
-    "out_of_plane": False,  # 2D only: also rotate about x, y and translate in z
-    "scale_sd": 0.04,  # sd of log isotropic scale (head size)
-    "scale_sex": 0.04,  # log scale difference male - female (males +half, females -half)
-    "deformation": {  # k per factor SD (dimensionless; volume ~ (1 - k)^-3 at the centre)
-        "ventricle_volume": 0.08,
-        "frontal_gm": 0.06,
-        "temporal_gm": 0.06,
-    },
-    "factor_clip": 4.0,  # standardised factors are clipped to +-this before use
-    "age_centre": 60.0,  # years; age effects are per decade from here
-    "age_ventricle_per_decade": 0.01,  # k added to ventricle_volume per decade of age
-    "age_gm_per_decade": 0.005,  # k subtracted from each GM region per decade of age
-    "bias_strength": 0.2,  # scale of the log bias field (quadratic polynomial, N(0,1) coefs)
-    "noise_sd": 0.02,  # Rician noise sd, in template intensity units (WM T1 ~ 0.84)
-    "site_gain_sd": 0.1,  # sd of log per-site gain (drawn per site name and seed)
-    "site_offset_sd": 0.02,  # sd of per-site additive offset
-}
-
 _SAMPLE_ID = re.compile(r"^[A-Za-z0-9._-]+$")
-
-
-# --------------------------------------------------------------------------- config
-
-
-def merge_config(
-    cfg: dict | None, defaults: dict = DEFAULTS, where: str = "simulate.brain"
-) -> dict:
-    """Merge caller values over DEFAULTS (nested dicts by key); unknown keys raise InputError."""
-    return merge_defaults(defaults, cfg, where)
-
-
-def _validate(c: dict) -> dict:
-    """Check types and ranges of a merged config; return it with numbers as floats."""
-    where = "config simulate.brain"
-    if c["dims"] not in (2, 3):
-        raise InputError(f"{where}.dims: must be 2 or 3, got {c['dims']!r}")
-    if c["interp_order"] not in (1, 3):
-        raise InputError(f"{where}.interp_order: must be 1 or 3, got {c['interp_order']!r}")
-    if not isinstance(c["out_of_plane"], bool):
-        raise InputError(f"{where}.out_of_plane: must be true or false")
-    nonneg = [
-        "rotation_deg",
-        "translation_mm",
-        "scale_sd",
-        "bias_strength",
-        "noise_sd",
-        "site_gain_sd",
-        "site_offset_sd",
-        "factor_clip",
-    ]
-    for key in [
-        *nonneg,
-        "slice_z_mm",
-        "scale_sex",
-        "age_centre",
-        "age_ventricle_per_decade",
-        "age_gm_per_decade",
-    ]:
-        v = c[key]
-        if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v):
-            raise InputError(f"{where}.{key}: must be a finite number, got {v!r}")
-        if key in nonneg and v < 0:
-            raise InputError(f"{where}.{key}: must be >= 0, got {v!r}")
-    if c["rotation_deg"] > 45:
-        raise InputError(f"{where}.rotation_deg: must be <= 45, got {c['rotation_deg']}")
-    for name, v in c["deformation"].items():
-        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 0.2:
-            raise InputError(f"{where}.deformation.{name}: must be a number in [0, 0.2], got {v!r}")
-    return c
 
 
 # --------------------------------------------------------------------------- template
@@ -227,7 +152,7 @@ def output_geometry(
     cfg: dict, template_affine: np.ndarray, template_shape: tuple[int, ...]
 ) -> tuple[tuple[int, int, int], np.ndarray, int | None]:
     """Shape, affine and template z index (None in 3D) of the images a config produces."""
-    c = _validate(merge_config(cfg))
+    c = section("simulate.brain", cfg)
     if c["dims"] == 3:
         return tuple(template_shape), template_affine.copy(), None  # type: ignore[return-value]
     dz, z0 = template_affine[2, 2], template_affine[2, 3]
@@ -550,7 +475,7 @@ def _jobs(people: pd.DataFrame, factors: pd.DataFrame) -> list[_Job]:
 
 def write_template(template: Template, cfg: dict, out_dir: Path) -> dict[str, str]:
     """Write the unperturbed template (T1w, T2w, dseg) in the subjects' geometry."""
-    c = _validate(merge_config(cfg))
+    c = section("simulate.brain", cfg)
     shape, affine, k = output_geometry(c, template.affine, template.t1.shape)
     sl = slice(None) if k is None else slice(k, k + 1)
     paths = {}
@@ -577,7 +502,7 @@ def render_brain(
     (``*_ml`` in 3D, ``*_cm2`` in 2D), the drawn pose and site effect, and min_jacobian.
     Output depends on (people, factors, cfg, seed) only, not on ``threads``.
     """
-    c = _validate(merge_config(cfg))
+    c = section("simulate.brain", cfg)
     if not isinstance(threads, int) or threads < 1:
         raise InputError(f"threads: must be a positive integer, got {threads!r}")
     jobs = _jobs(people, factors)

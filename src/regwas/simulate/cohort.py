@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from regwas.config.schema import section
 from regwas.errors import InputError
 from regwas.io.atomic import atomic_dir
 from regwas.io.tables import write_tsv
@@ -26,21 +27,6 @@ from regwas.simulate import phenotypes as ph
 log = logging.getLogger(__name__)
 
 
-DEFAULTS: dict = {
-    "n_samples": 2000,
-    "modalities": ["ecg", "brain"],
-    "render": True,
-    "sites": 3,
-    "people": copy.deepcopy(ph.PEOPLE_DEFAULTS),
-    "genotypes": copy.deepcopy(gt.DEFAULTS),
-    "factors": copy.deepcopy(ph.FACTOR_DEFAULTS),
-    "diseases": copy.deepcopy(ph.DISEASE_DEFAULTS),
-    "background_codes": copy.deepcopy(ph.BACKGROUND_DEFAULTS),
-    "disease_age_effect": 0.3,
-    "ecg": {},
-    "brain": {},
-}
-
 # Fixed component numbers: a component's seed depends only on the master seed and this number.
 _COMPONENTS = {"genotypes": 1, "order": 2, "people": 3, "causal": 4, "factors": 5, "diseases": 6}
 
@@ -49,26 +35,6 @@ def component_seed(seed: int, component: str) -> np.random.SeedSequence:
     """Seed sequence of one component (or renderer), derived from the master seed by name."""
     key = _COMPONENTS.get(component, zlib.crc32(component.encode()) + 100)
     return np.random.SeedSequence([int(seed), key])
-
-
-def _merge(defaults: dict, values: dict, path: str, opaque: set[str]) -> dict:
-    """Overlay values on defaults by key; unknown keys raise InputError naming them."""
-    out = copy.deepcopy(defaults)
-    for key, value in values.items():
-        where = f"{path}.{key}"
-        if key in opaque:
-            if not isinstance(value, dict):
-                raise InputError(f"{where}: must be a mapping (the renderer's settings)")
-            out[key] = copy.deepcopy(value)
-        elif key not in defaults:
-            raise InputError(f"{where}: unknown key (known: {', '.join(sorted(defaults))})")
-        elif isinstance(defaults[key], dict) and key not in ("populations", "names"):
-            if not isinstance(value, dict):
-                raise InputError(f"{where}: must be a mapping, got {value!r}")
-            out[key] = _merge(defaults[key], value, where, set())
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 def _number(
@@ -86,68 +52,24 @@ def _number(
 
 
 def resolve_config(cfg: dict | None) -> dict:
-    """Merge ``cfg`` over DEFAULTS and validate every value; InputError names the bad key."""
-    cfg = cfg or {}
-    if not isinstance(cfg, dict):
-        raise InputError("simulate: must be a mapping of keys to values")
-    mods = cfg.get("modalities", DEFAULTS["modalities"])
-    if not isinstance(mods, list) or not all(isinstance(m, str) and m for m in mods):
-        raise InputError(f"simulate.modalities: must be a list of modality names, got {mods!r}")
-    if len(set(mods)) != len(mods):
-        raise InputError(f"simulate.modalities: duplicate modality in {mods}")
-    c = _merge(DEFAULTS, cfg, "simulate", opaque=set(mods) | {"ecg", "brain"})
-    for m in mods:
+    """The simulate section validated by ``section`` (defaults, types and ranges from the schema,
+    the renderers' sections ecg and brain included, so the recorded config is complete and a bad
+    renderer key stops the run before the genotypes are simulated), plus the checks JSON schema
+    cannot express (they relate several keys or entries); InputError names the bad key."""
+    c = section("simulate", cfg)
+    for m in c["modalities"]:
         c.setdefault(m, {})
-    # the renderers' own defaults, so the recorded config is complete (API and CLI alike) and a
-    # bad renderer key stops the run before the genotypes are simulated
-    from regwas.simulate import brain, ecg
 
-    for name, module in (("ecg", ecg), ("brain", brain)):
-        c[name] = module.merge_config(c.get(name) or {})
-    _number(c["n_samples"], "simulate.n_samples", 10, 10_000_000, integer=True)
-    _number(c["sites"], "simulate.sites", 1, 1000, integer=True)
-    if not isinstance(c["render"], bool):
-        raise InputError(f"simulate.render: must be true or false, got {c['render']!r}")
-    _number(c["disease_age_effect"], "simulate.disease_age_effect", -5, 5)
-
+    # cross-key checks
     p = c["people"]
-    for k in ("age_mean", "age_min", "age_max"):
-        _number(p[k], f"simulate.people.{k}", 0, 120)
     if not p["age_min"] < p["age_max"]:
-        raise InputError("simulate.people.age_min: must be below age_max")
-    _number(p["age_sd"], "simulate.people.age_sd", 0, 50, lo_open=True)
-    _number(p["female_fraction"], "simulate.people.female_fraction", 0, 1)
-    _number(p["bmi_median"], "simulate.people.bmi_median", 10, 80)
-    _number(p["bmi_log_sd"], "simulate.people.bmi_log_sd", 0, 1)
-
-    g = c["genotypes"]
-    _number(g["n_chromosomes"], "simulate.genotypes.n_chromosomes", 1, 22, integer=True)
-    _number(g["chromosome_length"], "simulate.genotypes.chromosome_length", 1000, 3e8, True)
-    _number(g["effective_size"], "simulate.genotypes.effective_size", 1, 1e7, lo_open=True)
-    _number(g["split_time"], "simulate.genotypes.split_time", 0, 1e7, lo_open=True)
-    _number(g["migration_rate"], "simulate.genotypes.migration_rate", 0, 0.5)
-    _number(g["recombination_rate"], "simulate.genotypes.recombination_rate", 0, 1e-4)
-    _number(g["mutation_rate"], "simulate.genotypes.mutation_rate", 0, 1e-4, lo_open=True)
-    _number(g["min_maf"], "simulate.genotypes.min_maf", 0, 0.5, lo_open=True)
-    pops = g["populations"]
-    if not isinstance(pops, dict) or len(pops) < 1:
-        raise InputError("simulate.genotypes.populations: must map population names to proportions")
-    for name, frac in pops.items():
-        if not isinstance(name, str) or not name.isidentifier():
-            raise InputError(f"simulate.genotypes.populations: bad population name {name!r}")
-        _number(frac, f"simulate.genotypes.populations.{name}", 0, 1, lo_open=True)
+        raise InputError("simulate.people.age_min: must be below simulate.people.age_max")
+    pops = c["genotypes"]["populations"]
     if abs(sum(pops.values()) - 1.0) > 1e-6:
         raise InputError(
             f"simulate.genotypes.populations: proportions sum to {sum(pops.values())}, not 1"
         )
-
     f = c["factors"]
-    _number(f["causal_per_factor"], "simulate.factors.causal_per_factor", 0, 1000, integer=True)
-    _number(f["variance_per_variant"], "simulate.factors.variance_per_variant", 0, 0.5)
-    _number(f["min_causal_maf"], "simulate.factors.min_causal_maf", 0, 0.5)
-    _number(f["min_causal_distance"], "simulate.factors.min_causal_distance", 0, 1e9, True)
-    for k in ("ancestry_shift", "age_effect", "sex_effect", "bmi_effect"):
-        _number(f[k], f"simulate.factors.{k}", 0, 2)
     systematic = (
         f["causal_per_factor"] * f["variance_per_variant"]
         + f["ancestry_shift"] ** 2
@@ -160,62 +82,28 @@ def resolve_config(cfg: dict | None) -> dict:
             f"simulate.factors.variance_per_variant: causal_per_factor x variance_per_variant + "
             f"squared covariate and ancestry effects = {systematic:.3f}; must stay below 0.9"
         )
-    if not isinstance(f["names"], dict):
-        raise InputError("simulate.factors.names: must map modality to a list of factor names")
-    for m, names in f["names"].items():
-        if not (isinstance(names, list) and names and all(isinstance(x, str) for x in names)):
-            raise InputError(f"simulate.factors.names.{m}: must be a non-empty list of names")
-        if len(set(names)) != len(names):
-            raise InputError(f"simulate.factors.names.{m}: duplicate factor names")
-
     _check_diseases(c)
     return c
 
 
 def _check_diseases(c: dict) -> None:
-    """Validate simulate.diseases and simulate.background_codes entries."""
-    keys = {"icd10", "modality", "factor", "log_odds_ratio", "prevalence"}
-    if not isinstance(c["diseases"], list):
-        raise InputError("simulate.diseases: must be a list of {icd10, modality, factor, ...}")
+    """Checks of simulate.diseases and simulate.background_codes across entries and keys (each
+    entry's keys, types and ranges are checked by the schema) and against the phecode map."""
     seen: set[str] = set()
     for i, d in enumerate(c["diseases"]):
         where = f"simulate.diseases[{i}]"
-        if not isinstance(d, dict):
-            raise InputError(f"{where}: must be a mapping")
-        unknown = set(d) - keys
-        if unknown:
-            raise InputError(f"{where}.{sorted(unknown)[0]}: unknown key (known: {sorted(keys)})")
-        if not isinstance(d.get("icd10"), str):
-            raise InputError(f"{where}.icd10: must be an ICD-10 code string")
         if d["icd10"] in seen:
             raise InputError(f"{where}.icd10: code {d['icd10']} listed twice")
         seen.add(d["icd10"])
-        d.setdefault("modality", None)
-        d.setdefault("factor", None)
-        d.setdefault("log_odds_ratio", 0.0)
-        if "prevalence" not in d:
-            raise InputError(f"{where}.prevalence: missing")
-        _number(d["prevalence"], f"{where}.prevalence", 0, 0.95, lo_open=True)
-        _number(d["log_odds_ratio"], f"{where}.log_odds_ratio", -10, 10)
         if (d["modality"] is None) != (d["factor"] is None):
             raise InputError(f"{where}: modality and factor must both be set or both be null")
         if d["modality"] is None and d["log_odds_ratio"] != 0:
             raise InputError(f"{where}.log_odds_ratio: must be 0 for a code with no factor")
-        if d["factor"] is not None and (
-            isinstance(d["factor"], bool) or not isinstance(d["factor"], str | int)
-        ):
-            raise InputError(f"{where}.factor: must be a factor name or index")
-    if not isinstance(c["background_codes"], list):
-        raise InputError("simulate.background_codes: must be a list of {icd10, prevalence}")
     for i, b in enumerate(c["background_codes"]):
-        where = f"simulate.background_codes[{i}]"
-        if not isinstance(b, dict) or set(b) != {"icd10", "prevalence"}:
-            raise InputError(f"{where}: must be a mapping with exactly icd10 and prevalence")
-        if not isinstance(b["icd10"], str):
-            raise InputError(f"{where}.icd10: must be an ICD-10 code string")
         if b["icd10"] in seen:
-            raise InputError(f"{where}.icd10: code {b['icd10']} is also a disease code")
-        _number(b["prevalence"], f"{where}.prevalence", 0, 0.95, lo_open=True)
+            raise InputError(
+                f"simulate.background_codes[{i}].icd10: code {b['icd10']} is also a disease code"
+            )
     ph.check_codes([d["icd10"] for d in c["diseases"]], "simulate.diseases")
     ph.check_codes([b["icd10"] for b in c["background_codes"]], "simulate.background_codes")
 

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from regwas.config.schema import merge_defaults
+from regwas.config.schema import section
 from regwas.errors import InputError
 from regwas.io.atomic import atomic_dir
 
@@ -65,40 +65,6 @@ DERIVE[5, :2] = [-0.5, 1.0]  # aVF = II - I / 2
 DERIVE[6:, 2:] = np.eye(6)
 LEAD_MATRIX = DERIVE @ DOWER  # 12 x 3: VCG -> 12 leads
 
-DEFAULTS: dict = {
-    "fs": 500,  # sampling rate, Hz
-    "duration_s": 10.0,  # record length, s
-    "adc_gain": 1000.0,  # ADC units per mV (16-bit, 1 uV resolution, +-32.7 mV range)
-    "heart_rate_bpm": [50.0, 95.0],  # per-person mean heart rate, uniform range
-    "hrv_sd": 0.03,  # beat-to-beat white RR jitter, fraction of mean RR
-    "rsa": 0.03,  # respiratory sinus arrhythmia amplitude, fraction of mean RR
-    "respiration_hz": [0.15, 0.35],  # breathing frequency range for RSA
-    "baseline_wander_mv": 0.15,  # baseline wander amplitude per electrode, mV
-    "baseline_wander_hz": [0.05, 0.5],  # wander frequency range, Hz
-    "noise_mv": 0.02,  # white noise SD per electrode, mV
-    "powerline_mv": 0.0,  # mains hum amplitude, mV (0 = off)
-    "powerline_hz": 50.0,  # mains frequency, Hz
-    "lead_gain_sd": 0.05,  # log-normal SD of the per-lead gain
-    "morphology": {
-        "pr_ms": [160.0, 20.0],  # mean, SD of the PR interval (P onset to QRS onset)
-        "qrs_ms": [92.0, 10.0],  # mean, SD of the QRS width parameter
-        "qtc_ms": [410.0, 20.0],  # mean, SD of QTc (Fridericia)
-        "qrs_axis_deg": [45.0, 25.0],  # mean, SD of the frontal QRS axis
-        "t_amplitude_mv": [0.35, 0.25],  # median, log-SD of the spatial T amplitude
-        "p_amplitude_mv": 0.15,  # spatial P amplitude
-        "r_amplitude_mv": 1.2,  # spatial R amplitude
-        "amplitude_bmi": -0.015,  # log voltage gain per BMI unit above 27
-        "amplitude_male": 0.1,  # log voltage gain of men over women
-    },
-    "measurement_noise": {  # SD of noise added to the measured phenotypes
-        "pr_interval": 4.0,  # ms
-        "qrs_duration": 3.0,  # ms
-        "qt": 5.0,  # ms
-        "qrs_axis": 3.0,  # degrees
-        "t_amplitude": 0.02,  # mV
-    },
-}
-
 # factor -> (morphology key, clip range in physical units)
 _FACTOR_MAP = {
     "pr_interval": ("pr_ms", (90.0, 320.0)),
@@ -109,11 +75,6 @@ _FACTOR_MAP = {
 _RECORD_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 COMMENTS = ("regwas synthetic ECG",)
 MEASURED = ("heart_rate", "pr_interval", "qrs_duration", "qt", "qtc", "qrs_axis", "t_amplitude")
-
-
-def merge_config(cfg: Mapping | None, defaults: Mapping = DEFAULTS) -> dict:
-    """Caller values over DEFAULTS, nested dicts merged by key; unknown keys raise InputError."""
-    return merge_defaults(dict(defaults), dict(cfg or {}), "simulate.ecg")
 
 
 def _rng(seed: int, index: int, stream: int) -> np.random.Generator:
@@ -129,7 +90,7 @@ def ecg_parameters(
     Columns: hr_bpm, rr_s, pr_ms, qrs_ms, qtc_ms, qt_ms, axis_deg, t_amp_mv, gain. The heart
     rate is a per-person draw from stream (seed, person index, 0).
     """
-    cfg = merge_config(cfg)
+    cfg = section("simulate.ecg", cfg)
     morph = cfg["morphology"]
     for col in ("sample_id", "sex", "bmi"):
         if col not in people.columns:
@@ -373,7 +334,7 @@ def render_ecg(
     (degrees), t_amplitude (mV): measured on the clean beat at the person's heart rate, plus
     measurement noise. Output does not depend on ``threads``.
     """
-    cfg = merge_config(cfg)
+    cfg = section("simulate.ecg", cfg)
     params = ecg_parameters(people, factors, cfg, seed)
     ids = params.index.to_numpy()
     bad = [s for s in ids if not _RECORD_NAME.match(s)]

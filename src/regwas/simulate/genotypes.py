@@ -22,18 +22,6 @@ from regwas.errors import InputError
 
 log = logging.getLogger(__name__)
 
-DEFAULTS: dict = {
-    "n_chromosomes": 22,
-    "chromosome_length": 1_000_000,
-    "populations": {"popA": 0.6, "popB": 0.25, "popC": 0.15},
-    "effective_size": 10_000,
-    "split_time": 1_500,
-    "migration_rate": 1e-4,
-    "recombination_rate": 1e-8,
-    "mutation_rate": 1.25e-8,
-    "min_maf": 0.01,
-}
-
 
 @dataclass(frozen=True)
 class ChromosomeResult:

@@ -21,60 +21,6 @@ from regwas.io.phecode_map import packaged_map_path
 
 log = logging.getLogger(__name__)
 
-PEOPLE_DEFAULTS: dict = {
-    "age_mean": 64.0,
-    "age_sd": 7.5,
-    "age_min": 45.0,
-    "age_max": 82.0,
-    "female_fraction": 0.52,
-    "bmi_median": 26.5,
-    "bmi_log_sd": 0.15,
-}
-
-FACTOR_DEFAULTS: dict = {
-    "names": {},
-    "causal_per_factor": 3,
-    "variance_per_variant": 0.05,
-    "min_causal_maf": 0.05,
-    "min_causal_distance": 500_000,
-    "ancestry_shift": 0.3,
-    "age_effect": 0.2,
-    "sex_effect": 0.2,
-    "bmi_effect": 0.15,
-}
-
-# Risk factors refer to a modality's factor by name or by position in its FACTORS tuple.
-DISEASE_DEFAULTS: list[dict] = [
-    # ECG: left bundle branch block <- wide QRS; AV block <- long PR; long-QT (I45.8) <- QT;
-    # heart failure <- flat T waves. Brain: Alzheimer's <- large ventricles; dementia <- less
-    # frontal grey matter. Null controls: asthma, reflux, myopia.
-    {"icd10": "I44.7", "modality": "ecg", "factor": "qrs_width", "log_odds_ratio": 0.8, "prevalence": 0.05},
-    {"icd10": "I44.0", "modality": "ecg", "factor": "pr_interval", "log_odds_ratio": 0.8, "prevalence": 0.06},
-    {"icd10": "I45.8", "modality": "ecg", "factor": "qt_interval", "log_odds_ratio": 0.7, "prevalence": 0.04},
-    {"icd10": "I50.9", "modality": "ecg", "factor": "t_amplitude", "log_odds_ratio": -0.6, "prevalence": 0.08},
-    {"icd10": "G30.9", "modality": "brain", "factor": "ventricle_volume", "log_odds_ratio": 0.9, "prevalence": 0.04},
-    {"icd10": "F03", "modality": "brain", "factor": "frontal_gm", "log_odds_ratio": -0.7, "prevalence": 0.06},
-    {"icd10": "J45.9", "modality": None, "factor": None, "log_odds_ratio": 0.0, "prevalence": 0.1},
-    {"icd10": "K21.9", "modality": None, "factor": None, "log_odds_ratio": 0.0, "prevalence": 0.12},
-    {"icd10": "H52.1", "modality": None, "factor": None, "log_odds_ratio": 0.0, "prevalence": 0.05},
-]  # fmt: skip
-
-# Codes unrelated to any factor, so the diagnoses table looks like a real registry extract.
-BACKGROUND_DEFAULTS: list[dict] = [
-    {"icd10": "I10", "prevalence": 0.25},
-    {"icd10": "E78.0", "prevalence": 0.12},
-    {"icd10": "E11.9", "prevalence": 0.07},
-    {"icd10": "M54.5", "prevalence": 0.08},
-    {"icd10": "M17.9", "prevalence": 0.06},
-    {"icd10": "F32.9", "prevalence": 0.05},
-    {"icd10": "E03.9", "prevalence": 0.04},
-    {"icd10": "N39.0", "prevalence": 0.04},
-    {"icd10": "H25.9", "prevalence": 0.05},
-    {"icd10": "G43.9", "prevalence": 0.03},
-    {"icd10": "K80.2", "prevalence": 0.03},
-    {"icd10": "K57.3", "prevalence": 0.04},
-]
-
 
 @functools.cache
 def icd10_phecodes() -> pd.DataFrame:

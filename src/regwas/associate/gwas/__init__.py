@@ -23,8 +23,6 @@ __all__, __getattr__, __dir__ = lazy_api(
         "pvalues": ["LN10", "log_betainc", "pillai_pvalues"],
         "qc": ["Counts", "genotype_counts", "hwe_exact_p", "hwe_pass"],
         "shards": [
-            "DEFAULTS",
-            "merge_config",
             "match_samples",
             "drop_constant_dimensions",
             "prepare_analysis",

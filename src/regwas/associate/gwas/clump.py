@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from regwas.associate.gwas.lead_directions import cluster_directions, directions
-from regwas.associate.gwas.shards import merge_config
+from regwas.config.schema import section
 from regwas.errors import InputError
 from regwas.genetics.standardise import ld_r2, unit_rows
 from regwas.io.embeddings import read_embeddings
@@ -128,7 +128,7 @@ def lead_variants(
     ``cfg`` is the gwas section (defaults filled in here). ``bfile_pattern`` is a PLINK prefix, with ``{chrom}``
     for per-chromosome file sets; without it LD clumping is impossible and directions are empty.
     """
-    cfg = merge_config(cfg)
+    cfg = section("gwas", cfg)
     method = cfg["clump"]["method"]
     window_bp = float(cfg["clump"]["window_kb"]) * 1000.0
     thr = -np.log10(float(cfg["p_threshold"]))

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from regwas.associate.gwas.shards import merge_config
+from regwas.config.schema import section
 from regwas.errors import InputError
 from regwas.genetics.chromosomes import chromosome_order
 from regwas.genetics.inflation import lambda_gc
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 def merge_shards(shard_paths: list, out_tsv_gz: str | os.PathLike, cfg: dict | None) -> dict:
     """Concatenate Parquet shards, sort by chromosome and position, write TSV.gz; lambda GC."""
-    cfg = merge_config(cfg)
+    cfg = section("gwas", cfg)
     frames = []
     for path in shard_paths:
         if not Path(path).exists():

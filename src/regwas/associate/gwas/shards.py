@@ -29,7 +29,7 @@ from regwas.associate.gwas.kernel import (
     screened_test,
 )
 from regwas.associate.gwas.qc import Counts, genotype_counts, hwe_pass
-from regwas.config.schema import merge_defaults
+from regwas.config.schema import section
 from regwas.covariates import design_matrix
 from regwas.errors import InputError
 from regwas.io.atomic import atomic_path
@@ -38,51 +38,6 @@ from regwas.io.plink import BedReader, bfile_paths, read_fam
 from regwas.io.sumstats import empty_sumstats
 
 log = logging.getLogger(__name__)
-
-
-DEFAULTS: dict = {
-    "model": "additive",
-    "min_maf": 0.01,
-    "min_mac": 20,
-    "min_call_rate": 0.95,
-    "hwe_p": 1e-10,
-    "block_size": 2048,
-    "backend": "numpy",
-    "precision": "float64",
-    "refine_above": 2.0,
-    "covariates": ["age", "sex_male", *[f"PC{i}" for i in range(1, 11)]],
-    "p_threshold": 5e-8,
-    "clump": {"method": "distance", "window_kb": 500, "r2": 0.1},
-    "cluster_max_distance": 0.5,
-    "intersect_samples": False,
-}
-
-
-def merge_config(cfg: dict | None) -> dict:
-    """DEFAULTS with the caller's values merged over them (nested dicts by key); validated."""
-    out = merge_defaults(DEFAULTS, cfg, "gwas")
-    checks = [
-        ("model", out["model"] in ("additive", "genotypic"), "additive or genotypic"),
-        ("backend", out["backend"] in ("numpy", "torch", "auto"), "numpy, torch or auto"),
-        ("precision", out["precision"] in ("float64", "mixed"), "float64 or mixed"),
-        ("refine_above", float(out["refine_above"]) >= 0, ">= 0"),
-        ("min_maf", 0 <= float(out["min_maf"]) <= 0.5, "in [0, 0.5]"),
-        ("min_mac", float(out["min_mac"]) >= 0, ">= 0"),
-        ("min_call_rate", 0 <= float(out["min_call_rate"]) <= 1, "in [0, 1]"),
-        ("hwe_p", 0 <= float(out["hwe_p"]) < 1, "in [0, 1)"),
-        ("block_size", int(out["block_size"]) >= 1, ">= 1"),
-        ("p_threshold", 0 < float(out["p_threshold"]) <= 1, "in (0, 1]"),
-        ("clump.method", out["clump"]["method"] in ("distance", "ld", "both"), "distance|ld|both"),
-        ("clump.window_kb", float(out["clump"]["window_kb"]) >= 0, ">= 0"),
-        ("clump.r2", 0 <= float(out["clump"]["r2"]) <= 1, "in [0, 1]"),
-        ("cluster_max_distance", 0 <= float(out["cluster_max_distance"]) <= 2, "in [0, 2]"),
-    ]
-    for key, ok, allowed in checks:
-        if not ok:
-            raise InputError(f"config gwas.{key}: invalid value, must be {allowed}")
-    if not isinstance(out["covariates"], list | tuple):
-        raise InputError("config gwas.covariates: expected a list of column names")
-    return out
 
 
 # ----------------------------------------------------------------------------- sample alignment
@@ -368,8 +323,9 @@ def gwas_chromosome(
     covariates: pd.DataFrame | None = None,
     threads: int = 1,
 ) -> dict:
-    """One GWAS shard: test a PLINK file set, write a Parquet with the summary-statistics columns; returns counts."""
-    cfg = merge_config(cfg)
+    """One GWAS shard: test a PLINK file set, write a Parquet of summary statistics; returns
+    counts."""
+    cfg = section("gwas", cfg)
     paths = bfile_paths(bfile_prefix)
     fam = read_fam(paths["fam"])
     basis, fam_idx, _, _ = prepare_analysis(

@@ -7,7 +7,6 @@ __all__, __getattr__, __dir__ = lazy_api(
     __name__,
     {
         "association": [
-            "DEFAULTS",
             "COLUMNS",
             "phecode_seed",
             "split_halves",

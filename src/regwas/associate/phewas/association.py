@@ -44,7 +44,7 @@ from regwas.associate.phewas.phecodes import (
     phecode_info,
     sex_labels,
 )
-from regwas.config.schema import merge_defaults
+from regwas.config.schema import section
 from regwas.covariates import design_matrix
 from regwas.errors import InputError
 from regwas.io.phecode_map import load_phecode_map
@@ -52,20 +52,6 @@ from regwas.io.tables import align_samples
 
 log = logging.getLogger(__name__)
 
-
-DEFAULTS: dict[str, Any] = {
-    "min_cases": 20,
-    "covariates": ["age", "sex", *[f"PC{i}" for i in range(1, 11)]],
-    "sex_column": "sex",
-    "exclusion": "family",
-    "min_code_count": 1,
-    "alpha": 0.05,
-    "auc": True,
-    "auc_folds": 5,
-    "phecodes": None,
-    "map_path": None,
-    "max_iter": 100,
-}
 
 COLUMNS = [
     "phecode",
@@ -89,20 +75,6 @@ COLUMNS = [
     "delta_auc",
     "note",
 ]
-
-
-def _config(cfg: dict | None) -> dict[str, Any]:
-    """Merge ``cfg`` over DEFAULTS and check it (InputError names the key)."""
-    c = merge_defaults(DEFAULTS, cfg, "phewas")
-    if int(c["min_cases"]) < 2:
-        raise InputError(f"phewas.min_cases: {c['min_cases']} must be >= 2")
-    if not 0 < float(c["alpha"]) < 1:
-        raise InputError(f"phewas.alpha: {c['alpha']} is not in (0, 1)")
-    if int(c["auc_folds"]) < 2:
-        raise InputError(f"phewas.auc_folds: {c['auc_folds']} must be >= 2")
-    if int(c["min_code_count"]) < 1:
-        raise InputError(f"phewas.min_code_count: {c['min_code_count']} must be >= 1")
-    return c
 
 
 def phecode_seed(seed: int, phecode: str) -> int:
@@ -233,7 +205,7 @@ def phewas(
     seed: int = 0,
 ) -> pd.DataFrame:
     """PheWAS of the embedding over every phecode with enough cases; one row per phecode tested."""
-    c = _config(cfg)
+    c = section("phewas", cfg)
     ids = np.asarray(ids).astype(str)
     order = np.argsort(ids, kind="stable")
     ids, z = ids[order], np.asarray(z, dtype=np.float64)[order]

@@ -6,14 +6,7 @@ from regwas._exports import lazy_api
 __all__, __getattr__, __dir__ = lazy_api(
     __name__,
     {
-        "beats": [
-            "DEFAULTS",
-            "QC_COLUMNS",
-            "BeatDetectionError",
-            "merge_config",
-            "median_beat",
-            "median_beat_record",
-        ],
+        "beats": ["QC_COLUMNS", "BeatDetectionError", "median_beat", "median_beat_record"],
         "records": ["STANDARD_LEADS", "record_paths", "read_record"],
         "stores": ["build_native", "build_median_beat"],
     },

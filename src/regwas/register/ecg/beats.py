@@ -47,38 +47,12 @@ from scipy import signal as sps
 from scipy.interpolate import CubicSpline
 from scipy.ndimage import uniform_filter1d
 
-from regwas.config.schema import merge_defaults
+from regwas.config.schema import section
 from regwas.errors import InputError
 from regwas.register.ecg.records import read_record, record_paths
 
 log = logging.getLogger(__name__)
 
-
-DEFAULTS: dict = {
-    "fs": 500.0,  # output sampling rate, Hz
-    "length": 600,  # output samples per beat
-    "pre_r": 250,  # index of the R peak in the output
-    "min_beats": 3,  # fewer usable beats -> failure
-    "highpass_hz": 0.5,  # zero-phase Butterworth high-pass (0 = off)
-    "lowpass_hz": 60.0,  # zero-phase Butterworth low-pass, order 4 (0 = off)
-    "notch_hz": 0.0,  # mains notch (50 or 60; 0 = off)
-    "baseline": "spline",  # "spline" (PR-segment knots after the high-pass) or "highpass"
-    "knot_before_qrs_s": 0.01,  # isoelectric (PR segment) knot this long before QRS onset
-    "tp_knots": True,  # also knots in TP segments (split_fraction of RR), offset to PR level
-    "detector": "energy",  # "energy" (multi-lead Pan-Tompkins-like) or "xqrs" (wfdb)
-    "qrs_band_hz": [5.0, 25.0],  # band of the detection energy signal
-    "detect_threshold": 0.3,  # detection threshold, fraction of the energy's 98th percentile
-    "refractory_s": 0.25,  # minimum distance between R peaks
-    "align_window_s": [-0.08, 0.12],  # window around R used for cross-correlation
-    "max_lag_s": 0.05,  # largest alignment shift per iteration
-    "iterations": 3,  # alignment rounds
-    "min_corr": 0.9,  # beats whose QRS correlation with the template is lower are rejected
-    "premature_ratio": 0.8,  # reject beats whose preceding RR < this x median RR (ectopic)
-    "isolate": True,  # cut neighbouring beats out of each beat's window
-    "beat_extent_s": [0.3, 0.5],  # extent of a beat before / after its R peak (isolate)
-    "split_fraction": 0.6,  # where extents overlap: fraction of the RR after R kept by a beat
-    "on_failure": "exclude",  # bulk: "exclude" a record with too few beats, or "error"
-}
 
 QC_COLUMNS = ("n_beats_detected", "n_beats_used", "corr_mean", "corr_min", "heart_rate")
 
@@ -87,31 +61,21 @@ class BeatDetectionError(InputError):
     """A record in which too few usable beats were found (flat, noisy or very short)."""
 
 
-def merge_config(cfg: Mapping | None) -> dict:
-    """Caller values over DEFAULTS, checked; an unknown or out-of-range key raises InputError."""
-    out = merge_defaults(DEFAULTS, dict(cfg or {}), "ecg.median_beat")
-    where = "ecg.median_beat config"
-    if not out["fs"] > 0:
-        raise InputError(f"{where}: 'fs' must be > 0 (got {out['fs']})")
-    if int(out["length"]) < 2:
-        raise InputError(f"{where}: 'length' must be >= 2 (got {out['length']})")
-    if not 0 <= int(out["pre_r"]) < int(out["length"]):
-        raise InputError(f"{where}: 'pre_r' must be in [0, length) (got {out['pre_r']})")
-    if int(out["min_beats"]) < 1:
-        raise InputError(f"{where}: 'min_beats' must be >= 1")
-    for key, allowed in (
-        ("baseline", ("spline", "highpass")),
-        ("detector", ("energy", "xqrs")),
-        ("on_failure", ("exclude", "error")),
-    ):
-        if out[key] not in allowed:
-            raise InputError(f"{where}: {key!r} must be one of {allowed} (got {out[key]!r})")
-    if not 0 < float(out["split_fraction"]) < 1:
-        raise InputError(f"{where}: 'split_fraction' must be in (0, 1)")
-    lo, hi = out["qrs_band_hz"]
-    if not 0 < lo < hi < out["fs"] / 2:
-        raise InputError(f"{where}: 'qrs_band_hz' must satisfy 0 < low < high < fs/2")
-    return out
+def _check_cross_keys(cfg: dict) -> dict:
+    """Checks of the ecg.median_beat section that JSON schema cannot express (they relate two
+    keys); every key on its own (types, ranges, choices) is checked by ``section``."""
+    if not int(cfg["pre_r"]) < int(cfg["length"]):
+        raise InputError(
+            f"config ecg.median_beat.pre_r: must be < ecg.median_beat.length "
+            f"({cfg['length']}), got {cfg['pre_r']}"
+        )
+    lo, hi = cfg["qrs_band_hz"]
+    if not 0 < lo < hi < cfg["fs"] / 2:
+        raise InputError(
+            "config ecg.median_beat.qrs_band_hz: must satisfy 0 < low < high < "
+            f"ecg.median_beat.fs / 2 ({cfg['fs'] / 2:g}), got {cfg['qrs_band_hz']}"
+        )
+    return cfg
 
 
 # --------------------------------------------------------------------------- median beat
@@ -297,7 +261,7 @@ def median_beat(
     used beat with the median, over the window each beat covers), heart_rate (bpm, median RR).
     Fewer than min_beats usable beats raises BeatDetectionError (an InputError) naming ``name``.
     """
-    cfg = merge_config(cfg)
+    cfg = _check_cross_keys(section("ecg.median_beat", cfg))
     x = np.asarray(signal, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] < 2:
         raise InputError(f"{name}: expected a leads x samples array, got shape {x.shape}")

@@ -13,13 +13,14 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from regwas.config.schema import section
 from regwas.errors import InputError
 from regwas.io.arraystore import ArrayStoreWriter
 from regwas.register.ecg.beats import (
     QC_COLUMNS,
     BeatDetectionError,
+    _check_cross_keys,
     median_beat,
-    merge_config,
 )
 from regwas.register.ecg.records import read_record, record_paths
 
@@ -136,7 +137,7 @@ def build_median_beat(
     record. Beats are streamed into the store; files appear only on success. Returns the QC
     table.
     """
-    cfg = merge_config(cfg)
+    cfg = _check_cross_keys(section("ecg.median_beat", cfg))
     ids, paths = _manifest_paths(manifest, root)
     jobs = [([paths[i] for i in ch], cfg) for ch in _chunks(len(ids), threads)]
     names0: list[str] | None = None

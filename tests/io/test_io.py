@@ -90,3 +90,26 @@ def test_atomic_dir_never_deletes_what_it_did_not_create(tmp_path, monkeypatch):
                 pass
     assert _tree(out) == [MARKER, "b.txt", "notes.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "mine", "out"]
+
+
+def test_empty_or_text_embeddings_are_named(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    write_embeddings([], np.zeros((0, 3)), tmp_path / "empty.parquet")
+    with pytest.raises(InputError, match=r"empty\.parquet: no rows"):
+        read_embeddings(tmp_path / "empty.parquet")
+    table = pa.table({"sample_id": ["a", "b"], "z000": [1.0, 2.0], "z001": ["1.5", "2.5"]})
+    pq.write_table(table, tmp_path / "text.parquet")
+    with pytest.raises(
+        InputError, match=r"text\.parquet: embedding columns must hold numbers.*z001"
+    ):
+        read_embeddings(tmp_path / "text.parquet")
+
+
+def test_comma_separated_table_gets_a_delimiter_hint(tmp_path):
+    from regwas.io.tables import align_samples, read_tsv
+
+    (tmp_path / "s.csv").write_text("sample_id,age,sex\nS1,40,F\n")
+    with pytest.raises(InputError, match=r"no 'sample_id' column.*looks ','-separated"):
+        align_samples(["S1"], read_tsv(tmp_path / "s.csv"), source=str(tmp_path / "s.csv"))

@@ -39,9 +39,11 @@ def read_tsv(path: str | os.PathLike, **kwargs) -> pd.DataFrame:
     if not path.exists():
         raise InputError(f"{path}: file does not exist")
     try:
-        return pd.read_csv(path, sep="\t", **kwargs)
+        table = pd.read_csv(path, sep="\t", **kwargs)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise InputError(f"{path}: cannot be read as a tab-separated table: {err}") from err
+    table.attrs["path"] = str(path)  # align_samples names the file in its errors
+    return table
 
 
 def delimiter_hint(columns) -> str:
@@ -57,8 +59,13 @@ def delimiter_hint(columns) -> str:
     return ""
 
 
-def align_samples(ids: np.ndarray, samples: pd.DataFrame, source: str = "samples") -> pd.DataFrame:
-    """Rows of ``samples`` in the order of the embedding ``ids`` (InputError if any id is absent)."""
+def align_samples(
+    ids: np.ndarray, samples: pd.DataFrame, source: str | None = None
+) -> pd.DataFrame:
+    """Rows of ``samples`` in the order of the embedding ``ids`` (InputError if any id is absent).
+
+    Errors name ``source``, by default the file ``read_tsv`` read the table from."""
+    source = source or samples.attrs.get("path", "samples")
     if "sample_id" not in samples.columns:
         raise InputError(
             f"{source}: no 'sample_id' column (columns: {list(samples.columns)[:10]})"

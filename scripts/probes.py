@@ -9,7 +9,8 @@ from regwas.smk import run_script
 def main(smk):
     ids, z, _ = read_embeddings(smk.input.embeddings)
     samples = read_tsv(smk.input.samples, dtype={"sample_id": str})
-    result = probe_embeddings(ids, z, samples, smk.params.cfg, smk.params.seed)
+    people = read_tsv(smk.input.people, dtype={"sample_id": str})["sample_id"]
+    result = probe_embeddings(ids, z, samples, smk.params.cfg, smk.params.seed, people=people)
     write_tsv(result, smk.output[0])
 
 

@@ -726,3 +726,19 @@ def test_clump_methods_differ_on_two_independent_signals_in_one_window(tmp_path)
     assert loci["distance"] == {"v30": 1} or loci["distance"] == {"v20": 1}
     assert loci["ld"] == {"v30": 1, "v20": 2} or loci["ld"] == {"v20": 1, "v30": 2}
     assert set(loci["both"]) == set(loci["ld"]) and set(loci["both"].values()) == {1}
+
+
+def test_cli_without_covariates_warns_and_cols_need_a_table(small, tmp_path, capsys, caplog):
+    """No --covariates: intercept-only, said in a warning; --covariate-cols alone: exit 2."""
+    import logging
+
+    from regwas.cli import main
+
+    args = ["gwas", "--embeddings", str(small["emb"]), "--bfile", small["prefix"]]
+    args += ["--out", str(tmp_path / "o.tsv.gz")]
+    assert main([*args, "--covariate-cols", "age"]) == 2
+    assert "give --covariates too" in capsys.readouterr().err
+    assert not (tmp_path / "o.tsv.gz").exists()
+    with caplog.at_level(logging.WARNING):
+        assert main([*args, "--min-maf", "0", "--min-mac", "0", "--hwe-p", "0"]) == 0
+    assert "no --covariates: intercept-only model" in caplog.text

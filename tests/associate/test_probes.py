@@ -153,3 +153,38 @@ def test_cli(tmp_path):
     res = read_tsv(out)
     assert list(res["phenotype"]) == ["height", "sex_male"]
     assert [c for c in res.columns if c.startswith("fold_")] == [f"fold_{i}" for i in range(1, 5)]
+
+
+def test_people_restrict_every_space_to_the_same_folds(tmp_path):
+    """A person missing from one space (failed registration) is left out of all: same folds."""
+    ids, z, samples = _data()
+    people = [i for i in ids if i != ids[3]]
+    keep = np.array([i != ids[3] for i in ids])
+    native = probe_embeddings(ids, z, samples, CFG, seed=2, people=people)
+    registered = probe_embeddings(ids[keep], z[keep], samples, CFG, seed=2, people=people)
+    assert (native["folds_digest"] == registered["folds_digest"]).all()
+    assert (native["n"] == len(people)).all()
+    assert len(compare_probes(native, registered)) == len(native)
+    with pytest.raises(
+        InputError, match=rf"1 of the people to compare have no embedding.*{ids[3]}"
+    ):
+        probe_embeddings(ids[keep], z[keep], samples, CFG, seed=2, people=list(ids))
+    write_embeddings(ids, z, tmp_path / "e.parquet")
+    samples.to_csv(tmp_path / "s.tsv", sep="\t", index=False)
+    pd.DataFrame({"sample_id": people}).to_csv(tmp_path / "people.tsv", sep="\t", index=False)
+    args = ["probe", "--embeddings", str(tmp_path / "e.parquet"), "--samples"]
+    args += [str(tmp_path / "s.tsv"), "--out", str(tmp_path / "p.tsv")]
+    assert cli_main([*args, "--people", str(tmp_path / "people.tsv")]) == 0
+    assert (pd.read_csv(tmp_path / "p.tsv", sep="\t")["n"] == len(people)).all()
+
+
+def test_cli_too_many_folds_is_named(tmp_path, capsys):
+    ids, z, samples = _data(n=300)
+    write_embeddings(ids, z, tmp_path / "e.parquet")
+    samples.to_csv(tmp_path / "s.tsv", sep="\t", index=False)
+    args = ["probe", "--embeddings", str(tmp_path / "e.parquet"), "--samples"]
+    args += [str(tmp_path / "s.tsv"), "--out", str(tmp_path / "p.tsv"), "--folds", "5000"]
+    assert cli_main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--folds" in err[0] and "300 people" in err[0]
+    assert not (tmp_path / "p.tsv").exists()

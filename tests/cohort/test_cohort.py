@@ -423,3 +423,72 @@ def test_file_checks_in_processes_name_the_bad_file(tmp_path):
 def test_bad_config_key_named(cohort):
     with pytest.raises(InputError, match=r"key 'cohort_qc\.pca\.prune': 'fast' is not one of"):
         prepare_cohort(cohort["inputs"], [1, 2], {"pca": {"prune": "fast"}}, cohort["out"], seed=0)
+
+
+def test_truncated_nifti_gz_fails_at_the_cohort_stage(cohort):
+    """The header of a cut .nii.gz reads; the cohort stage still names it (gzip size)."""
+    import gzip
+
+    data = cohort["dir"] / "data"
+    voxels = np.random.default_rng(2).normal(size=(30, 30, 20)).astype(np.float32)
+    nib.save(nib.Nifti1Image(voxels, np.eye(4)), data / "S0002.nii.gz")
+    whole = (data / "S0002.nii.gz").read_bytes()
+    (data / "S0002.nii.gz").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(InputError, match=r"sample S0002, column 'path': .*truncated \.nii\.gz"):
+        prepare_cohort(cohort["inputs"], [1, 2], CFG, cohort["out"], seed=0)
+    _assert_nothing_written(cohort)
+    raw = gzip.decompress(whole)  # a whole file in two gzip members is whole
+    (data / "S0002.nii.gz").write_bytes(gzip.compress(raw[:100]) + gzip.compress(raw[100:]))
+    assert check_file(str(data / "S0002.nii.gz")) is None
+    (data / "S0002.nii.gz").write_bytes(gzip.compress(raw[:-8]))  # whole gzip, too few voxels
+    assert "truncated .nii.gz" in check_file(str(data / "S0002.nii.gz"))
+
+
+def test_ecg_rates_and_lead_sets_are_checked_and_all_reported(cohort):
+    """A record at another sampling rate and one with fewer leads: both named at once."""
+    data = cohort["dir"] / "data"
+    rng = np.random.default_rng(1)
+    for sid, fs, leads in (("S0003", 50, ["I", "II"]), ("S0004", 100, ["I"])):
+        wfdb.wrsamp(
+            sid,
+            fs=fs,
+            units=["mV"] * len(leads),
+            sig_name=leads,
+            p_signal=rng.normal(size=(200, len(leads))),
+            fmt=["16"] * len(leads),
+            write_dir=str(data),
+        )
+    with pytest.raises(InputError) as err:
+        prepare_cohort(cohort["inputs"], [1, 2], CFG, cohort["out"], seed=0)
+    msg = str(err.value)
+    assert "ecg manifest" in msg and "2 of 6 files" in msg
+    assert "sample S0003, column 'path'" in msg and "50 Hz, 200 samples, 2 leads" in msg
+    assert "sample S0004, column 'path'" in msg and "1 leads (I)" in msg
+    assert "the other records have 100 Hz, 200 samples, 2 leads (I,II)" in msg
+    _assert_nothing_written(cohort)
+
+
+def test_bed_sizes_are_checked_first_and_every_chromosome_reported(geno, cohort, tmp_path):
+    """Broken .bed files are named before any ECG header is read, all chromosomes at once."""
+    gdir = tmp_path / "g"
+    shutil.copytree(geno["root"], gdir)
+    bed1 = (gdir / "chr1.bed").read_bytes()
+    (gdir / "chr1.bed").write_bytes(bed1[:-7])
+    (gdir / "chr2.bed").write_bytes(b"\x00\x00\x00" + (gdir / "chr2.bed").read_bytes()[3:])
+    (cohort["dir"] / "data" / "S0005.hea").write_text("garbage header\n")
+    inputs = {**cohort["inputs"], "genotypes": str(gdir / "chr{chrom}")}
+    with pytest.raises(InputError) as err:
+        prepare_cohort(inputs, [1, 2], CFG, cohort["out"], seed=0)
+    msg = str(err.value)
+    assert "2 of 2 chromosome file sets" in msg and "S0005" not in msg
+    assert f"chr1.bed: {len(bed1) - 7} bytes, expected {len(bed1)}" in msg
+    assert "chr2.bed: not a PLINK 1 .bed file" in msg
+    _assert_nothing_written(cohort)
+
+
+def test_duplicate_variant_ids_in_a_bim_are_refused(geno, tmp_path):
+    lines = (geno["root"] / "chr1.bim").read_text().splitlines()
+    lines[4] = lines[4].replace(lines[4].split()[1], lines[2].split()[1])
+    (tmp_path / "dup.bim").write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=r"dup\.bim: 1 variant ids occur more than once \(line 3"):
+        read_bim(tmp_path / "dup.bim")

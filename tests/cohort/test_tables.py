@@ -212,3 +212,9 @@ def test_agrees_with_row_by_row_jsonschema(tmp_path, monkeypatch, seed):
             got.add((int(line), col))
     assert got == want
     assert want  # the random table does hold problems
+
+
+def test_comma_separated_table_gets_a_delimiter_hint(tmp_path):
+    path = _tsv(tmp_path, "samples.tsv", "sample_id,age,sex\nS1,40,F\n")
+    with pytest.raises(InputError, match=r"missing required column.*looks ','-separated.*TSV"):
+        validate_table(path, "samples")

@@ -61,3 +61,31 @@ def test_reader_names_mismatched_sample_list(tmp_path):
     pd.DataFrame({"sample_id": ["a", "b"]}).to_csv(tmp_path / "s" / "samples.tsv", sep="\t")
     with pytest.raises(InputError, match="1 rows but .* lists 2 samples"):
         ArrayStore(tmp_path / "s")
+
+
+def test_comparison_samples_are_the_people_in_every_space(tmp_path):
+    """One record that fails one registration drops that person from the comparison, named."""
+    from regwas.io.arraystore import comparison_samples
+
+    people = ["S3", "S1", "S2", "S4"]
+    with ArrayStoreWriter(tmp_path / "native", (2,), capacity=4) as w:
+        for sid in people[:3]:  # S4 has no record at all
+            w.append(sid, np.ones(2))
+    with ArrayStoreWriter(tmp_path / "beat", (2,), capacity=4, qc_columns=["snr"]) as w:
+        for sid in people[:3]:
+            if sid == "S1":
+                w.exclude(sid, "flat signal: no beats")
+            else:
+                w.append(sid, np.ones(2), {"snr": 1.0})
+    kept, excluded = comparison_samples(
+        {"native": tmp_path / "native", "beat": tmp_path / "beat"}, expected=people
+    )
+    assert kept == ["S2", "S3"]
+    assert excluded.columns.tolist() == ["sample_id", "step", "space", "reason"]
+    assert excluded.values.tolist() == [
+        ["S4", "register", "native", "not in the array store"],
+        ["S1", "register", "beat", "flat signal: no beats"],
+        ["S4", "register", "beat", "not in the array store"],
+    ]
+    with pytest.raises(InputError, match="no array stores"):
+        comparison_samples({})

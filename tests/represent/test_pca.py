@@ -109,3 +109,15 @@ def test_pca_streams_a_memory_mapped_store(tmp_path):
     z_mem, info = pca_embeddings(data, 4, seed=0, chunk=100)
     np.testing.assert_array_equal(z_mm, z_mem)
     assert info["components"].shape == (4, f)
+
+
+@pytest.mark.parametrize("dim", ["0", "-3", "two"])
+def test_cli_latent_dim_must_be_a_positive_integer(tmp_path, capsys, dim):
+    from regwas.cli import main
+
+    with pytest.raises(SystemExit) as err:
+        main(["embed", str(tmp_path), "--out", str(tmp_path / "e.parquet"), "--latent-dim", dim])
+    assert err.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "--latent-dim" in lines[0] and "regwas embed: error" in lines[0]
+    assert not (tmp_path / "e.parquet").exists()

@@ -356,3 +356,20 @@ def test_end_to_end_with_renderers(tmp_path: Path) -> None:
     assert {"sample_id", "path", "t2_path", "label_path"} <= set(
         pd.read_csv(out / "brain.manifest.tsv", sep="\t").columns
     )
+
+
+def test_cli_never_deletes_user_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--out` holding a user's file, or the working directory: exit 2, nothing touched."""
+    from regwas.cli import main
+
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"seed": 1, "simulate": TINY}))
+    user = tmp_path / "data"
+    user.mkdir()
+    (user / "important.txt").write_text("keep")
+    assert main(["simulate", "--config", str(config), "--out", str(user)]) == 2
+    assert [p.name for p in user.iterdir()] == ["important.txt"]
+    monkeypatch.chdir(user)
+    assert main(["simulate", "--config", str(config), "--out", ".", "--force"]) == 2
+    assert [p.name for p in user.iterdir()] == ["important.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "data"]

@@ -28,11 +28,43 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     return result
 
 
+def flatten_first_ecg(results: Path) -> str:
+    """Zero the samples of the first ECG record of the simulated manifest (a flat recording:
+    no beats, so median-beat QC excludes it while the native space keeps it)."""
+    manifest = pd.read_csv(results / "simulated/ecg.manifest.tsv", sep="\t", dtype=str)
+    sample_id, path = manifest.iloc[0]["sample_id"], Path(manifest.iloc[0]["path"])
+    dat = (path if path.is_absolute() else results / "simulated" / path).with_suffix(".dat")
+    dat.write_bytes(bytes(dat.stat().st_size))
+    return sample_id
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
+    """The workflow on config/test.yaml with one flat ECG record: it must still complete."""
     workdir = tmp_path_factory.mktemp("workflow")
-    snakemake(workdir, "--configfile", str(ROOT / "config/test.yaml"), "--cores", "2")
+    args = ("--configfile", str(ROOT / "config/test.yaml"), "--cores", "2")
+    snakemake(workdir, *args, "results/simulated/samples.tsv")
+    (workdir / "flat_record").write_text(flatten_first_ecg(workdir / "results"))
+    snakemake(workdir, *args)
     return workdir / "results"
+
+
+def test_one_flat_record_is_excluded_from_the_comparison_and_reported(run):
+    flat = (run.parent / "flat_record").read_text()
+    excluded = pd.read_csv(run / "ecg/exclusions.tsv", sep="\t", dtype=str)
+    row = excluded[excluded["sample_id"] == flat]
+    assert row[["step", "space"]].values.tolist() == [["register", "median_beat"]]
+    assert "beats" in row["reason"].iloc[0]
+    people = pd.read_csv(run / "ecg/comparison_samples.tsv", sep="\t", dtype=str)["sample_id"]
+    native = pd.read_csv(run / "ecg/native/samples.tsv", sep="\t", dtype=str)["sample_id"]
+    assert flat in set(native) and flat not in set(people)
+    table = pd.read_csv(run / "comparison.tsv", sep="\t")
+    assert (table["n_compared"] == len(people)).all()
+    assert (table["n_excluded"] == excluded["sample_id"].nunique()).all()
+    for space in ("native", "median_beat"):
+        probes = pd.read_csv(run / f"ecg/{space}/probes.tsv", sep="\t")
+        assert (probes["n"] <= len(people)).all()
+    assert "left out of the comparison" in (run / "logs/compare.log").read_text()
 
 
 def test_comparison_has_one_row_per_space_with_truth_columns(run):

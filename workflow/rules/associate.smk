@@ -100,10 +100,36 @@ rule phewas:
         "../../scripts/phewas.py"
 
 
+rule comparison_samples:
+    input:
+        manifest=f"{COHORT}/{{modality}}.manifest.tsv",
+        stores=lambda w: expand(
+            f"results/{w.modality}/{{s}}/samples.tsv", s=spaces(w.modality)
+        ),
+    output:
+        people="results/{modality}/comparison_samples.tsv",
+        exclusions="results/{modality}/exclusions.tsv",
+    log:
+        f"{LOGS}/comparison_samples/{{modality}}.log",
+    benchmark:
+        f"{BENCH}/comparison_samples/{{modality}}.tsv"
+    conda:
+        "../../envs/stats.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        spaces=lambda w: spaces(w.modality),
+    script:
+        "../../scripts/comparison_samples.py"
+
+
 rule probes:
     input:
         embeddings=f"{SPACE_DIR}/embeddings.parquet",
         samples=f"{COHORT}/samples.tsv",
+        people="results/{modality}/comparison_samples.tsv",
     output:
         f"{SPACE_DIR}/probes.tsv",
     log:

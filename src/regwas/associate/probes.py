@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -104,12 +105,52 @@ def _digest(splits: list[tuple[np.ndarray, np.ndarray]], ids: np.ndarray) -> str
     return h.hexdigest()[:16]
 
 
-def probe_embeddings(
-    ids: np.ndarray, z: np.ndarray, samples: pd.DataFrame, cfg: dict | None, seed: int = 0
-) -> pd.DataFrame:
-    """Cross-validated linear probes of every configured phenotype present in ``samples``."""
-    c = section("probes", cfg)
+def restrict_to(
+    ids: np.ndarray, z: np.ndarray, people: Sequence[str] | None, what: str = "embeddings"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of (ids, z) of ``people`` (the comparison's people: every space of a modality uses
+    the same ones, so their folds match). None keeps every row. InputError names people of
+    ``people`` that the embeddings lack."""
     ids = np.asarray(ids).astype(str)
+    if people is None:
+        return ids, z
+    wanted = set(map(str, people))
+    missing = sorted(wanted - set(ids))
+    if missing:
+        raise InputError(
+            f"{what}: {len(missing)} of the people to compare have no embedding "
+            f"(e.g. {', '.join(missing[:5])})"
+        )
+    keep = np.isin(ids, list(wanted))
+    if (~keep).any():
+        log.info(
+            "probes: %d of %d people left out (not in every space compared)",
+            int((~keep).sum()),
+            len(ids),
+        )
+    return ids[keep], np.asarray(z)[keep]
+
+
+def probe_embeddings(
+    ids: np.ndarray,
+    z: np.ndarray,
+    samples: pd.DataFrame,
+    cfg: dict | None,
+    seed: int = 0,
+    people: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Cross-validated linear probes of every configured phenotype present in ``samples``.
+
+    ``people`` (``comparison_samples.tsv`` of the modality) restricts the probes to the people
+    every space compared holds, so that all spaces are cross-validated on the same folds.
+    """
+    c = section("probes", cfg)
+    ids, z = restrict_to(ids, z, people)
+    if int(c["folds"]) > len(ids) // 2:
+        raise InputError(
+            f"probes.folds (--folds) = {c['folds']}: more than half the {len(ids)} people "
+            "probed (every test fold needs at least 2 people)"
+        )
     order = np.argsort(ids, kind="stable")
     ids, z = ids[order], np.asarray(z, dtype=np.float64)[order]
     table = align_samples(ids, samples)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from regwas.cli.entry import int_at_least
 from regwas.config.schema import defaults
 from regwas.represent.base import embed_store
 
@@ -14,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("store", help="array store directory (data.npy + samples.tsv)")
     parser.add_argument("--out", required=True, help="output embeddings.parquet")
     parser.add_argument("--method", default=cfg["method"], help=f"default {cfg['method']}")
-    parser.add_argument("--latent-dim", type=int, default=cfg["latent_dim"])
+    parser.add_argument("--latent-dim", type=int_at_least(1), default=cfg["latent_dim"])
     parser.add_argument("--no-standardize", action="store_true")
     parser.add_argument("--seed", type=int, default=defaults("seed"))
 

@@ -37,9 +37,32 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def int_at_least(minimum: int):
+    """An argparse type: an integer >= ``minimum`` (argparse then exits 2 with one line)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} must be >= {minimum}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (status 2) pointing to --help."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; only ``command``'s module is imported (start-up stays fast)."""
-    parser = argparse.ArgumentParser(prog="regwas", description=__doc__)
+    parser = _Parser(prog="regwas", description=__doc__)
     parser.add_argument("--version", action="version", version=f"regwas {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -34,9 +34,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="PLINK prefix (repeatable); may contain {chrom} with --chromosomes",
     )
     parser.add_argument("--chromosomes", help="chromosomes for {chrom}, e.g. 1-22 or 1-22,X")
-    parser.add_argument("--covariates", help="covariates table (TSV with sample_id)")
     parser.add_argument(
-        "--covariate-cols", help="comma-separated covariate columns (default: config covariates)"
+        "--covariates",
+        help="covariates table (TSV with sample_id; the cohort stage's samples.tsv has "
+        "sex_male and PC1..PCk). Without it the model has an intercept only (warned)",
+    )
+    cov = ",".join(cfg["covariates"])
+    parser.add_argument(
+        "--covariate-cols",
+        help=f"comma-separated columns of --covariates (default: {cov})",
     )
     parser.add_argument("--model", choices=["additive", "genotypic"], default=cfg["model"])
     parser.add_argument(
@@ -93,6 +99,14 @@ def run(args: argparse.Namespace) -> int:
         "clump": {"method": args.clump},
     }
     covariates = None
+    if args.covariate_cols and not args.covariates:
+        raise InputError("--covariate-cols names columns of --covariates: give --covariates too")
+    if not args.covariates:
+        log.warning(
+            "no --covariates: intercept-only model (no age, sex or genetic PCs are partialled "
+            "out); pass --covariates results/cohort/samples.tsv to adjust for %s",
+            ",".join(defaults("gwas.covariates")),
+        )
     if args.covariates:
         covariates = read_tsv(args.covariates, dtype={"sample_id": str})
         cfg["covariates"] = (

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from regwas.associate.probes import probe_embeddings
+from regwas.cli.entry import int_at_least
 from regwas.config.schema import defaults
 from regwas.io.embeddings import read_embeddings
 from regwas.io.tables import read_tsv, write_tsv
@@ -26,8 +27,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--embeddings", required=True, help="embeddings.parquet")
     parser.add_argument("--samples", required=True, help="samples.tsv with phenotype columns")
     parser.add_argument("--out", required=True, help="output probes.tsv")
-    parser.add_argument("--folds", type=int, default=cfg["folds"])
+    parser.add_argument("--folds", type=int_at_least(2), default=cfg["folds"])
     parser.add_argument("--seed", type=int, default=defaults("seed"))
+    parser.add_argument(
+        "--people",
+        default=None,
+        help="table with a sample_id column: probe only these people (e.g. the workflow's "
+        "results/{modality}/comparison_samples.tsv, so that every space gets the same folds)",
+    )
     cont, binary = ",".join(cfg["continuous"]), ",".join(cfg["binary"])
     parser.add_argument(
         "--continuous",
@@ -48,5 +55,8 @@ def run(args: argparse.Namespace) -> int:
             cfg[key] = names
     ids, z, _ = read_embeddings(args.embeddings)
     samples = read_tsv(args.samples, dtype={"sample_id": str})
-    write_tsv(probe_embeddings(ids, z, samples, cfg, args.seed), args.out)
+    people = None
+    if args.people is not None:
+        people = read_tsv(args.people, dtype={"sample_id": str})["sample_id"].tolist()
+    write_tsv(probe_embeddings(ids, z, samples, cfg, args.seed, people=people), args.out)
     return 0

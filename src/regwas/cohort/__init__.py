@@ -10,6 +10,7 @@ __all__, __getattr__, __dir__ = lazy_api(
             "EXAMPLES",
             "chromosome_prefixes",
             "check_fam_files",
+            "check_bed_files",
             "check_file",
             "resolve_manifest_paths",
             "path_columns",

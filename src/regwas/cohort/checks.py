@@ -15,7 +15,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from regwas.errors import InputError
-from regwas.io.plink import bfile_paths, read_fam
+from regwas.io.plink import bfile_paths, read_bim, read_fam
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +99,42 @@ def check_fam_files(prefixes: dict[str, str]) -> pd.DataFrame:
     return fam
 
 
+def check_bed_files(prefixes: dict[str, str], n_samples: int) -> int:
+    """Every chromosome's .bed is a SNP-major PLINK 1 file of the size its .bim and the .fam
+    imply, and its .bim has unique variant ids: cheap (sizes, 3 bytes, the .bim) and done
+    before any record or image is opened. Every problem of every chromosome is reported at
+    once. Returns the number of variants."""
+    problems, n_variants = [], 0
+    for prefix in prefixes.values():
+        bed = Path(f"{prefix}.bed")
+        try:
+            n = len(read_bim(f"{prefix}.bim"))
+        except InputError as err:
+            problems.append(str(err))
+            continue
+        n_variants += n
+        expected = 3 + n * ((n_samples + 3) // 4)
+        size = bed.stat().st_size
+        with open(bed, "rb") as fh:
+            magic = fh.read(3)
+        if magic[:2] != b"\x6c\x1b":
+            problems.append(f"{bed}: not a PLINK 1 .bed file (first bytes {magic.hex()})")
+        elif magic[2:] != b"\x01":
+            problems.append(f"{bed}: individual-major .bed; convert it with plink --make-bed")
+        elif size != expected:
+            problems.append(
+                f"{bed}: {size} bytes, expected {expected} for {n_samples} samples x {n} "
+                f"variants (truncated, or .bim/.fam of another file set)"
+            )
+    if problems:
+        raise InputError(
+            f"genotypes: {len(problems)} of {len(prefixes)} chromosome file sets are "
+            "unusable:\n  " + "\n  ".join(problems[:EXAMPLES])
+        )
+    logger.info("genotypes: %d variants, .bed sizes match", n_variants)
+    return n_variants
+
+
 # --------------------------------------------------------------------------- manifest files
 
 
@@ -113,25 +149,75 @@ def _check_nifti(path: str) -> str | None:
         return f"cannot be read as NIfTI: {type(err).__name__}: {err}"
     if not shape or min(shape) < 1:
         return f"NIfTI with empty shape {shape}"
+    # where the voxels start: the array proxy knows (the header's vox_offset may read 0)
+    offset = int(getattr(img.dataobj, "offset", 0) or header.get_data_offset())
+    expected = offset + int(np.prod(shape)) * header.get_data_dtype().itemsize
     if path.endswith(".nii"):
-        expected = (
-            int(header.get_data_offset()) + int(np.prod(shape)) * header.get_data_dtype().itemsize
-        )
         size = os.path.getsize(path)
         if size < expected:
             return f"truncated NIfTI: {size} bytes, expected {expected} for shape {shape}"
+    elif path.endswith(".gz"):
+        return _check_gzip_size(path, expected, shape)
+    return None
+
+
+def _check_gzip_size(path: str, expected: int, shape: tuple) -> str | None:
+    """A .nii.gz must decompress to header + voxels. The gzip trailer stores the size (mod
+    2^32), so a whole file is confirmed from its last 4 bytes; only when they disagree (a
+    truncated file, or several gzip members) is the stream decompressed to be sure."""
+    import zlib
+
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        if fh.tell() < 18:
+            return "truncated .nii.gz: shorter than a gzip header and trailer"
+        fh.seek(-4, os.SEEK_END)
+        if int.from_bytes(fh.read(4), "little") == expected % 2**32:
+            return None
+        fh.seek(0)
+        total, dec = 0, zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            while block := fh.read(1 << 20):
+                while block:
+                    total += len(dec.decompress(block, 1 << 24))
+                    block = dec.unconsumed_tail
+                    if dec.eof and dec.unused_data:  # the next gzip member
+                        block, dec = (
+                            dec.unused_data + block,
+                            zlib.decompressobj(16 + zlib.MAX_WBITS),
+                        )
+            total += len(dec.flush())
+            whole = dec.eof
+        except zlib.error as err:
+            return f"corrupt .nii.gz: {err}"
+    if not whole or total < expected:
+        return (
+            f"truncated .nii.gz: decompresses to {total} bytes, expected {expected} for "
+            f"shape {shape}"
+        )
     return None
 
 
 def _check_wfdb(record: str) -> str | None:
+    return _wfdb_record(record)[0]
+
+
+def _wfdb_record(record: str) -> tuple[str | None, tuple | None]:
+    """(problem or None, (sampling rate, samples, lead names)) of a WFDB record."""
     import wfdb
 
     try:
         hdr = wfdb.rdheader(record)
     except Exception as err:  # wfdb raises many types for corrupt headers
-        return f"WFDB header {record}.hea cannot be read: {type(err).__name__}: {err}"
+        return f"WFDB header {record}.hea cannot be read: {type(err).__name__}: {err}", None
     if not hdr.n_sig:
-        return f"WFDB header {record}.hea names no signals"
+        return f"WFDB header {record}.hea names no signals", None
+    shape = (float(hdr.fs), int(hdr.sig_len or 0), tuple(str(n).upper() for n in hdr.sig_name))
+    return _wfdb_files(record, hdr), shape
+
+
+def _wfdb_files(record: str, hdr) -> str | None:
+    """The signal files a WFDB header names exist and hold every sample."""
     base = Path(record).parent
     files: dict[str, float] = {}
     for name, fmt in zip(hdr.file_name, hdr.fmt, strict=True):
@@ -151,11 +237,21 @@ def _check_wfdb(record: str) -> str | None:
 def check_file(path: str, deep: bool = True) -> str | None:
     """None when ``path`` is a readable file or WFDB record (path + .hea), else the problem.
 
-    With ``deep`` the NIfTI header (nibabel) or WFDB header (wfdb.rdheader) is read, so a
-    corrupt file is named before any work starts; other files are checked for existence only.
+    With ``deep`` the NIfTI header (nibabel) or WFDB header (wfdb.rdheader) is read and the
+    data's size checked against it (a truncated .nii, .nii.gz or .dat is named), so a corrupt
+    file is named before any work starts; other files are checked for existence only.
     """
+    return _check_one(path, deep)[0]
+
+
+def _check_one(path: str, deep: bool = True) -> tuple[str | None, tuple | None]:
+    """check_file's problem, and for a WFDB record its (rate, samples, leads)."""
     if os.path.isfile(path + ".hea"):
-        return _check_wfdb(path) if deep else None
+        return _wfdb_record(path) if deep else (None, None)
+    return _check_plain(path, deep), None
+
+
+def _check_plain(path: str, deep: bool) -> str | None:
     if os.path.isfile(path):
         if deep and (path.endswith(".nii") or path.endswith(".nii.gz")):
             return _check_nifti(path)
@@ -208,15 +304,16 @@ def check_manifest_files(
         with ProcessPoolExecutor(max_workers=threads) as pool:
             found = list(
                 tqdm(
-                    pool.map(functools.partial(check_file, deep=deep), paths, chunksize=chunk),
+                    pool.map(functools.partial(_check_one, deep=deep), paths, chunksize=chunk),
                     total=len(paths),
                     desc=desc,
                     disable=None,
                 )
             )
     else:
-        found = [check_file(p, deep) for p in tqdm(paths, desc=desc, disable=None)]
-    bad = [(sid, col, p, why) for (sid, col, p), why in zip(jobs, found, strict=True) if why]
+        found = [_check_one(p, deep) for p in tqdm(paths, desc=desc, disable=None)]
+    bad = [(sid, col, p, why) for (sid, col, p), (why, _) in zip(jobs, found, strict=True) if why]
+    bad += _odd_records(jobs, [shape for _, shape in found])
     if bad:
         lines = [
             f"  sample {sid}, column '{col}': {p}: {why}" for sid, col, p, why in bad[:EXAMPLES]
@@ -232,6 +329,28 @@ def check_manifest_files(
         len(jobs),
         "headers read" if deep else "existence only",
     )
+
+
+def _describe(shape: tuple) -> str:
+    fs, n, leads = shape
+    return f"{fs:g} Hz, {n} samples, {len(leads)} leads ({','.join(leads)})"
+
+
+def _odd_records(jobs: list[tuple], shapes: list[tuple | None]) -> list[tuple]:
+    """WFDB records whose sampling rate, length or lead set differs from the most common one
+    (the native space stacks records unchanged, so all must agree)."""
+    seen = [s for s in shapes if s is not None]
+    if not seen:
+        return []
+    counts: dict[tuple, int] = {}
+    for shape in seen:
+        counts[shape] = counts.get(shape, 0) + 1
+    usual = max(counts, key=lambda k: counts[k])
+    return [
+        (sid, col, p, f"{_describe(shape)}; the other records have {_describe(usual)}")
+        for (sid, col, p), shape in zip(jobs, shapes, strict=True)
+        if shape is not None and shape != usual
+    ]
 
 
 # --------------------------------------------------------------------------- the stage

@@ -20,6 +20,7 @@ import pandas as pd
 from regwas.cohort.checks import (
     _examples,
     _unmatched_report,
+    check_bed_files,
     check_fam_files,
     check_manifest_files,
     chromosome_prefixes,
@@ -70,6 +71,7 @@ def prepare_cohort(
     # 2. genotypes and sample ids
     prefixes = chromosome_prefixes(inputs["genotypes"], chromosomes)
     fam = check_fam_files(prefixes)
+    check_bed_files(prefixes, len(fam))  # cheap: before any record or image is opened
     fam_path = f"{next(iter(prefixes.values()))}.fam"
     fam_ids = fam["iid"].to_numpy(dtype=object)
     in_fam = set(fam_ids)

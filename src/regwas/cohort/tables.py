@@ -25,6 +25,7 @@ import pandas as pd
 from regwas.config.schema import load_schema
 from regwas.errors import InputError
 from regwas.io.phecode_map import normalise_icd10
+from regwas.io.tables import delimiter_hint
 
 SCHEMAS = ("samples", "diagnoses", "manifest")
 NA_TOKENS = frozenset({"", "NA", "NaN", "nan", "N/A", "null", "None"})
@@ -249,6 +250,7 @@ def validate_table(path: str | os.PathLike, schema: str) -> pd.DataFrame:
         raise InputError(
             f"{path}: missing required column(s) {', '.join(repr(c) for c in missing_cols)} "
             f"(columns found: {', '.join(map(str, raw.columns)) or 'none'})"
+            + delimiter_hint(raw.columns)
         )
     if raw.empty:
         raise InputError(f"{path}: the table has a header but no data rows")

@@ -37,7 +37,8 @@ def compare_probes(native: pd.DataFrame, registered: pd.DataFrame) -> pd.DataFra
         if r.get("folds_digest_native") != r.get("folds_digest_reg"):
             raise InputError(
                 f"probes: '{r['phenotype']}' was cross-validated on different folds in the two "
-                "tables (use the same seed and the same samples)"
+                "tables (use the same seed and the same people: probe every space with "
+                "--people results/{modality}/comparison_samples.tsv)"
             )
         a = fold_values(native[native["phenotype"] == r["phenotype"]])[0]
         b = fold_values(registered[registered["phenotype"] == r["phenotype"]])[0]

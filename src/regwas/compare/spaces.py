@@ -81,6 +81,27 @@ def recovered_diseases(phewas: pd.DataFrame, diseases: pd.DataFrame) -> tuple[in
     return int(hits), len(planted)
 
 
+def _people(modality_dir: Path) -> dict[str, int]:
+    """People the probes of a modality's spaces share, and those left out (if written)."""
+    out: dict[str, int] = {}
+    kept, excluded = modality_dir / "comparison_samples.tsv", modality_dir / "exclusions.tsv"
+    if kept.exists():
+        out["n_compared"] = len(read_tsv(kept, dtype={"sample_id": str}))
+    if excluded.exists():
+        table = read_tsv(excluded, dtype={"sample_id": str})
+        out["n_excluded"] = int(table["sample_id"].nunique())
+        if out["n_excluded"]:
+            log.info(
+                "%s: %d people left out of the comparison (%s): %s%s",
+                modality_dir.name,
+                out["n_excluded"],
+                excluded,
+                ", ".join(table["sample_id"].drop_duplicates().iloc[:5]),
+                ", ..." if out["n_excluded"] > 5 else "",
+            )
+    return out
+
+
 def compare_spaces(
     spaces: dict[str, list[str]],
     cfg: dict | None,
@@ -100,6 +121,7 @@ def compare_spaces(
     rows, probe_rows = [], []
     for modality, space_list in spaces.items():
         probes_by_space = {}
+        people = _people(results_dir / modality)
         for space in space_list:
             d = results_dir / modality / space
             summary = json.loads((d / "gwas_summary.json").read_text())
@@ -114,6 +136,9 @@ def compare_spaces(
                 "lambda_gc": summary.get("lambda_gc"),
                 "lead_loci": count_loci(leads, cfg["p_threshold"]),
             }
+            if (d / "samples.tsv").exists():
+                row["n_in_space"] = len(read_tsv(d / "samples.tsv", dtype={"sample_id": str}))
+            row.update(people)
             if causal is not None:
                 mine = causal[causal["modality"] == modality]
                 hit, total, false = recovered_loci(

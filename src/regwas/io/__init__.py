@@ -6,8 +6,14 @@ from regwas._exports import lazy_api
 __all__, __getattr__, __dir__ = lazy_api(
     __name__,
     {
-        "arraystore": ["ArrayStoreWriter", "ArrayStore", "load_array_store"],
-        "atomic": ["atomic_path", "atomic_dir", "sha256_file", "config_digest"],
+        "arraystore": [
+            "ArrayStoreWriter",
+            "ArrayStore",
+            "load_array_store",
+            "EXCLUSION_COLUMNS",
+            "comparison_samples",
+        ],
+        "atomic": ["atomic_path", "MARKER", "atomic_dir", "sha256_file", "config_digest"],
         "embeddings": [
             "EMBEDDING_PREFIX",
             "embedding_columns",
@@ -32,6 +38,6 @@ __all__, __getattr__, __dir__ = lazy_api(
             "read_variant_rows",
         ],
         "sumstats": ["SUMSTATS_COLUMNS", "read_sumstats", "empty_sumstats"],
-        "tables": ["write_tsv", "read_tsv", "align_samples"],
+        "tables": ["write_tsv", "read_tsv", "delimiter_hint", "align_samples"],
     },
 )

@@ -18,7 +18,7 @@ import io
 import logging
 import os
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -209,3 +209,60 @@ def load_array_store(store_dir: str | os.PathLike) -> tuple[np.ndarray, np.ndarr
     """(memory-mapped data, sample ids) of a store: a shortcut for :class:`ArrayStore`."""
     store = ArrayStore(store_dir)
     return store.data, store.sample_ids
+
+
+EXCLUSION_COLUMNS = ["sample_id", "step", "space", "reason"]
+
+
+def comparison_samples(
+    stores: Mapping[str, str | os.PathLike],
+    expected: Sequence[str] | None = None,
+    modality: str = "",
+) -> tuple[list[str], pd.DataFrame]:
+    """Who a comparison of spaces uses: the people in the array store of every space.
+
+    ``stores`` maps each space of one modality to its store folder; only ``samples.tsv`` and
+    ``qc.tsv`` are read. ``expected`` (e.g. the modality's manifest ids) adds the people no
+    store holds. Returns (sorted sample ids in every store, exclusion table): one row per
+    person and space they are missing from, with ``step`` ``register``, the ``space`` and the
+    ``reason`` (the registration's error from qc.tsv, or "not in the array store"). Every stage
+    that compares spaces (probe folds, the comparison) uses these people, so one record that
+    fails one registration drops that person everywhere instead of breaking the comparison.
+    """
+    if not stores:
+        raise InputError("comparison of spaces: no array stores given")
+    members: dict[str, set[str]] = {}
+    reasons: dict[str, dict[str, str]] = {}
+    for space, folder in stores.items():
+        folder = Path(folder)
+        members[space] = set(
+            read_tsv(folder / SAMPLES, dtype={"sample_id": str})["sample_id"].astype(str)
+        )
+        reasons[space] = {}
+        if (folder / QC).exists():
+            qc = read_tsv(folder / QC, dtype={"sample_id": str, "error": str})
+            ok = qc["ok"].astype(str).str.lower().isin(("true", "1"))
+            for sid, err in zip(qc.loc[~ok, "sample_id"], qc.loc[~ok, "error"], strict=True):
+                reasons[space][str(sid)] = str(err) if isinstance(err, str) and err else "failed QC"
+    everyone = set().union(*members.values()) | set(map(str, () if expected is None else expected))
+    common = sorted(set.intersection(*members.values()))
+    rows = [
+        {
+            "sample_id": sid,
+            "step": "register",
+            "space": space,
+            "reason": reasons[space].get(sid, "not in the array store"),
+        }
+        for space in stores
+        for sid in sorted(everyone - members[space])
+    ]
+    table = pd.DataFrame(rows, columns=EXCLUSION_COLUMNS)
+    per_space = ", ".join(f"{s} {int((table['space'] == s).sum())}" for s in stores)
+    log.info(
+        "%scomparison of spaces uses %d of %d people; left out at registration: %s",
+        f"{modality}: " if modality else "",
+        len(common),
+        len(everyone),
+        per_space,
+    )
+    return common, table

@@ -45,9 +45,11 @@ def write_embeddings(
 def read_embeddings(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, dict[str, str]]:
     """Read embeddings.parquet -> (sample_ids, float array n x d, metadata).
 
-    Raises InputError naming the file when it is missing, has no sample_id or z columns,
-    or holds NaN/inf (the offending sample ids are named).
+    Raises InputError naming the file when it is missing, empty, has no sample_id or z
+    columns, z columns that are not numbers (e.g. text), or NaN/inf (the offending sample ids
+    are named).
     """
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     path = Path(path)
@@ -63,6 +65,21 @@ def read_embeddings(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, di
     zcols = [c for c in names if c.startswith(EMBEDDING_PREFIX) and c[1:].isdigit()]
     if not zcols:
         raise InputError(f"{path}: no embedding columns z000..zNNN")
+    if table.num_rows == 0:
+        raise InputError(f"{path}: no rows (an embeddings file needs one row per person)")
+    not_numbers = [
+        f"{c} ({table.schema.field(c).type})"
+        for c in zcols
+        if not (
+            pa.types.is_floating(table.schema.field(c).type)
+            or pa.types.is_integer(table.schema.field(c).type)
+        )
+    ]
+    if not_numbers:
+        raise InputError(
+            f"{path}: embedding columns must hold numbers (float32); "
+            f"{', '.join(not_numbers[:5])} do not"
+        )
     ids = np.asarray(table.column("sample_id").to_pylist(), dtype=object).astype(str)
     z = np.column_stack([table.column(c).to_numpy(zero_copy_only=False) for c in zcols]).astype(
         np.float64

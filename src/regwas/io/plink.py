@@ -54,6 +54,15 @@ def read_bim(path: str | os.PathLike) -> pd.DataFrame:
         raise InputError(f"{path}: cannot be read as a PLINK .bim file: {err}") from err
     if bim[["position"]].isna().any().any():
         raise InputError(f"{path}: a .bim line does not have 6 columns")
+    ids = bim["variant_id"]
+    dup = ids[ids.duplicated(keep=False) & (ids != ".")]
+    if len(dup):
+        first = dup.index[0]
+        raise InputError(
+            f"{path}: {dup.nunique()} variant ids occur more than once (line {first + 1}: "
+            f"{ids[first]}; e.g. {', '.join(dup.unique()[:5])}); variant ids must be unique "
+            "(plink2 --rm-dup, or --set-all-var-ids @:#:\\$r:\\$a)"
+        )
     return bim
 
 

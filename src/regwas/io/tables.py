@@ -39,15 +39,38 @@ def read_tsv(path: str | os.PathLike, **kwargs) -> pd.DataFrame:
     if not path.exists():
         raise InputError(f"{path}: file does not exist")
     try:
-        return pd.read_csv(path, sep="\t", **kwargs)
+        table = pd.read_csv(path, sep="\t", **kwargs)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise InputError(f"{path}: cannot be read as a tab-separated table: {err}") from err
+    table.attrs["path"] = str(path)  # align_samples names the file in its errors
+    return table
 
 
-def align_samples(ids: np.ndarray, samples: pd.DataFrame, source: str = "samples") -> pd.DataFrame:
-    """Rows of ``samples`` in the order of the embedding ``ids`` (InputError if any id is absent)."""
+def delimiter_hint(columns) -> str:
+    """A hint for a missing-column message when the header was read as one column that holds
+    commas or semicolons (a CSV given where a tab-separated table is expected); else ""."""
+    names = [str(c) for c in columns]
+    if len(names) == 1 and ("," in names[0] or ";" in names[0]):
+        sep = "," if "," in names[0] else ";"
+        return (
+            f"; the header is one column holding {sep!r}: the file looks {sep!r}-separated, "
+            "but regwas reads tab-separated tables (save it as TSV)"
+        )
+    return ""
+
+
+def align_samples(
+    ids: np.ndarray, samples: pd.DataFrame, source: str | None = None
+) -> pd.DataFrame:
+    """Rows of ``samples`` in the order of the embedding ``ids`` (InputError if any id is absent).
+
+    Errors name ``source``, by default the file ``read_tsv`` read the table from."""
+    source = source or samples.attrs.get("path", "samples")
     if "sample_id" not in samples.columns:
-        raise InputError(f"{source}: no 'sample_id' column (columns: {list(samples.columns)[:10]})")
+        raise InputError(
+            f"{source}: no 'sample_id' column (columns: {list(samples.columns)[:10]})"
+            + delimiter_hint(samples.columns)
+        )
     sid = samples["sample_id"].astype(str)
     dup = sid[sid.duplicated()]
     if len(dup):

@@ -221,8 +221,14 @@ def _relative(p: object, root: Path) -> str:
     return path.as_posix()
 
 
-def simulate(cfg: dict | None, seed: int, out_dir: str | Path, threads: int = 1) -> Path:
+def simulate(
+    cfg: dict | None, seed: int, out_dir: str | Path, threads: int = 1, force: bool = False
+) -> Path:
     """Simulate the synthetic biobank into ``out_dir`` (replaced atomically on success).
+
+    An existing ``out_dir`` is replaced only if it is empty or a previous regwas output with
+    nothing added (``force`` replaces any folder but the working directory); otherwise
+    InputError before anything is simulated (``regwas.io.atomic.atomic_dir``).
 
     Same ``cfg`` and ``seed`` give byte-identical files whatever ``threads`` is.
     """
@@ -234,7 +240,7 @@ def simulate(cfg: dict | None, seed: int, out_dir: str | Path, threads: int = 1)
     n = int(c["n_samples"])
     ids = sample_ids(n)
     out_dir = Path(out_dir)
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, force=force) as tmp:
         people = ph.simulate_people(
             n, c["people"], c["sites"], np.random.default_rng(component_seed(seed, "people")), ids
         )

@@ -345,7 +345,7 @@ def render_ecg(
     records = [(i, sid, params.iloc[i].to_dict()) for i, sid in enumerate(ids)]
     out_dir = Path(out_dir)
     rows: list[dict] = []
-    with atomic_dir(out_dir / "ecg") as tmp:
+    with atomic_dir(out_dir / "ecg", marker=False) as tmp:
         chunk = max(1, min(50, len(records) // max(1, 4 * threads) or 1))
         jobs = [(records[a : a + chunk], cfg, seed, tmp) for a in range(0, len(records), chunk)]
         bar = tqdm(total=len(records), desc="render ECG", unit="record", disable=None)

@@ -742,3 +742,44 @@ def test_cli_without_covariates_warns_and_cols_need_a_table(small, tmp_path, cap
     with caplog.at_level(logging.WARNING):
         assert main([*args, "--min-maf", "0", "--min-mac", "0", "--hwe-p", "0"]) == 0
     assert "no --covariates: intercept-only model" in caplog.text
+
+
+def test_hwe_is_tested_within_ancestry_groups(tmp_path):
+    """Two populations, every variant in HWE within each but with different frequencies:
+    pooled HWE (Wahlund effect) drops the differentiated variants; within groups (a named
+    column, or clusters of the genetic PCs) keeps them, and a variant out of HWE inside one
+    group is still dropped. The group-wise p equals the exact test on that group's counts."""
+    from regwas.associate.gwas import genotype_counts, hwe_exact_p
+
+    rng = np.random.default_rng(8)
+    n1 = n2 = 800
+    ids = [f"s{i}" for i in range(n1 + n2)]
+    f1 = np.r_[np.full(20, 0.05), np.full(20, 0.3)]
+    f2 = np.r_[np.full(20, 0.6), np.full(20, 0.3)]  # first 20 differentiated, last 20 not
+    G = np.hstack([simulate_genotypes(rng, f1, n1), simulate_genotypes(rng, f2, n2)])
+    G[-1, :n1] = np.where(rng.random(n1) < 0.5, 0, 2)  # no heterozygotes in group 1
+    write_bed(tmp_path / "chr1", G, ids, variant_ids=[f"v{i}" for i in range(len(G))])
+    write_embeddings(ids, rng.normal(size=(n1 + n2, 3)), tmp_path / "e.parquet")
+    pop = np.r_[np.zeros(n1), np.ones(n2)]
+    cov = pd.DataFrame(
+        {
+            "sample_id": ids,
+            "pop": np.where(pop == 0, "A", "B"),
+            "PC1": pop * 10 + rng.normal(size=n1 + n2),
+            "PC2": rng.normal(size=n1 + n2),
+        }
+    )
+    tested = {}
+    for how in ("none", "pop", "pcs"):
+        cfg = {"hwe_groups": how, "hwe_pcs": 2, "hwe_p": 1e-6, "covariates": ["PC1"]}
+        counts = gwas.gwas_chromosome(
+            tmp_path / "e.parquet", tmp_path / "chr1", tmp_path / f"{how}.parquet", cfg, cov
+        )
+        tested[how] = set(pd.read_parquet(tmp_path / f"{how}.parquet")["variant_id"])
+        assert counts["fail_hwe"] == len(G) - len(tested[how]) - counts["fail_maf"]
+    differentiated = {f"v{i}" for i in range(20)}
+    assert not differentiated & tested["none"]  # pooled: all fail
+    assert differentiated <= tested["pop"] and tested["pop"] == tested["pcs"]
+    assert "v39" not in tested["pop"]  # out of HWE within group A
+    c = genotype_counts(G[-1:, :n1])
+    assert hwe_exact_p(c.c1, c.c0, c.c2)[0] < 1e-6

@@ -63,6 +63,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-mac", type=float, default=cfg["min_mac"])
     parser.add_argument("--min-call-rate", type=float, default=cfg["min_call_rate"])
     parser.add_argument("--hwe-p", type=float, default=cfg["hwe_p"])
+    parser.add_argument(
+        "--hwe-groups",
+        default=cfg["hwe_groups"],
+        help="HWE within groups: pcs (ancestry clusters of PC1..; needs --covariates with PCs), "
+        f"none (pooled) or a column of --covariates (default {cfg['hwe_groups']})",
+    )
+    parser.add_argument("--seed", type=int, default=defaults("seed"), help="ancestry clustering")
     parser.add_argument("--block-size", type=int, default=cfg["block_size"])
     parser.add_argument("--lead-variants", help="also write clumped lead variants (TSV)")
     parser.add_argument(
@@ -95,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         "min_mac": args.min_mac,
         "min_call_rate": args.min_call_rate,
         "hwe_p": args.hwe_p,
+        "hwe_groups": args.hwe_groups,
         "block_size": args.block_size,
         "clump": {"method": args.clump},
     }
@@ -121,7 +129,9 @@ def run(args: argparse.Namespace) -> int:
         shards = []
         for i, prefix in enumerate(prefixes):
             shard = Path(tmp) / f"shard{i:04d}.parquet"
-            gwas_chromosome(args.embeddings, prefix, shard, cfg, covariates, args.threads)
+            gwas_chromosome(
+                args.embeddings, prefix, shard, cfg, covariates, args.threads, args.seed
+            )
             shards.append(shard)
         summary = merge_shards(shards, out, cfg)
     print(

@@ -29,9 +29,10 @@ from regwas.associate.gwas.kernel import (
     screened_test,
 )
 from regwas.associate.gwas.qc import Counts, genotype_counts, hwe_pass
-from regwas.config.schema import section
+from regwas.config.schema import defaults, section
 from regwas.covariates import design_matrix
 from regwas.errors import InputError
+from regwas.genetics.ancestry import ancestry_groups
 from regwas.io.atomic import atomic_path
 from regwas.io.embeddings import read_embeddings
 from regwas.io.plink import BedReader, bfile_paths, read_fam
@@ -122,8 +123,10 @@ def prepare_analysis(
     cfg: dict,
     covariates: pd.DataFrame | None,
     fam_source: str = ".fam",
-) -> tuple[LatentBasis, np.ndarray, np.ndarray, np.ndarray]:
-    """Align samples and build the whitened basis: (basis, fam_idx, sample ids, latents used)."""
+    seed: int = 0,
+) -> tuple[LatentBasis, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Align samples and build the whitened basis: (basis, fam_idx, sample ids, latents used,
+    HWE group label per analysed sample or None for pooled HWE)."""
     ids, z, _ = read_embeddings(embeddings_path)
     table = _covariate_table(covariates)
     emb_idx, fam_idx, cov_idx = match_samples(
@@ -147,6 +150,7 @@ def prepare_analysis(
         sub = table.iloc[cov_idx].reset_index(drop=True)
         C, k_names, _ = design_matrix(sub, list(cfg["covariates"]), source="covariates")
     basis = prepare_basis(z, C)
+    groups = hwe_group_labels(None if table is None else table.iloc[cov_idx], cfg, seed)
     if basis.n - basis.k - basis.d < 1:
         raise InputError(
             f"{embeddings_path}: {basis.n} samples are too few for {basis.d} latent dimensions "
@@ -159,15 +163,66 @@ def prepare_analysis(
         basis.k,
         ", ".join(k_names[:12]),
     )
-    return basis, fam_idx, ids[emb_idx], z
+    return basis, fam_idx, ids[emb_idx], z, groups
 
 
 # ----------------------------------------------------------------------------- one shard
 
 
-def _qc(counts: Counts, n: int, cfg: dict) -> tuple[np.ndarray, dict[str, int]]:
+def hwe_group_labels(table: pd.DataFrame | None, cfg: dict, seed: int = 0) -> np.ndarray | None:
+    """Group label per analysed sample for the HWE filter (None: pooled), by gwas.hwe_groups.
+
+    ``pcs``: ancestry clusters of the genetic PCs (regwas.genetics.ancestry_groups), pooled
+    with a warning when the table has no PCs; ``none``: pooled; otherwise the named column
+    (groups below hwe_min_group people are not tested, missing values form no group).
+    """
+    how = str(cfg["hwe_groups"])
+    if how == "none" or float(cfg["hwe_p"]) <= 0:
+        return None
+    if table is None:
+        log.warning("HWE pooled over all samples: no covariates table to find ancestry groups")
+        return None
+    table = table.reset_index(drop=True)
+    if how == "pcs":
+        cols = [f"PC{i}" for i in range(1, int(cfg["hwe_pcs"]) + 1)]
+        if not set(cols) <= set(table.columns) or table[cols].isna().any().any():
+            log.warning("HWE pooled over all samples: the covariates table lacks %s", cols)
+            return None
+        return ancestry_groups(
+            table[cols].to_numpy(float),
+            int(cfg["hwe_max_groups"]),
+            seed,
+            int(cfg["hwe_min_group"]),
+        )
+    if how not in table.columns:
+        raise InputError(
+            f"config gwas.hwe_groups: column {how!r} is not in the covariates table "
+            f"(columns: {', '.join(map(str, table.columns[:12]))})"
+        )
+    codes, _ = pd.factorize(table[how], sort=True)  # missing values get -1: no group
+    sizes = np.bincount(codes[codes >= 0])
+    small = np.flatnonzero(sizes < int(cfg["hwe_min_group"]))
+    codes[np.isin(codes, small)] = -1
+    log.info("HWE within the %d groups of %r", int((sizes >= int(cfg["hwe_min_group"])).sum()), how)
+    return codes.astype(np.int64)
+
+
+def _hwe_fail(G: np.ndarray, counts: Counts, groups: np.ndarray | None, p: float) -> np.ndarray:
+    """True where HWE fails: pooled, or in any group (label >= 0) when groups are given."""
+    if groups is None:
+        return ~hwe_pass(counts, p)
+    fail = np.zeros(len(G), dtype=bool)
+    for g in np.unique(groups[groups >= 0]):
+        fail |= ~hwe_pass(genotype_counts(G[:, groups == g]), p)
+    return fail
+
+
+def _qc(
+    counts: Counts, n: int, cfg: dict, G: np.ndarray | None = None, groups: np.ndarray | None = None
+) -> tuple[np.ndarray, dict[str, int]]:
     """Variant QC from exact counts. Each variant is counted under the first filter it fails,
-    in the order call rate, monomorphic, MAF, MAC, HWE (so the counts add up)."""
+    in the order call rate, monomorphic, MAF, MAC, HWE (so the counts add up). HWE is tested
+    within each group of ``groups`` (labels of the columns of ``G``) when given."""
     called = counts.called
     alt = counts.alt_count
     mac = np.minimum(alt, 2 * called - alt)
@@ -182,7 +237,10 @@ def _qc(counts: Counts, n: int, cfg: dict) -> tuple[np.ndarray, dict[str, int]]:
     keep = left & ~fail_mac
     fail_hwe = np.zeros_like(keep)
     idx = np.flatnonzero(keep)
-    fail_hwe[idx] = ~hwe_pass(counts.subset(idx), float(cfg["hwe_p"]))
+    if groups is None or G is None:
+        fail_hwe[idx] = ~hwe_pass(counts.subset(idx), float(cfg["hwe_p"]))
+    else:
+        fail_hwe[idx] = _hwe_fail(G[idx], counts.subset(idx), groups, float(cfg["hwe_p"]))
     keep &= ~fail_hwe
     stats = {
         "fail_call_rate": int(fail_call.sum()),
@@ -206,8 +264,10 @@ def gwas_frame(
     fam_idx: np.ndarray,
     cfg: dict,
     threads: int = 1,
+    groups: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, dict]:
-    """Test every QC-passing variant of one PLINK file set; returns (results, counts)."""
+    """Test every QC-passing variant of one PLINK file set; returns (results, counts).
+    ``groups`` labels the analysed samples (in ``fam_idx`` order) for the HWE filter."""
     from tqdm.auto import tqdm
 
     backend = make_backend(cfg["backend"], basis.stacked)
@@ -249,7 +309,7 @@ def gwas_frame(
         )
         for start, stop, G in reader.blocks(int(cfg["block_size"])):
             counts = genotype_counts(G)
-            keep, stats = _qc(counts, basis.n, cfg)
+            keep, stats = _qc(counts, basis.n, cfg, G, groups)
             for key, value in stats.items():
                 tallies[key] += value
             idx = np.flatnonzero(keep)
@@ -322,16 +382,18 @@ def gwas_chromosome(
     cfg: dict | None,
     covariates: pd.DataFrame | None = None,
     threads: int = 1,
+    seed: int | None = None,
 ) -> dict:
     """One GWAS shard: test a PLINK file set, write a Parquet of summary statistics; returns
     counts."""
     cfg = section("gwas", cfg)
+    seed = defaults("seed") if seed is None else int(seed)
     paths = bfile_paths(bfile_prefix)
     fam = read_fam(paths["fam"])
-    basis, fam_idx, _, _ = prepare_analysis(
-        embeddings_path, fam["iid"].to_numpy(), cfg, covariates, str(paths["fam"])
+    basis, fam_idx, _, _, groups = prepare_analysis(
+        embeddings_path, fam["iid"].to_numpy(), cfg, covariates, str(paths["fam"]), seed
     )
-    frame, counts = gwas_frame(basis, bfile_prefix, fam_idx, cfg, threads)
+    frame, counts = gwas_frame(basis, bfile_prefix, fam_idx, cfg, threads, groups)
     with atomic_path(out_path, suffix=".parquet") as tmp:
         frame.to_parquet(tmp, index=False)
     return counts

@@ -1,0 +1,223 @@
+# Report pieces and publication: GWAS-SSF summary statistics, the headline "did registration
+# help?" table and figure, resource usage from the benchmark files, input checksums, and the
+# bundle (results/bundle/regwas-<name>-<date>.tar.gz). `snakemake --report` is run after the
+# workflow (Makefile demo) and the bundle includes it when it exists.
+import datetime as _dt
+import glob
+
+
+def bundle_date():
+    """bundle.date, else SOURCE_DATE_EPOCH, else today (UTC): fixed once per snakemake run."""
+    if config["bundle"].get("date"):
+        return str(config["bundle"]["date"])
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    now = (
+        _dt.datetime.fromtimestamp(int(epoch), _dt.UTC)
+        if epoch
+        else _dt.datetime.now(_dt.UTC)
+    )
+    return now.date().isoformat()
+
+
+BUNDLE_DATE = bundle_date()
+BUNDLE = f"results/bundle/regwas-{config['name']}-{BUNDLE_DATE}.tar.gz"
+PROBE_KEYS = [f"{m}/{s}" for m in MODALITIES for s in spaces(m)]
+
+
+def ssf_files(modality, space):
+    d = f"results/{modality}/{space}"
+    return [f"{d}/gwas_ssf.tsv.gz", f"{d}/gwas_ssf.tsv.gz-meta.yaml"]
+
+
+def report_targets():
+    """Outputs of this file that `rule all` builds (the bundle is its own target)."""
+    out = [
+        "results/headline.tsv",
+        "results/plots/headline.png",
+        "results/resources.tsv",
+    ]
+    for m in MODALITIES:
+        for s in spaces(m):
+            out += ssf_files(m, s)
+    return out
+
+
+def bundle_results():
+    """Aggregate result files that go into the bundle (paths inside it are the same)."""
+    out = [
+        "results/comparison.tsv",
+        "results/probe_comparison.tsv",
+        "results/headline.tsv",
+    ]
+    out += ["results/plots/headline.png", "results/plots/headline.pdf"]
+    for m in MODALITIES:
+        for s in spaces(m):
+            d = f"results/{m}/{s}"
+            out += space_results(m, s) + ssf_files(m, s)
+            out += [f"{d}/gwas_summary.json", f"{d}/lead_linkage.tsv"]
+        pngs = plot_targets(m)
+        out += pngs + [p.removesuffix(".png") + ".pdf" for p in pngs]
+    return out
+
+
+def bundle_report(wildcards=None):
+    """The snakemake report archive, when one was built before the bundle."""
+    path = config["bundle"]["report"]
+    return [path] if os.path.exists(path) else []
+
+
+def individual_files(wildcards=None):
+    """Per-person files, only when the config opts in."""
+    if not config["bundle"]["include_individual_level"]:
+        return []
+    out = [f"{COHORT}/samples.tsv"]
+    for m in MODALITIES:
+        out += [f"results/{m}/{s}/embeddings.adjusted.parquet" for s in spaces(m)]
+    return out
+
+
+rule gwas_ssf:
+    input:
+        gwas=f"{SPACE_DIR}/gwas.tsv.gz",
+    output:
+        data=f"{SPACE_DIR}/gwas_ssf.tsv.gz",
+        meta=f"{SPACE_DIR}/gwas_ssf.tsv.gz-meta.yaml",
+    log:
+        f"{LOGS}/gwas_ssf/{{modality}}_{{space}}.log",
+    benchmark:
+        f"{BENCH}/gwas_ssf/{{modality}}_{{space}}.tsv"
+    conda:
+        "../../envs/stats.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    params:
+        cfg=config["bundle"],
+        covariates=config["adjust"]["covariates"],
+        date=BUNDLE_DATE,
+        trait=lambda w: (
+            f"latent space of {w.modality} ({w.space} space): "
+            f"{config['represent']['method']} embedding, "
+            f"{config['represent']['latent_dim']} dimensions"
+        ),
+        notes=(
+            "Multivariate test (MANOVA, Pillai's trace) of the whole latent space on each "
+            "variant: beta is the equivalent standardised effect z/sqrt(n) of its p-value "
+            "(unsigned), standard_error 1/sqrt(n); pillai, f_stat, df1, df2 follow."
+        ),
+    script:
+        "../../scripts/gwas_ssf.py"
+
+
+rule headline:
+    input:
+        comparison="results/comparison.tsv",
+        probe_comparison="results/probe_comparison.tsv",
+        probes=[f"results/{k}/probes.tsv" for k in PROBE_KEYS],
+    output:
+        table=report(
+            "results/headline.tsv",
+            caption="../report/headline_table.rst",
+            category="1. Did registration help?",
+        ),
+        png=report(
+            "results/plots/headline.png",
+            caption="../report/headline.rst",
+            category="1. Did registration help?",
+        ),
+        pdf="results/plots/headline.pdf",
+    log:
+        f"{LOGS}/headline.log",
+    benchmark:
+        f"{BENCH}/headline.tsv"
+    conda:
+        "../../envs/plots.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    params:
+        probe_keys=PROBE_KEYS,
+    script:
+        "../../scripts/headline.py"
+
+
+rule resource_usage:
+    input:
+        all_targets(),
+        "results/headline.tsv",
+        [f for m in MODALITIES for s in spaces(m) for f in ssf_files(m, s)],
+    output:
+        report(
+            "results/resources.tsv",
+            caption="../report/resources.rst",
+            category="Resource usage",
+        ),
+    log:
+        f"{LOGS}/resources.log",
+    conda:
+        "../../envs/stats.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        benchmarks=BENCH,
+    script:
+        "../../scripts/resources.py"
+
+
+rule input_checksums:
+    input:
+        files=[
+            cohort_inputs()["samples"],
+            cohort_inputs()["diagnoses"],
+            *all_genotype_files(),
+            *cohort_inputs()["manifests"].values(),
+        ],
+        manifests=list(cohort_inputs()["manifests"].values()),
+    output:
+        "results/provenance/input_checksums.tsv",
+    log:
+        f"{LOGS}/input_checksums.log",
+    benchmark:
+        f"{BENCH}/input_checksums.tsv"
+    conda:
+        "../../envs/stats.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=30,
+    script:
+        "../../scripts/input_checksums.py"
+
+
+rule bundle:
+    input:
+        results=bundle_results(),
+        report=bundle_report,
+        individual=individual_files,
+        samples=f"{COHORT}/samples.tsv",
+        checksums="results/provenance/input_checksums.tsv",
+        resources="results/resources.tsv",
+        envs=sorted(glob.glob(os.path.join(workflow.basedir, "envs", "*.yaml"))),
+    output:
+        BUNDLE,
+    log:
+        f"{LOGS}/bundle.log",
+    benchmark:
+        f"{BENCH}/bundle.tsv"
+    conda:
+        "../../envs/stats.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        cfg=config["bundle"],
+        config=config,
+        date=BUNDLE_DATE,
+        repo=workflow.basedir,
+    script:
+        "../../scripts/bundle.py"

@@ -13,6 +13,8 @@ __all__, __getattr__, __dir__ = lazy_api(
             "read_headline_inputs",
             "write_headline",
         ],
+        "reader": ["report_entries", "report_html", "zip_members"],
         "resources": ["RESOURCE_COLUMNS", "read_benchmarks", "resource_table"],
+        "tables": ["table_html", "write_table_html"],
     },
 )

@@ -162,6 +162,10 @@ def headline_figure(table: pd.DataFrame):
         y = np.arange(len(counts))
         ax.barh(y + 0.2, counts["native"], 0.4, color=colours["native"], label="native")
         ax.barh(y - 0.2, counts["registered"], 0.4, color=colours["registered"], label=space)
+        for offset, col in ((0.2, "native"), (-0.2, "registered")):
+            for yi, value in zip(y, counts[col], strict=True):
+                ax.text(value, yi + offset, f" {value:g}", va="center", fontsize=8)
+        ax.set_xlim(0, max(1.0, float(counts[["native", "registered"]].max().max())) * 1.2)
         ax.set_yticks(y, counts["measure"])
         ax.invert_yaxis()
         ax.set_xlabel("count")

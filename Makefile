@@ -7,7 +7,7 @@ CORES  ?= $(shell nproc)
 CONFIG ?= config/config.yaml
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: env system demo test test-fast lint clean
+.PHONY: env system ssf-validator demo test test-fast lint clean
 
 # The Python environment: pinned versions from requirements.lock, regwas itself editable.
 $(STAMP): requirements.lock pyproject.toml
@@ -20,24 +20,41 @@ $(STAMP): requirements.lock pyproject.toml
 env: $(STAMP)
 
 # Reference tools the tests compare against (Debian packages): plink2 and real 1000 Genomes
-# genotypes (bolt-lmm-example). Installed only when missing.
+# genotypes (bolt-lmm-example); chromium renders the Snakemake report headless. Installed only
+# when missing.
 system:
-	@if ! command -v plink2 >/dev/null || [ ! -f /usr/share/doc/bolt-lmm/examples/examples.tar.xz ]; then \
+	@if ! command -v plink2 >/dev/null || [ ! -f /usr/share/doc/bolt-lmm/examples/examples.tar.xz ] \
+		|| ! command -v chromium >/dev/null; then \
 		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq plink2 bolt-lmm-example >/dev/null; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq plink2 bolt-lmm-example chromium >/dev/null; \
 	fi
+
+# The GWAS Catalog's GWAS-SSF validator in its own venv (it pins pandas 1.5 and pydantic 1,
+# which regwas's env cannot hold); tests/publish/test_gwas_ssf.py runs it.
+SSF_VENV := .venv-ssf
+$(SSF_VENV)/.installed:
+	test -x $(SSF_VENV)/bin/python || $(PYTHON) -m venv $(SSF_VENV)
+	$(SSF_VENV)/bin/pip install --quiet "gwas-sumstats-tools==1.0.25" "numpy<2" six
+	touch $@
+
+ssf-validator: $(SSF_VENV)/.installed
 
 demo: env
 	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)
+	$(BIN)/snakemake --configfile $(CONFIG) --report results/report/report.zip
+	$(BIN)/snakemake --configfile $(CONFIG) --report results/report/report.html
+	$(BIN)/snakemake bundle --cores $(CORES) --configfile $(CONFIG)
+	$(BIN)/regwas bundle verify "$$(ls -t results/bundle/regwas-*.tar.gz | head -1)" --samples results/cohort/samples.tsv
 	@echo
-	@echo "Results are in $(CURDIR)/results/ (start with results/comparison.tsv and results/plots/)."
+	@echo "Results are in $(CURDIR)/results/ (start with results/headline.tsv, results/comparison.tsv"
+	@echo "and results/plots/); the report is results/report/report.html, the bundle results/bundle/."
 
 lint: env
 	$(BIN)/ruff check src tests scripts benchmarks
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/snakemake --lint --configfile $(CONFIG)
 
-test: env system lint
+test: env system ssf-validator lint
 	$(BIN)/pytest -n 2 --dist loadgroup --durations=20
 
 test-fast: env

@@ -24,12 +24,14 @@ include: "workflow/rules/register.smk"
 include: "workflow/rules/represent.smk"
 include: "workflow/rules/associate.smk"
 include: "workflow/rules/plots.smk"
+include: "workflow/rules/bundle.smk"
 
 
 rule all:
     default_target: True
     input:
         all_targets(),
+        report_targets(),
 
 
 rule ecg:

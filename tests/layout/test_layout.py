@@ -10,7 +10,17 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "regwas"
 SHARED = {"config", "io", "genetics", "covariates", "linalg", "errors", "_exports", "smk"}
-STAGES = {"cohort", "register", "represent", "adjust", "associate", "compare", "plots"}
+STAGES = {
+    "cohort",
+    "register",
+    "represent",
+    "adjust",
+    "associate",
+    "compare",
+    "plots",
+    "report",
+    "publish",
+}
 
 
 def lazy_packages() -> list[str]:

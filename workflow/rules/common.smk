@@ -1,5 +1,8 @@
 # Paths, wildcards and target lists shared by the rules. No statistics here.
+import datetime as _dt
+import glob
 import os
+from pathlib import Path
 
 SIM = "results/simulated"
 COHORT = "results/cohort"
@@ -112,3 +115,76 @@ def all_targets():
     for modality in MODALITIES:
         out += modality_targets(modality)
     return out
+
+
+# Report pieces and the bundle (workflow/rules/bundle.smk)
+
+
+def bundle_date():
+    """bundle.date, else SOURCE_DATE_EPOCH, else today (UTC): fixed once per snakemake run."""
+    if config["bundle"].get("date"):
+        return str(config["bundle"]["date"])
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    now = (
+        _dt.datetime.fromtimestamp(int(epoch), _dt.UTC)
+        if epoch
+        else _dt.datetime.now(_dt.UTC)
+    )
+    return now.date().isoformat()
+
+
+def ssf_files(modality, space):
+    d = f"results/{modality}/{space}"
+    return [f"{d}/gwas_ssf.tsv.gz", f"{d}/gwas_ssf.tsv.gz-meta.yaml"]
+
+
+def report_targets():
+    """Outputs of this file that `rule all` builds (the bundle is its own target)."""
+    out = [
+        "results/headline.tsv",
+        "results/plots/headline.png",
+        "results/resources.tsv",
+    ]
+    out += [f"results/report/{t}.html" for t in ("headline", "comparison", "resources")]
+    for m in MODALITIES:
+        for s in spaces(m):
+            out += ssf_files(m, s)
+    return out
+
+
+def bundle_results():
+    """Aggregate result files that go into the bundle (paths inside it are the same)."""
+    out = [
+        "results/comparison.tsv",
+        "results/probe_comparison.tsv",
+        "results/headline.tsv",
+    ]
+    out += ["results/plots/headline.png", "results/plots/headline.pdf"]
+    for m in MODALITIES:
+        for s in spaces(m):
+            d = f"results/{m}/{s}"
+            out += space_results(m, s) + ssf_files(m, s)
+            out += [f"{d}/gwas_summary.json", f"{d}/lead_linkage.tsv"]
+        pngs = plot_targets(m)
+        out += pngs + [p.removesuffix(".png") + ".pdf" for p in pngs]
+    return out
+
+
+def bundle_report(wildcards=None):
+    """The snakemake report archive, when one was built before the bundle."""
+    path = config["bundle"]["report"]
+    return [path] if os.path.exists(path) else []
+
+
+def individual_files(wildcards=None):
+    """Per-person files, only when the config opts in."""
+    if not config["bundle"]["include_individual_level"]:
+        return []
+    out = [f"{COHORT}/samples.tsv"]
+    for m in MODALITIES:
+        out += [f"results/{m}/{s}/embeddings.adjusted.parquet" for s in spaces(m)]
+    return out
+
+
+# the per-rule conda env files, recorded in the bundle
+BUNDLE_ENVS = sorted(glob.glob(os.path.join(workflow.basedir, "envs", "*.yaml")))

@@ -34,6 +34,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "phewas": ("regwas.cli.phewas", "PheWAS of embeddings on phecodes from ICD-10 diagnoses"),
     "probe": ("regwas.cli.probe", "cross-validated linear probes of embeddings for phenotypes"),
     "plot": ("regwas.cli.plot", "Manhattan, Miami, QQ and PheWAS plots"),
+    "bundle": (
+        "regwas.cli.bundle",
+        "verify a publication bundle (manifest, no individual-level data) or diff two",
+    ),
 }
 
 

@@ -5,6 +5,7 @@ from regwas._exports import lazy_api
 __all__, __getattr__, __dir__ = lazy_api(
     __name__,
     {
+        "ancestry": ["ancestry_groups"],
         "chromosomes": [
             "chromosome_sort_key",
             "normalise_chromosome",

@@ -124,13 +124,16 @@ def _new_figure(width: float, height: float, nrows: int = 1, **kw: Any) -> tuple
 def save_figure(
     fig: Figure, out_prefix: str | os.PathLike, dpi: int = defaults("plots.dpi")
 ) -> list[Path]:
-    """Write PNG and PDF atomically (both temp files renamed only once both are written)."""
+    """Write PNG and PDF atomically (both temp files renamed only once both are written); the
+    PDF carries no creation date, so the same figure always gives the same bytes."""
     prefix = str(out_prefix)
     paths = [Path(prefix + ".png"), Path(prefix + ".pdf")]
     with contextlib.ExitStack() as stack:
         for path in paths:
             tmp = stack.enter_context(atomic_path(path, suffix=path.suffix))
-            fig.savefig(tmp, format=path.suffix[1:], dpi=dpi)
+            # no creation date in the PDF: the same figure gives the same bytes (bundle diff)
+            meta = {"CreationDate": None} if path.suffix == ".pdf" else {}
+            fig.savefig(tmp, format=path.suffix[1:], dpi=dpi, metadata=meta)
     log.info("wrote %s and %s", paths[0], paths[1])
     return paths
 

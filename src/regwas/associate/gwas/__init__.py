@@ -26,6 +26,7 @@ __all__, __getattr__, __dir__ = lazy_api(
             "match_samples",
             "drop_constant_dimensions",
             "prepare_analysis",
+            "hwe_group_labels",
             "gwas_frame",
             "gwas_chromosome",
         ],

@@ -32,9 +32,9 @@ system:
 # The GWAS Catalog's GWAS-SSF validator in its own venv (it pins pandas 1.5 and pydantic 1,
 # which regwas's env cannot hold); tests/publish/test_gwas_ssf.py runs it.
 SSF_VENV := .venv-ssf
-$(SSF_VENV)/.installed:
+$(SSF_VENV)/.installed: requirements-ssf.lock
 	test -x $(SSF_VENV)/bin/python || $(PYTHON) -m venv $(SSF_VENV)
-	$(SSF_VENV)/bin/pip install --quiet "gwas-sumstats-tools==1.0.25" "numpy<2" six
+	$(SSF_VENV)/bin/pip install --quiet -r requirements-ssf.lock
 	touch $@
 
 ssf-validator: $(SSF_VENV)/.installed

@@ -165,3 +165,58 @@ rule brain_ants_store:
         runtime=30,
     script:
         "../../scripts/brain_gather.py"
+
+
+# VoxelMorph: trained on the affinely aligned brains (the ants_affine store) to the template;
+# a GPU is requested when brain.voxelmorph.gpu is true (CUDA and mixed precision when present).
+
+
+rule brain_voxelmorph_train:
+    input:
+        data="results/brain/ants_affine/data.npy",
+        template="results/brain/template",
+    output:
+        "results/brain/voxelmorph/model.pt",
+    log:
+        f"{LOGS}/brain_voxelmorph_train.log",
+    benchmark:
+        f"{BENCH}/brain_voxelmorph_train.tsv"
+    conda:
+        "../../envs/voxelmorph.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=VOXELMORPH_GPU,
+    params:
+        cfg=config["brain"]["voxelmorph"],
+        seed=config["seed"],
+    script:
+        "../../scripts/brain_voxelmorph_train.py"
+
+
+rule brain_voxelmorph_apply:
+    input:
+        data="results/brain/ants_affine/data.npy",
+        template="results/brain/template",
+        model="results/brain/voxelmorph/model.pt",
+    output:
+        warped="results/brain/voxelmorph/data.npy",
+        warped_samples="results/brain/voxelmorph/samples.tsv",
+        jac="results/brain/voxelmorph_jac/data.npy",
+        jac_samples="results/brain/voxelmorph_jac/samples.tsv",
+    log:
+        f"{LOGS}/brain_voxelmorph_apply.log",
+    benchmark:
+        f"{BENCH}/brain_voxelmorph_apply.tsv"
+    conda:
+        "../../envs/voxelmorph.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+        gpu=VOXELMORPH_GPU,
+    params:
+        cfg=config["brain"]["voxelmorph"],
+    script:
+        "../../scripts/brain_voxelmorph_apply.py"

@@ -196,15 +196,15 @@ def train(
         loss.backward()
         opt.step()
         step += 1
-        history.append((step, float(loss), float(sim), float(reg)))
+        history.append((step, loss.item(), sim.item(), reg.item()))
         bar.update(1)
         if step % cfg["log_every"] == 0 or step == cfg["steps"]:
             log.info(
                 "step %d loss %.5f sim %.5f reg %.5f (%.2f s/step)",
                 step,
-                float(loss),
-                float(sim),
-                float(reg),
+                loss.item(),
+                sim.item(),
+                reg.item(),
                 (time.perf_counter() - t0) / max(1, step),
             )
         if step % cfg["checkpoint_every"] == 0 or step == cfg["steps"]:

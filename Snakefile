@@ -37,3 +37,8 @@ rule all:
 rule ecg:
     input:
         modality_targets("ecg"),
+
+
+rule brain:
+    input:
+        modality_targets("brain"),

@@ -15,6 +15,15 @@ CHROMS = [str(c) for c in config["chromosomes"]]
 GWAS_GPU = 1 if config["gwas"]["backend"] == "torch" else 0
 GWAS_ENV = "../../envs/torch.yaml" if GWAS_GPU else "../../envs/genetics.yaml"
 MODALITIES = list(config["modalities"])
+# brain spaces made by the chunked ANTs registration (one registration serves all three);
+# VoxelMorph starts from the ants_affine images, so it needs that store too
+_BRAIN = config["spaces"].get("brain", [])
+BRAIN_ANTS_SPACES = [
+    s
+    for s in ("ants_affine", "ants_syn", "ants_syn_jac")
+    if s in _BRAIN
+    or (s == "ants_affine" and {"voxelmorph", "voxelmorph_jac"} & set(_BRAIN))
+]
 
 
 wildcard_constraints:
@@ -26,6 +35,18 @@ wildcard_constraints:
 def spaces(modality):
     """Spaces compared for a modality: native first, then registration methods."""
     return list(config["spaces"][modality])
+
+
+# VoxelMorph jobs ask for a GPU (sbatch --gpus=1) when the config says so
+VOXELMORPH_GPU = 1 if config["brain"]["voxelmorph"]["gpu"] else 0
+
+
+def brain_ants_chunk_dirs(wildcards):
+    """The ANTs chunk folders, known once the checkpoint brain_chunks has read the manifest."""
+    table = checkpoints.brain_chunks.get().output[0]
+    with open(table) as fh:
+        n = 1 + max(int(line.split("\t")[1]) for line in list(fh)[1:])
+    return [f"results/brain/ants_chunks/{k}" for k in range(n)]
 
 
 def registered_spaces(modality):

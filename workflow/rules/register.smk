@@ -43,3 +43,180 @@ rule ecg_median_beat:
         cfg=config["ecg"]["median_beat"],
     script:
         "../../scripts/ecg_median_beat.py"
+
+
+# Brain MRI: a template on the common grid, the native store, and ANTs registration in chunks
+# of brain.chunk_size subjects (one job each; a checkpoint counts them from the manifest),
+# gathered into one store per space. ants_affine, ants_syn and ants_syn_jac come from one
+# registration per subject.
+
+
+rule brain_template:
+    input:
+        manifest=f"{COHORT}/brain.manifest.tsv",
+    output:
+        directory("results/brain/template"),
+    log:
+        f"{LOGS}/brain_template.log",
+    benchmark:
+        f"{BENCH}/brain_template.tsv"
+    conda:
+        "../../envs/register.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        cfg=config["brain"],
+        seed=config["seed"],
+    script:
+        "../../scripts/brain_template.py"
+
+
+rule brain_native:
+    input:
+        manifest=f"{COHORT}/brain.manifest.tsv",
+        template="results/brain/template",
+    output:
+        data="results/brain/native/data.npy",
+        samples="results/brain/native/samples.tsv",
+        qc="results/brain/native/qc.tsv",
+    log:
+        f"{LOGS}/brain_native.log",
+    benchmark:
+        f"{BENCH}/brain_native.tsv"
+    conda:
+        "../../envs/register.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        cfg=config["brain"],
+    script:
+        "../../scripts/brain_native.py"
+
+
+checkpoint brain_chunks:
+    input:
+        manifest=f"{COHORT}/brain.manifest.tsv",
+    output:
+        "results/brain/chunks.tsv",
+    log:
+        f"{LOGS}/brain_chunks.log",
+    benchmark:
+        f"{BENCH}/brain_chunks.tsv"
+    conda:
+        "../../envs/register.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        chunk_size=config["brain"]["chunk_size"],
+    script:
+        "../../scripts/brain_chunks.py"
+
+
+rule brain_ants_chunk:
+    input:
+        manifest=f"{COHORT}/brain.manifest.tsv",
+        chunks="results/brain/chunks.tsv",
+        template="results/brain/template",
+    output:
+        directory("results/brain/ants_chunks/{chunk}"),
+    log:
+        f"{LOGS}/brain_ants/chunk{{chunk}}.log",
+    benchmark:
+        f"{BENCH}/brain_ants/chunk{{chunk}}.tsv"
+    conda:
+        "../../envs/register.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        cfg=config["brain"],
+        seed=config["seed"],
+        spaces=BRAIN_ANTS_SPACES,
+    script:
+        "../../scripts/brain_ants_chunk.py"
+
+
+rule brain_ants_store:
+    input:
+        chunks=brain_ants_chunk_dirs,
+    output:
+        data="results/brain/{space}/data.npy",
+        samples="results/brain/{space}/samples.tsv",
+        qc="results/brain/{space}/qc.tsv",
+        summary="results/brain/{space}/qc_summary.tsv",
+    log:
+        f"{LOGS}/brain_ants/{{space}}_store.log",
+    benchmark:
+        f"{BENCH}/brain_ants/{{space}}_store.tsv"
+    wildcard_constraints:
+        space="ants_[a-z_]+",
+    conda:
+        "../../envs/register.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "../../scripts/brain_gather.py"
+
+
+# VoxelMorph: trained on the affinely aligned brains (the ants_affine store) to the template;
+# a GPU is requested when brain.voxelmorph.gpu is true (CUDA and mixed precision when present).
+
+
+rule brain_voxelmorph_train:
+    input:
+        data="results/brain/ants_affine/data.npy",
+        template="results/brain/template",
+    output:
+        "results/brain/voxelmorph/model.pt",
+    log:
+        f"{LOGS}/brain_voxelmorph_train.log",
+    benchmark:
+        f"{BENCH}/brain_voxelmorph_train.tsv"
+    conda:
+        "../../envs/voxelmorph.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=VOXELMORPH_GPU,
+    params:
+        cfg=config["brain"]["voxelmorph"],
+        seed=config["seed"],
+    script:
+        "../../scripts/brain_voxelmorph_train.py"
+
+
+rule brain_voxelmorph_apply:
+    input:
+        data="results/brain/ants_affine/data.npy",
+        template="results/brain/template",
+        model="results/brain/voxelmorph/model.pt",
+    output:
+        warped="results/brain/voxelmorph/data.npy",
+        warped_samples="results/brain/voxelmorph/samples.tsv",
+        jac="results/brain/voxelmorph_jac/data.npy",
+        jac_samples="results/brain/voxelmorph_jac/samples.tsv",
+    log:
+        f"{LOGS}/brain_voxelmorph_apply.log",
+    benchmark:
+        f"{BENCH}/brain_voxelmorph_apply.tsv"
+    conda:
+        "../../envs/voxelmorph.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+        gpu=VOXELMORPH_GPU,
+    params:
+        cfg=config["brain"]["voxelmorph"],
+    script:
+        "../../scripts/brain_voxelmorph_apply.py"

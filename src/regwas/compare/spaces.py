@@ -85,30 +85,35 @@ def recovered_diseases(phewas: pd.DataFrame, diseases: pd.DataFrame) -> tuple[in
 
 
 def compare_spaces(
-    spaces: dict[str, list[str]],
+    space_files: dict[str, dict[str, dict[str, str | os.PathLike]]],
     cfg: dict | None,
     causal_path: str | os.PathLike | None = None,
     diseases_path: str | os.PathLike | None = None,
-    probes_cfg: dict | None = None,
-    seed: int = 0,
-    results_dir: str | os.PathLike = "results",
+    chromosomes: list[str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Build the comparison table and the paired probe comparison (registered vs native)."""
+    """Build the comparison table and the paired probe comparison (registered vs native).
+
+    ``space_files``: modality -> space -> the files of that space, by kind: ``summary``
+    (gwas_summary.json), ``leads`` (lead_variants.tsv), ``phewas``, ``probes`` and ``gwas``
+    (gwas.tsv.gz, read only with planted truth); one table row per space, in this order.
+    ``chromosomes``: the chromosomes that were analysed; planted causal variants elsewhere are
+    not counted (``causal_total``), as no lead could recover them.
+    """
     from regwas.compare.probes import compare_probes
 
     cfg = merge_defaults(DEFAULTS, cfg, "compare")
-    results_dir = Path(results_dir)
     causal = read_tsv(causal_path, dtype={"chromosome": str}) if causal_path else None
+    if causal is not None and chromosomes is not None:
+        causal = causal[causal["chromosome"].isin([str(c) for c in chromosomes])]
     diseases = read_tsv(diseases_path, dtype=str) if diseases_path else None
     rows, probe_rows = [], []
-    for modality, space_list in spaces.items():
+    for modality, by_space in space_files.items():
         probes_by_space = {}
-        for space in space_list:
-            d = results_dir / modality / space
-            summary = json.loads((d / "gwas_summary.json").read_text())
-            leads = read_tsv(d / "lead_variants.tsv", dtype={"chromosome": str})
-            phewas = read_tsv(d / "phewas.tsv", dtype={"phecode": str})
-            probes = read_tsv(d / "probes.tsv")
+        for space, files in by_space.items():
+            summary = json.loads(Path(files["summary"]).read_text())
+            leads = read_tsv(files["leads"], dtype={"chromosome": str})
+            phewas = read_tsv(files["phewas"], dtype={"phecode": str})
+            probes = read_tsv(files["probes"])
             probes_by_space[space] = probes
             row = {
                 "modality": modality,
@@ -124,7 +129,7 @@ def compare_spaces(
                 )
                 row.update(causal_recovered=hit, causal_total=total, false_loci=false)
                 gwas = pd.read_csv(
-                    d / "gwas.tsv.gz",
+                    files["gwas"],
                     sep="\t",
                     usecols=["chromosome", "base_pair_location", "neg_log10_p"],
                     dtype={"chromosome": str},

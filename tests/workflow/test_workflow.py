@@ -1,9 +1,14 @@
-"""End to end: the workflow on config/test.yaml (local executor), its outputs and contracts,
-and a real-cohort run with a bad table that must stop with the file, line and column named."""
+"""End to end: the workflow on config/test.yaml (local executor), its outputs and contracts;
+what a config change reruns; a run killed with SIGKILL that resumes to identical outputs; and
+a real-cohort run with a bad table that must stop with the file, line and column named."""
 
+import hashlib
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -179,6 +184,71 @@ def test_a_config_change_reruns_exactly_what_depends_on_it(
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     result = snakemake(run.parent, "--configfile", str(path), "-n")
     assert planned_jobs(result.stdout + result.stderr) == expected
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+COMPARED = [
+    "ecg/native/gwas.tsv.gz",
+    "ecg/median_beat/gwas.tsv.gz",
+    "ecg/native/probes.tsv",
+    "ecg/median_beat/probes.tsv",
+    "comparison.tsv",
+]
+
+
+def test_a_killed_run_resumes_to_identical_outputs(run, tmp_path):
+    """SIGKILL to snakemake in the middle of the GWAS; its running jobs finish as orphans. The
+    same command then stops on the stale lock (snakemake cannot tell a dead run from a live
+    one: README "Interrupted runs"); after --unlock the same command resumes, reruns the jobs
+    whose outputs are marked incomplete (rerun-incomplete in the workflow profile) and ends
+    with outputs byte-identical to the uninterrupted run."""
+    workdir = tmp_path / "killed"
+    same = [
+        SNAKEMAKE,
+        "-s",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(ROOT / "config/test.yaml"),
+        "--cores",
+        "2",
+    ]
+    with open(tmp_path / "first.log", "w") as out:
+        first = subprocess.Popen(same, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    started = workdir / "results/logs/gwas"  # the first GWAS job has begun
+    deadline = time.monotonic() + 1200
+    while not (started.exists() and any(started.iterdir())):
+        assert first.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
+        assert time.monotonic() < deadline, "the GWAS never started"
+        time.sleep(0.5)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    # jobs it started keep running (same process group); wait for them, as the README says
+    deadline = time.monotonic() + 600
+    while True:
+        try:
+            os.killpg(first.pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, "orphaned jobs still running"
+        time.sleep(0.5)
+    assert not (workdir / "results/comparison.tsv").exists()
+    assert list((workdir / ".snakemake/locks").iterdir()), "no stale lock after SIGKILL"
+
+    again = subprocess.run(same, capture_output=True, text=True, timeout=1500)
+    assert again.returncode != 0
+    assert "LockException" in again.stdout + again.stderr
+    unlock = subprocess.run([*same, "--unlock"], capture_output=True, text=True, timeout=300)
+    assert unlock.returncode == 0, unlock.stderr[-3000:]
+    resumed = subprocess.run(same, capture_output=True, text=True, timeout=1500)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert "simulate" not in planned_jobs(resumed.stdout + resumed.stderr)  # resumed, not restarted
+    for name in COMPARED:
+        assert sha256(workdir / "results" / name) == sha256(run / name), name
 
 
 def test_real_cohort_with_a_bad_table_stops_and_names_it(run, tmp_path):

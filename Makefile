@@ -27,10 +27,18 @@ system:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq plink2 bolt-lmm-example >/dev/null; \
 	fi
 
+# --quiet rules: one progress line per finished job instead of each job's inputs and outputs
+# (every job still writes its full log under results/logs/); then a summary of the results.
 demo: env
-	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)
-	@echo
-	@echo "Results are in $(CURDIR)/results/ (start with results/comparison.tsv and results/plots/)."
+	@start=$$(date +%s); \
+	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --quiet rules || { \
+		status=$$?; \
+		echo "make demo: stopped. The failing job's error is above, its log under results/logs/;"; \
+		echo "run 'make demo' again to resume (see README, 'Interrupted runs')."; \
+		exit $$status; }; \
+	echo; \
+	$(BIN)/python -m regwas.compare.summary --results results --config $(CONFIG) \
+		--seconds $$(( $$(date +%s) - start ))
 
 lint: env
 	$(BIN)/ruff check src tests scripts benchmarks

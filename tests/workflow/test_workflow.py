@@ -238,6 +238,9 @@ def test_a_killed_run_resumes_to_identical_outputs(run, tmp_path):
         time.sleep(0.5)
     assert not (workdir / "results/comparison.tsv").exists()
     assert list((workdir / ".snakemake/locks").iterdir()), "no stale lock after SIGKILL"
+    # the jobs cut off are marked incomplete: without rerun-incomplete the rerun would stop
+    incomplete = workdir / ".snakemake/incomplete"
+    assert any(p.is_file() for p in incomplete.rglob("*")), "no job marked incomplete"
 
     again = subprocess.run(same, capture_output=True, text=True, timeout=1500)
     assert again.returncode != 0

@@ -41,18 +41,28 @@ $(SSF_VENV)/.installed: requirements-ssf.lock
 
 ssf-validator: $(SSF_VENV)/.installed
 
+# --quiet rules: one progress line per finished job instead of each job's inputs and outputs
+# (every job still writes its full log under results/logs/); then the report, the verified
+# publication bundle and a summary of the results.
 demo: env
-	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)
-	$(BIN)/snakemake --configfile $(CONFIG) --report results/report/report.zip
-	$(BIN)/snakemake --configfile $(CONFIG) --report results/report/report.html
-	$(BIN)/snakemake bundle --cores $(CORES) --configfile $(CONFIG)
-	$(BIN)/regwas bundle verify "$$(ls -t results/bundle/regwas-*.tar.gz | head -1)" --samples results/cohort/samples.tsv
-	@echo
-	@echo "Results are in $(CURDIR)/results/ (start with results/headline.tsv, results/comparison.tsv"
-	@echo "and results/plots/); the report is results/report/report.html, the bundle results/bundle/."
+	@start=$$(date +%s); \
+	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --quiet rules || { \
+		status=$$?; \
+		echo "make demo: stopped. The failing job's error is above, its log under results/logs/;"; \
+		echo "run 'make demo' again to resume (see README, 'Interrupted runs')."; \
+		exit $$status; }; \
+	$(BIN)/snakemake --configfile $(CONFIG) --quiet all --report results/report/report.zip && \
+	$(BIN)/snakemake --configfile $(CONFIG) --quiet all --report results/report/report.html && \
+	$(BIN)/snakemake bundle --cores $(CORES) --configfile $(CONFIG) --quiet rules && \
+	$(BIN)/regwas bundle verify "$$(ls -t results/bundle/regwas-*.tar.gz | head -1)" \
+		--samples results/cohort/samples.tsv && \
+	echo && \
+	$(BIN)/python -m regwas.compare.summary --results results --config $(CONFIG) \
+		--seconds $$(( $$(date +%s) - start ))
 
 lint: env
 	$(BIN)/ruff check src tests scripts benchmarks
+	$(BIN)/ruff format --check src tests scripts benchmarks
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/snakemake --lint --configfile $(CONFIG)
 

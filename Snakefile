@@ -1,7 +1,8 @@
 # regwas: what registration does to learned representations and their genetic associations.
 # Usage: see README.md. `snakemake --cores 4` runs the demo config; `snakemake --cores 4 ecg`
-# runs one modality. Per-rule resources come from workflow/profiles/default, auto-loaded
-# through the top-level `profiles` link (snakemake looks for profiles/default).
+# runs one modality. Per-rule threads and resources have one source, the workflow profile
+# workflow/profiles/default (auto-loaded through the top-level `profiles` link; snakemake looks
+# for profiles/default); rules set only what depends on the config (gwas_chrom's gpu).
 import os
 
 from snakemake.utils import min_version, validate
@@ -16,6 +17,10 @@ configfile: "config/config.yaml"
 
 
 validate(config, "workflow/schemas/config.schema.yaml")
+
+
+# the front page of `snakemake --report`, headed by the run's name
+report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"

@@ -9,10 +9,10 @@ from regwas.smk import run_script
 def main(smk):
     prepare_cohort(
         smk.params.inputs,
-        [str(c) for c in smk.config["chromosomes"]],
-        smk.config["cohort_qc"],
+        list(smk.params.chromosomes),
+        smk.params.cfg,
         Path(smk.output.samples).parent,
-        smk.config["seed"],
+        smk.params.seed,
         smk.threads,
     )
 

@@ -4,15 +4,24 @@ from regwas.compare.spaces import compare_spaces
 from regwas.io.tables import write_tsv
 from regwas.smk import run_script
 
+KINDS = ("gwas", "summary", "leads", "phewas", "probes", "samples")
+
 
 def main(smk):
+    # the named input lists hold one file per (modality, space), in the order of params.spaces
+    files: dict = {}
+    for i, (modality, space) in enumerate(smk.params.spaces):
+        files.setdefault(modality, {})[space] = {kind: smk.input[kind][i] for kind in KINDS}
     table, probe_table = compare_spaces(
-        smk.params.spaces,
+        files,
         smk.params.cfg,
         causal_path=smk.input.get("causal"),
         diseases_path=smk.input.get("diseases"),
-        probes_cfg=smk.params.probes_cfg,
-        seed=smk.params.seed,
+        chromosomes=smk.params.chromosomes,
+        people_files={
+            m: (smk.input.people[i], smk.input.exclusions[i])
+            for i, m in enumerate(smk.params.modalities)
+        },
     )
     write_tsv(table, smk.output.table)
     write_tsv(probe_table, smk.output.probes)

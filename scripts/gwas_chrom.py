@@ -14,6 +14,7 @@ def main(smk):
         smk.params.cfg,
         covariates=covariates,
         threads=smk.threads,
+        seed=smk.params.seed,
     )
 
 

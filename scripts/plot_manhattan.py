@@ -15,7 +15,7 @@ def main(smk):
         smk.output.png.removesuffix(".png"),
         title=title,
         leads=leads,
-        config=smk.config["plots"],
+        config=smk.params.cfg,
     )
 
 

@@ -8,7 +8,7 @@ from regwas.smk import run_script
 
 def main(smk):
     table = pd.read_csv(smk.input[0], sep="\t")
-    phewas_qq(table, smk.output.png.removesuffix(".png"), config=smk.config["plots"])
+    phewas_qq(table, smk.output.png.removesuffix(".png"), config=smk.params.cfg)
 
 
 run_script(snakemake, main)

@@ -12,7 +12,7 @@ def main(smk):
         tables,
         smk.output.png.removesuffix(".png"),
         labels=list(smk.params.labels),
-        config=smk.config["plots"],
+        config=smk.params.cfg,
     )
 
 

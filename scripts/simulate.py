@@ -7,9 +7,7 @@ from regwas.smk import run_script
 
 
 def main(smk):
-    simulate(
-        smk.config["simulate"], smk.config["seed"], Path(smk.output.samples).parent, smk.threads
-    )
+    simulate(smk.params.cfg, smk.params.seed, Path(smk.output.samples).parent, smk.threads)
 
 
 run_script(snakemake, main)

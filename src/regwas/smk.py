@@ -13,11 +13,15 @@ from regwas.errors import InputError
 def run_script(snakemake: Any, main: Callable[[Any], None]) -> None:
     """Run ``main(snakemake)`` with logging sent to the rule's log file and to stderr.
 
-    A user-caused error (InputError) is logged as one clear line and the job fails without a
-    traceback; the library's atomic writers leave no half-written outputs behind.
+    The log file gets everything; stderr (the terminal, or SLURM's job log) only warnings and
+    errors when there is a log file, so that a run's output stays readable. A user-caused
+    error (InputError) is logged as one clear line and the job fails without a traceback; the
+    library's atomic writers leave no half-written outputs behind.
     """
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    stderr = logging.StreamHandler(sys.stderr)
+    handlers: list[logging.Handler] = [stderr]
     if snakemake.log:
+        stderr.setLevel(logging.WARNING)
         handlers.append(logging.FileHandler(str(snakemake.log[0]), mode="w"))
     logging.basicConfig(
         level=logging.INFO,

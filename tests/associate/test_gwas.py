@@ -422,6 +422,25 @@ def test_torch_backend_equals_numpy(small, model):
     np.testing.assert_allclose(a["pillai"], b["pillai"], rtol=1e-9)
 
 
+def test_backend_choice_is_logged(caplog, monkeypatch):
+    """make_backend names the backend and device it chose in the log; auto without a CUDA
+    device (or without torch) falls back to numpy and says why."""
+    from regwas.associate.gwas.kernel import make_backend
+
+    basis = np.eye(3)
+    with caplog.at_level(logging.INFO, logger="regwas.associate.gwas.kernel"):
+        assert make_backend("numpy", basis).name == "numpy"
+    assert "GWAS backend numpy" in caplog.text
+    torch = pytest.importorskip("torch")
+    caplog.clear()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with caplog.at_level(logging.INFO, logger="regwas.associate.gwas.kernel"):
+        assert make_backend("auto", basis).name == "numpy"
+        assert make_backend("torch", basis).name == "torch:cpu"
+    assert "gwas.backend auto: no CUDA device, using numpy" in caplog.text
+    assert "GWAS backend torch:cpu" in caplog.text
+
+
 # ----------------------------------------------------------------------------- bad input
 
 

@@ -15,7 +15,7 @@ from jsonschema import Draft7Validator
 from regwas.cohort import tables
 from regwas.cohort.tables import load_schema, validate_table
 from regwas.errors import InputError
-from regwas.io.phecode_map import normalise_icd10
+from regwas.io.icd10 import normalise_icd10
 
 HEADER = "sample_id\tage\tsex\tbmi\tsite\tpheno\tnote\n"
 

@@ -1,7 +1,10 @@
 """Scoring lead loci and PheWAS hits against planted truth."""
 
+import json
+
 import numpy as np
 import pandas as pd
+import pytest
 from scipy import stats
 
 from regwas.compare.spaces import count_loci, lambda_outside, recovered_diseases, recovered_loci
@@ -73,3 +76,76 @@ def test_lambda_outside_causal_regions_ignores_the_signal_near_them():
     assert abs(lam - reference) < 1e-9 and 0.95 < lam < 1.05
     full = np.median(stats.chi2.isf(p, 1)) / stats.chi2.ppf(0.5, 1)
     assert full > 1.1  # the full lambda is inflated by the signal
+
+
+def _space_files(root, name: str, lead_chrom: str, fold_shift: list[float]) -> dict:
+    """The five per-space files compare reads, written under an arbitrary folder."""
+    d = root / name
+    d.mkdir(parents=True)
+    (d / "summary.json").write_text(json.dumps({"n_variants": 3, "lambda_gc": 1.02}))
+    pd.DataFrame(
+        {
+            "chromosome": [lead_chrom],
+            "base_pair_location": [1_000_050],
+            "p_value": [1e-12],
+            "locus": [1],
+        }
+    ).to_csv(d / "leads.tsv", sep="\t", index=False)
+    pd.DataFrame(
+        {
+            "chromosome": ["1", "1", "5"],
+            "base_pair_location": [1_000_050, 9_000_000, 9_000_000],
+            "neg_log10_p": [12.0, 0.3, 0.2],
+        }
+    ).to_csv(d / "gwas.tsv.gz", sep="\t", index=False)
+    pd.DataFrame({"phecode": ["CV_416.2"], "significant": [True]}).to_csv(
+        d / "phewas.tsv", sep="\t", index=False
+    )
+    folds = np.array([0.30, 0.32, 0.28]) + np.array(fold_shift)
+    pd.DataFrame(
+        {
+            "phenotype": ["qt"],
+            "metric": ["r2"],
+            **{f"fold_{i + 1}": [v] for i, v in enumerate(folds)},
+            "mean": [folds.mean()],
+            "folds_digest": ["abc"],
+        }
+    ).to_csv(d / "probes.tsv", sep="\t", index=False)
+    return {
+        "summary": d / "summary.json",
+        "leads": d / "leads.tsv",
+        "gwas": d / "gwas.tsv.gz",
+        "phewas": d / "phewas.tsv",
+        "probes": d / "probes.tsv",
+    }
+
+
+def test_compare_spaces_reads_the_given_files_and_counts_analysed_chromosomes(tmp_path):
+    """compare_spaces reads exactly the files it is given (no results/ layout of its own), one
+    row per space in the given order; causal_total counts only causal variants on the analysed
+    chromosomes (chr5's cannot be recovered when only chr1 was tested)."""
+    from regwas.compare.spaces import compare_spaces
+
+    files = {
+        "ecg": {
+            "native": _space_files(tmp_path / "a", "x", "1", [0, 0, 0]),
+            "median_beat": _space_files(tmp_path / "b", "y", "1", [0.1, 0.05, 0.15]),
+        }
+    }
+    causal = tmp_path / "causal.tsv"
+    pd.DataFrame(
+        {
+            "modality": ["ecg", "ecg", "brain"],
+            "chromosome": ["1", "5", "1"],
+            "position": [1_000_000, 2_000_000, 5_000_000],
+        }
+    ).to_csv(causal, sep="\t", index=False)
+    table, probes = compare_spaces(files, {}, causal_path=causal, chromosomes=["1"])
+    assert list(table["space"]) == ["native", "median_beat"]
+    assert list(table["causal_total"]) == [1, 1] and list(table["causal_recovered"]) == [1, 1]
+    assert list(table["false_loci"]) == [0, 0] and list(table["lead_loci"]) == [1, 1]
+    assert list(table["n_variants"]) == [3, 3] and list(table["phewas_hits"]) == [1, 1]
+    assert list(probes["space"]) == ["median_beat"]
+    assert probes.loc[0, "mean_diff"] == pytest.approx(0.1)
+    everything, _ = compare_spaces(files, {}, causal_path=causal)
+    assert list(everything["causal_total"]) == [2, 2]  # no chromosome list: every causal variant

@@ -167,7 +167,7 @@ def _entry_points():
             "regwas.associate.probes",
             lambda c, t: probes.probe_embeddings(IDS, Z, SAMPLES, c),
         ),
-        ("compare", "regwas.compare.spaces", lambda c, t: compare_spaces({}, c, results_dir=t)),
+        ("compare", "regwas.compare.spaces", lambda c, t: compare_spaces({}, c)),
         ("plots", "regwas.plots.manhattan_miami", lambda c, t: manhattan_figure(GWAS, config=c)),
         ("plots", "regwas.plots.qq_plot", lambda c, t: qq_figure(GWAS, config=c)),
         ("plots", "regwas.plots.phewas", lambda c, t: phewas_qq_figure(t / "p.tsv", config=c)),
@@ -325,13 +325,13 @@ def test_every_cli_seed_defaults_to_the_workflow_seed():
     assert {"adjust", "cohort", "embed", "phewas", "probe"} <= set(seeds)
 
 
-def test_cli_cohort_chromosomes_from_the_schema():
+def test_cli_cohort_chromosomes_default_to_the_autosomes():
+    """The schema has no chromosomes default (a simulated cohort's come from
+    simulate.genotypes.n_chromosomes); for a real cohort the CLI, like the workflow, takes 1..22."""
     from regwas.genetics.chromosomes import parse_chromosomes
 
     args = {a.dest: a for a in _subparser("cohort")._actions}
-    assert parse_chromosomes(args["chromosomes"].default) == [
-        str(c) for c in defaults("chromosomes")
-    ]
+    assert parse_chromosomes(args["chromosomes"].default) == [str(c) for c in range(1, 23)]
 
 
 def test_cli_plot_threshold_from_the_schema():

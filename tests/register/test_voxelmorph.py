@@ -50,7 +50,7 @@ def _cfg(**kw):
 def _toy_cohort(n, seed=0):
     """Template = the MNI152 slice; subjects = it warped by smooth random fields."""
     pytest.importorskip("nilearn")
-    from regwas.simulate.brain import load_template
+    from regwas.io.mni import load_template
 
     tpl = load_template().t1[:, :, 44].astype(np.float32)
     tpl = tpl[2:98:2, 2:114:2] / tpl.max()  # 48 x 56 (4 mm): a CPU-sized smoke test

@@ -171,8 +171,6 @@ GROUPS = {
 
 
 def test_test_config_runs_under_slurm(cluster, tmp_path):
-    if not (ROOT / "config" / "test.yaml").exists():
-        pytest.skip("no config/test.yaml yet")
     groups = [f"{rule}={group}" for group, rules in GROUPS.items() for rule in rules]
     proc = _snakemake(
         cluster,

@@ -4,71 +4,59 @@
 
 rule gwas_chrom:
     input:
-        embeddings=f"{SPACE_DIR}/embeddings.adjusted.parquet",
+        embeddings=space_file("embeddings.adjusted.parquet"),
         samples=f"{COHORT}/samples.tsv",
         genotypes=lambda w: genotype_files(w.chrom),
     output:
-        f"{SPACE_DIR}/gwas/chr{{chrom}}.parquet",
+        space_file("gwas/chr{chrom}.parquet"),
     log:
         f"{LOGS}/gwas/{{modality}}_{{space}}_chr{{chrom}}.log",
     benchmark:
         f"{BENCH}/gwas/{{modality}}_{{space}}_chr{{chrom}}.tsv"
     conda:
         GWAS_ENV
-    threads: 1
     resources:
-        mem_mb=4000,
-        runtime=60,
         gpu=GWAS_GPU,
     params:
-        cfg=config["gwas"],
+        cfg=gwas_config(without=GWAS_AFTER_TEST),
         bfile=lambda w: cohort_inputs()["genotypes"].replace("{chrom}", w.chrom),
+        seed=config["seed"],
     script:
         "../../scripts/gwas_chrom.py"
 
 
 rule gwas_merge:
     input:
-        expand(
-            f"{SPACE_DIR}/gwas/chr{{chrom}}.parquet", chrom=CHROMS, allow_missing=True
-        ),
+        expand(space_file("gwas/chr{chrom}.parquet"), chrom=CHROMS, allow_missing=True),
     output:
-        gwas=f"{SPACE_DIR}/gwas.tsv.gz",
-        summary=f"{SPACE_DIR}/gwas_summary.json",
+        gwas=space_file(SPACE_RESULTS["gwas"]),
+        summary=space_file(SPACE_RESULTS["summary"]),
     log:
         f"{LOGS}/gwas_merge/{{modality}}_{{space}}.log",
     benchmark:
         f"{BENCH}/gwas_merge/{{modality}}_{{space}}.tsv"
     conda:
         "../../envs/genetics.yaml"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=30,
     params:
-        cfg=config["gwas"],
+        cfg=gwas_config(without=GWAS_LEADS_ONLY),
     script:
         "../../scripts/gwas_merge.py"
 
 
 rule gwas_leads:
     input:
-        gwas=f"{SPACE_DIR}/gwas.tsv.gz",
-        embeddings=f"{SPACE_DIR}/embeddings.adjusted.parquet",
+        gwas=space_file(SPACE_RESULTS["gwas"]),
+        embeddings=space_file("embeddings.adjusted.parquet"),
         genotypes=all_genotype_files(),
     output:
-        leads=f"{SPACE_DIR}/lead_variants.tsv",
-        linkage=f"{SPACE_DIR}/lead_linkage.tsv",
+        leads=space_file(SPACE_RESULTS["leads"]),
+        linkage=space_file("lead_linkage.tsv"),
     log:
         f"{LOGS}/gwas_leads/{{modality}}_{{space}}.log",
     benchmark:
         f"{BENCH}/gwas_leads/{{modality}}_{{space}}.tsv"
     conda:
         "../../envs/genetics.yaml"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=30,
     params:
         cfg=config["gwas"],
         bfile_pattern=lambda w: cohort_inputs()["genotypes"],
@@ -78,21 +66,17 @@ rule gwas_leads:
 
 rule phewas:
     input:
-        embeddings=f"{SPACE_DIR}/embeddings.adjusted.parquet",
+        embeddings=space_file("embeddings.adjusted.parquet"),
         samples=f"{COHORT}/samples.tsv",
         diagnoses=f"{COHORT}/diagnoses.tsv",
     output:
-        f"{SPACE_DIR}/phewas.tsv",
+        space_file(SPACE_RESULTS["phewas"]),
     log:
         f"{LOGS}/phewas/{{modality}}_{{space}}.log",
     benchmark:
         f"{BENCH}/phewas/{{modality}}_{{space}}.tsv"
     conda:
         "../../envs/stats.yaml"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=30,
     params:
         cfg=config["phewas"],
         seed=config["seed"],
@@ -104,21 +88,17 @@ rule comparison_samples:
     input:
         manifest=f"{COHORT}/{{modality}}.manifest.tsv",
         stores=lambda w: expand(
-            f"results/{w.modality}/{{s}}/samples.tsv", s=spaces(w.modality)
+            f"{RESULTS}/{w.modality}/{{s}}/samples.tsv", s=spaces(w.modality)
         ),
     output:
-        people="results/{modality}/comparison_samples.tsv",
-        exclusions="results/{modality}/exclusions.tsv",
+        people=f"{RESULTS}/{{modality}}/comparison_samples.tsv",
+        exclusions=f"{RESULTS}/{{modality}}/exclusions.tsv",
     log:
         f"{LOGS}/comparison_samples/{{modality}}.log",
     benchmark:
         f"{BENCH}/comparison_samples/{{modality}}.tsv"
     conda:
         "../../envs/stats.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
     params:
         spaces=lambda w: spaces(w.modality),
     script:
@@ -127,21 +107,17 @@ rule comparison_samples:
 
 rule probes:
     input:
-        embeddings=f"{SPACE_DIR}/embeddings.parquet",
+        embeddings=space_file("embeddings.parquet"),
         samples=f"{COHORT}/samples.tsv",
-        people="results/{modality}/comparison_samples.tsv",
+        people=f"{RESULTS}/{{modality}}/comparison_samples.tsv",
     output:
-        f"{SPACE_DIR}/probes.tsv",
+        space_file(SPACE_RESULTS["probes"]),
     log:
         f"{LOGS}/probes/{{modality}}_{{space}}.log",
     benchmark:
         f"{BENCH}/probes/{{modality}}_{{space}}.tsv"
     conda:
         "../../envs/stats.yaml"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=30,
     params:
         cfg=config["probes"],
         seed=config["seed"],
@@ -149,34 +125,36 @@ rule probes:
         "../../scripts/probes.py"
 
 
+# One named input list per kind of per-space result, each in the order of params.spaces (the
+# rows of comparison.tsv): the script pairs them up, the library reads exactly these files.
 rule compare:
     input:
         unpack(truth_files),
-        spaces=[f for m in MODALITIES for s in spaces(m) for f in space_results(m, s)],
-        summaries=[
-            f"results/{m}/{s}/gwas_summary.json" for m in MODALITIES for s in spaces(m)
-        ],
+        gwas=per_space("gwas"),
+        summary=per_space("summary"),
+        leads=per_space("leads"),
+        phewas=per_space("phewas"),
+        probes=per_space("probes"),
+        samples=[space_file("samples.tsv", m, s) for m, s in all_spaces()],
+        people=expand(f"{RESULTS}/{{m}}/comparison_samples.tsv", m=MODALITIES),
+        exclusions=expand(f"{RESULTS}/{{m}}/exclusions.tsv", m=MODALITIES),
     output:
         table=report(
-            "results/comparison.tsv",
+            f"{RESULTS}/comparison.tsv",
             caption="../report/comparison.rst",
             category="Comparison",
         ),
-        probes="results/probe_comparison.tsv",
+        probes=f"{RESULTS}/probe_comparison.tsv",
     log:
         f"{LOGS}/compare.log",
     benchmark:
         f"{BENCH}/compare.tsv"
     conda:
         "../../envs/stats.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=15,
     params:
-        spaces={m: spaces(m) for m in MODALITIES},
+        spaces=all_spaces(),
+        modalities=MODALITIES,
+        chromosomes=CHROMS,
         cfg=config["compare"],
-        probes_cfg=config["probes"],
-        seed=config["seed"],
     script:
         "../../scripts/compare.py"

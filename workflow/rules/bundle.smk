@@ -19,10 +19,6 @@ rule gwas_ssf:
         f"{BENCH}/gwas_ssf/{{modality}}_{{space}}.tsv"
     conda:
         "../../envs/stats.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=15,
     params:
         cfg=config["bundle"],
         covariates=config["adjust"]["covariates"],
@@ -60,10 +56,6 @@ rule headline:
         f"{BENCH}/headline.tsv"
     conda:
         "../../envs/plots.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=15,
     params:
         probe_keys=PROBE_KEYS,
     script:
@@ -81,10 +73,6 @@ rule resource_usage:
         f"{LOGS}/resources.log",
     conda:
         "../../envs/stats.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
     params:
         benchmarks=BENCH,
     script:
@@ -116,10 +104,6 @@ rule report_tables:
         f"{LOGS}/report_tables.log",
     conda:
         "../../envs/stats.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
     params:
         titles={
             "headline": "Did registration help? Registered vs native, every measure",
@@ -147,10 +131,6 @@ rule input_checksums:
         f"{BENCH}/input_checksums.tsv"
     conda:
         "../../envs/stats.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=30,
     script:
         "../../scripts/input_checksums.py"
 
@@ -172,10 +152,6 @@ rule bundle:
         f"{BENCH}/bundle.tsv"
     conda:
         "../../envs/stats.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=30,
     params:
         cfg=config["bundle"],
         config=config,

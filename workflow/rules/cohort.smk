@@ -6,13 +6,10 @@ rule simulate:
     output:
         samples=f"{SIM}/samples.tsv",
         diagnoses=f"{SIM}/diagnoses.tsv",
-        manifests=expand(
-            f"{SIM}/{{m}}.manifest.tsv",
-            m=config["simulate"].get("modalities", ["ecg", "brain"]),
-        ),
+        manifests=simulated_manifests(),
         genotypes=expand(
             f"{SIM}/genotypes/chr{{chrom}}.{{ext}}",
-            chrom=CHROMS,
+            chrom=simulated_chromosomes(),
             ext=["bed", "bim", "fam"],
         ),
         causal=f"{SIM}/truth/causal_variants.tsv",
@@ -23,10 +20,9 @@ rule simulate:
         f"{BENCH}/simulate.tsv"
     conda:
         "../../envs/simulate.yaml"
-    threads: 2
-    resources:
-        mem_mb=8000,
-        runtime=60,
+    params:
+        cfg=config["simulate"],
+        seed=config["seed"],
     script:
         "../../scripts/simulate.py"
 
@@ -35,7 +31,7 @@ rule cohort:
     input:
         samples=cohort_inputs()["samples"],
         diagnoses=cohort_inputs()["diagnoses"],
-        manifests=list(cohort_inputs()["manifests"].values()),
+        manifests=cohort_manifests,
         genotypes=all_genotype_files(),
     output:
         samples=f"{COHORT}/samples.tsv",
@@ -48,11 +44,10 @@ rule cohort:
         f"{BENCH}/cohort.tsv"
     conda:
         "../../envs/genetics.yaml"
-    threads: 2
-    resources:
-        mem_mb=8000,
-        runtime=60,
     params:
         inputs=lambda w: cohort_inputs(),
+        chromosomes=CHROMS,
+        cfg=config["cohort_qc"],
+        seed=config["seed"],
     script:
         "../../scripts/cohort.py"

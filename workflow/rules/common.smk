@@ -1,19 +1,18 @@
-# Paths, wildcards and target lists shared by the rules. No statistics here.
+# Paths, wildcards, facts derived from the config, and target lists shared by the rules. No
+# statistics here. The results layout is defined once, here: every rule builds its paths from
+# these names and helpers, and passes them on through input/output/params.
 import datetime as _dt
 import glob
 import os
 from pathlib import Path
 
-SIM = "results/simulated"
-COHORT = "results/cohort"
-SPACE_DIR = "results/{modality}/{space}"
-LOGS = "results/logs"
-BENCH = "results/benchmarks"
-CHROMS = [str(c) for c in config["chromosomes"]]
-# the GWAS on a GPU: gwas.backend torch requests one per job (sbatch --gpus=1 under the slurm
-# executor; gpu=0 adds no flag) and runs in the torch env
-GWAS_GPU = 1 if config["gwas"]["backend"] == "torch" else 0
-GWAS_ENV = "../../envs/torch.yaml" if GWAS_GPU else "../../envs/genetics.yaml"
+RESULTS = "results"
+SIM = f"{RESULTS}/simulated"
+COHORT = f"{RESULTS}/cohort"
+SPACE_DIR = f"{RESULTS}/{{modality}}/{{space}}"
+PLOT_DIR = f"{RESULTS}/plots/{{modality}}"
+LOGS = f"{RESULTS}/logs"
+BENCH = f"{RESULTS}/benchmarks"
 MODALITIES = list(config["modalities"])
 # brain spaces made by the chunked ANTs registration (one registration serves all three);
 # VoxelMorph starts from the ants_affine images, so it needs that store too
@@ -30,6 +29,17 @@ wildcard_constraints:
     modality="[a-z0-9]+",
     space="[a-z0-9_]+",
     chrom="[0-9A-Za-z]+",
+
+
+def space_file(name, modality="{modality}", space="{space}"):
+    """results/{modality}/{space}/<name>; wildcards stay open unless a value is given."""
+    path = f"{SPACE_DIR}/{name}"
+    return path.replace("{modality}", modality).replace("{space}", space)
+
+
+def plot_file(name, modality="{modality}"):
+    """results/plots/{modality}/<name>."""
+    return f"{PLOT_DIR}/{name}".replace("{modality}", modality)
 
 
 def spaces(modality):
@@ -51,6 +61,71 @@ def brain_ants_chunk_dirs(wildcards):
 
 def registered_spaces(modality):
     return [s for s in spaces(modality) if s != "native"]
+
+
+def all_spaces():
+    """(modality, space) pairs in the order of the comparison table."""
+    return [(m, s) for m in MODALITIES for s in spaces(m)]
+
+
+# --- chromosomes: one source ---------------------------------------------------------------
+# A simulated cohort has chromosomes 1..simulate.genotypes.n_chromosomes (the simulator writes
+# all of them). `chromosomes`, the ones read and tested, defaults to all of those and may name a
+# subset (config/test.yaml simulates 22 and analyses 3); a real cohort (cohort: files) names its
+# own, default 1..22.
+
+
+def simulated_chromosomes():
+    n = int(config["simulate"]["genotypes"]["n_chromosomes"])
+    return [str(c) for c in range(1, n + 1)]
+
+
+def analysed_chromosomes():
+    if config["cohort"] != "simulate":
+        return [str(c) for c in config.get("chromosomes", range(1, 23))]
+    simulated = simulated_chromosomes()
+    chosen = [str(c) for c in config.get("chromosomes", simulated)]
+    unknown = [c for c in chosen if c not in simulated]
+    if unknown:
+        raise ValueError(
+            f"config: chromosomes {unknown} are not simulated (simulate.genotypes.n_chromosomes "
+            f"is {len(simulated)}); leave `chromosomes` out to analyse all of them"
+        )
+    return chosen
+
+
+CHROMS = analysed_chromosomes()
+
+
+# --- the GWAS backend ----------------------------------------------------------------------
+# numpy: the genetics env, no GPU. torch: the torch env and one GPU per job (sbatch --gpus=1
+# under the slurm executor). auto: the torch env, no GPU requested; it uses CUDA when the
+# job's machine has a device, else numpy (the job log names the device it used).
+GWAS_GPU = 1 if config["gwas"]["backend"] == "torch" else 0
+GWAS_ENV = (
+    "../../envs/genetics.yaml"
+    if config["gwas"]["backend"] == "numpy"
+    else "../../envs/torch.yaml"
+)
+# gwas keys read only after the per-chromosome tests (by gwas_merge and gwas_leads): left out of
+# gwas_chrom's params so that changing them does not rerun the GWAS itself
+GWAS_AFTER_TEST = ("p_threshold", "clump", "cluster_max_distance")
+GWAS_LEADS_ONLY = ("clump", "cluster_max_distance")
+
+
+def gwas_config(without=()):
+    return {k: v for k, v in config["gwas"].items() if k not in without}
+
+
+# --- the cohort's files --------------------------------------------------------------------
+
+
+def simulated_manifests():
+    """Manifests the simulator writes: one per simulated modality, only when it renders them."""
+    sim = config["simulate"]
+    if not sim["render"]:
+        return []
+    return [f"{SIM}/{m}.manifest.tsv" for m in sim["modalities"]]
 
 
 def cohort_inputs():
@@ -77,6 +152,27 @@ def cohort_inputs():
     }
 
 
+def cohort_manifests(wildcards):
+    """One manifest per analysed modality. A simulated cohort has one only for a modality it
+    renders: anything that needs another stops here, before any job runs, saying why."""
+    if config["cohort"] == "simulate":
+        sim = config["simulate"]
+        if not sim["render"]:
+            raise ValueError(
+                f"config: modalities {MODALITIES} need rendered records, but simulate.render is "
+                "false (the simulation then writes genotypes, tables and truth only). Set "
+                "simulate.render: true, or ask for the simulation alone: "
+                f"snakemake {SIM}/samples.tsv"
+            )
+        unrendered = [m for m in MODALITIES if m not in sim["modalities"]]
+        if unrendered:
+            raise ValueError(
+                f"config: modalities {unrendered} are not simulated (simulate.modalities is "
+                f"{sim['modalities']}); add them there"
+            )
+    return list(cohort_inputs()["manifests"].values())
+
+
 def genotype_files(chrom):
     prefix = cohort_inputs()["genotypes"].replace("{chrom}", str(chrom))
     return [f"{prefix}.{ext}" for ext in ("bed", "bim", "fam")]
@@ -96,31 +192,39 @@ def truth_files(wildcards=None):
     return {}
 
 
+# --- targets -------------------------------------------------------------------------------
+
+# the per-space results, by name; compare reads each as a named input list (one per space)
+SPACE_RESULTS = {
+    "gwas": "gwas.tsv.gz",
+    "summary": "gwas_summary.json",
+    "leads": "lead_variants.tsv",
+    "phewas": "phewas.tsv",
+    "probes": "probes.tsv",
+}
+
+
+def per_space(kind):
+    """One result kind of every (modality, space), in the order of all_spaces()."""
+    return [space_file(SPACE_RESULTS[kind], m, s) for m, s in all_spaces()]
+
+
 def space_results(modality, space):
-    d = f"results/{modality}/{space}"
-    return [
-        f"{d}/gwas.tsv.gz",
-        f"{d}/lead_variants.tsv",
-        f"{d}/phewas.tsv",
-        f"{d}/probes.tsv",
-    ]
+    return [space_file(name, modality, space) for name in SPACE_RESULTS.values()]
 
 
 def plot_targets(modality):
     out = []
     for space in spaces(modality):
-        out += expand(
-            "results/plots/{m}/{s}.{kind}.png",
-            m=modality,
-            s=space,
-            kind=["manhattan", "phewas_qq"],
-        )
-    out += expand(
-        "results/plots/{m}/{s}_vs_native.miami.png",
-        m=modality,
-        s=registered_spaces(modality),
-    )
-    out.append(f"results/plots/{modality}/qq.png")
+        out += [
+            plot_file(f"{space}.{kind}.png", modality)
+            for kind in ("manhattan", "phewas_qq")
+        ]
+    out += [
+        plot_file(f"{space}_vs_native.miami.png", modality)
+        for space in registered_spaces(modality)
+    ]
+    out.append(plot_file("qq.png", modality))
     return out
 
 
@@ -132,7 +236,7 @@ def modality_targets(modality):
 
 
 def all_targets():
-    out = ["results/comparison.tsv"]
+    out = [f"{RESULTS}/comparison.tsv"]
     for modality in MODALITIES:
         out += modality_targets(modality)
     return out

@@ -6,18 +6,14 @@ rule ecg_native:
     input:
         manifest=f"{COHORT}/ecg.manifest.tsv",
     output:
-        data="results/ecg/native/data.npy",
-        samples="results/ecg/native/samples.tsv",
+        data=space_file("data.npy", "ecg", "native"),
+        samples=space_file("samples.tsv", "ecg", "native"),
     log:
         f"{LOGS}/ecg_native.log",
     benchmark:
         f"{BENCH}/ecg_native.tsv"
     conda:
         "../../envs/ecg.yaml"
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=60,
     script:
         "../../scripts/ecg_native.py"
 
@@ -26,19 +22,15 @@ rule ecg_median_beat:
     input:
         manifest=f"{COHORT}/ecg.manifest.tsv",
     output:
-        data="results/ecg/median_beat/data.npy",
-        samples="results/ecg/median_beat/samples.tsv",
-        qc="results/ecg/median_beat/qc.tsv",
+        data=space_file("data.npy", "ecg", "median_beat"),
+        samples=space_file("samples.tsv", "ecg", "median_beat"),
+        qc=space_file("qc.tsv", "ecg", "median_beat"),
     log:
         f"{LOGS}/ecg_median_beat.log",
     benchmark:
         f"{BENCH}/ecg_median_beat.tsv"
     conda:
         "../../envs/ecg.yaml"
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=60,
     params:
         cfg=config["ecg"]["median_beat"],
     script:
@@ -62,10 +54,6 @@ rule brain_template:
         f"{BENCH}/brain_template.tsv"
     conda:
         "../../envs/register.yaml"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=60,
     params:
         cfg=config["brain"],
         seed=config["seed"],
@@ -87,10 +75,6 @@ rule brain_native:
         f"{BENCH}/brain_native.tsv"
     conda:
         "../../envs/register.yaml"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=60,
     params:
         cfg=config["brain"],
     script:
@@ -108,10 +92,6 @@ checkpoint brain_chunks:
         f"{BENCH}/brain_chunks.tsv"
     conda:
         "../../envs/register.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
     params:
         chunk_size=config["brain"]["chunk_size"],
     script:
@@ -131,10 +111,6 @@ rule brain_ants_chunk:
         f"{BENCH}/brain_ants/chunk{{chunk}}.tsv"
     conda:
         "../../envs/register.yaml"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=120,
     params:
         cfg=config["brain"],
         seed=config["seed"],
@@ -159,10 +135,6 @@ rule brain_ants_store:
         space="ants_[a-z_]+",
     conda:
         "../../envs/register.yaml"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=30,
     script:
         "../../scripts/brain_gather.py"
 
@@ -183,10 +155,7 @@ rule brain_voxelmorph_train:
         f"{BENCH}/brain_voxelmorph_train.tsv"
     conda:
         "../../envs/voxelmorph.yaml"
-    threads: 2
     resources:
-        mem_mb=8000,
-        runtime=240,
         gpu=VOXELMORPH_GPU,
     params:
         cfg=config["brain"]["voxelmorph"],
@@ -211,10 +180,7 @@ rule brain_voxelmorph_apply:
         f"{BENCH}/brain_voxelmorph_apply.tsv"
     conda:
         "../../envs/voxelmorph.yaml"
-    threads: 2
     resources:
-        mem_mb=8000,
-        runtime=60,
         gpu=VOXELMORPH_GPU,
     params:
         cfg=config["brain"]["voxelmorph"],

@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of `regwas cohort`; defaults from the config schema (cohort_qc, chromosomes)."""
+    """Arguments of `regwas cohort`; defaults from the config schema (cohort_qc)."""
     pca = defaults("cohort_qc.pca")
     parser.add_argument("--samples", required=True, help="samples.tsv")
     parser.add_argument("--diagnoses", required=True, help="diagnoses.tsv (sample_id, icd10)")
@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="MODALITY=PATH",
         help="a modality's manifest (repeatable), e.g. ecg=ecg.manifest.tsv",
     )
-    chromosomes = ",".join(str(c) for c in defaults("chromosomes"))
+    chromosomes = "1-22"  # the autosomes of a real cohort (the workflow's default for files)
     parser.add_argument(
         "--chromosomes", default=chromosomes, help=f"e.g. 1-22 or 1,2,5-7 (default {chromosomes})"
     )

@@ -24,7 +24,7 @@ import pandas as pd
 
 from regwas.config.schema import load_schema
 from regwas.errors import InputError
-from regwas.io.phecode_map import normalise_icd10
+from regwas.io.icd10 import normalise_icd10
 from regwas.io.tables import delimiter_hint
 
 SCHEMAS = ("samples", "diagnoses", "manifest")

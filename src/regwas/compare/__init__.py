@@ -14,5 +14,6 @@ __all__, __getattr__, __dir__ = lazy_api(
             "recovered_diseases",
             "compare_spaces",
         ],
+        "summary": ["ROWS", "comparison_table", "duration", "summary_text", "main"],
     },
 )

@@ -81,19 +81,18 @@ def recovered_diseases(phewas: pd.DataFrame, diseases: pd.DataFrame) -> tuple[in
     return int(hits), len(planted)
 
 
-def _people(modality_dir: Path) -> dict[str, int]:
-    """People the probes of a modality's spaces share, and those left out (if written)."""
+def _people(kept: str | os.PathLike | None, excluded: str | os.PathLike | None) -> dict[str, int]:
+    """People the probes of a modality's spaces share (comparison_samples.tsv) and those left
+    out (exclusions.tsv), when given."""
     out: dict[str, int] = {}
-    kept, excluded = modality_dir / "comparison_samples.tsv", modality_dir / "exclusions.tsv"
-    if kept.exists():
+    if kept is not None:
         out["n_compared"] = len(read_tsv(kept, dtype={"sample_id": str}))
-    if excluded.exists():
+    if excluded is not None:
         table = read_tsv(excluded, dtype={"sample_id": str})
         out["n_excluded"] = int(table["sample_id"].nunique())
         if out["n_excluded"]:
             log.info(
-                "%s: %d people left out of the comparison (%s): %s%s",
-                modality_dir.name,
+                "%d people left out of the comparison (%s): %s%s",
                 out["n_excluded"],
                 excluded,
                 ", ".join(table["sample_id"].drop_duplicates().iloc[:5]),
@@ -103,31 +102,40 @@ def _people(modality_dir: Path) -> dict[str, int]:
 
 
 def compare_spaces(
-    spaces: dict[str, list[str]],
+    space_files: dict[str, dict[str, dict[str, str | os.PathLike]]],
     cfg: dict | None,
     causal_path: str | os.PathLike | None = None,
     diseases_path: str | os.PathLike | None = None,
-    probes_cfg: dict | None = None,
-    seed: int = 0,
-    results_dir: str | os.PathLike = "results",
+    chromosomes: list[str] | None = None,
+    people_files: dict[str, tuple[str | os.PathLike, str | os.PathLike]] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Build the comparison table and the paired probe comparison (registered vs native)."""
+    """Build the comparison table and the paired probe comparison (registered vs native).
+
+    ``space_files``: modality -> space -> the files of that space, by kind: ``summary``
+    (gwas_summary.json), ``leads`` (lead_variants.tsv), ``phewas``, ``probes`` and ``gwas``
+    (gwas.tsv.gz, read only with planted truth), optionally ``samples`` (the array store's
+    samples.tsv); one table row per space, in this order.
+    ``chromosomes``: the chromosomes that were analysed; planted causal variants elsewhere are
+    not counted (``causal_total``), as no lead could recover them. ``people_files``:
+    modality -> (comparison_samples.tsv, exclusions.tsv), for the counts of people compared
+    and left out.
+    """
     from regwas.compare.probes import compare_probes
 
     cfg = section("compare", cfg)
-    results_dir = Path(results_dir)
     causal = read_tsv(causal_path, dtype={"chromosome": str}) if causal_path else None
+    if causal is not None and chromosomes is not None:
+        causal = causal[causal["chromosome"].isin([str(c) for c in chromosomes])]
     diseases = read_tsv(diseases_path, dtype=str) if diseases_path else None
     rows, probe_rows = [], []
-    for modality, space_list in spaces.items():
+    for modality, by_space in space_files.items():
         probes_by_space = {}
-        people = _people(results_dir / modality)
-        for space in space_list:
-            d = results_dir / modality / space
-            summary = json.loads((d / "gwas_summary.json").read_text())
-            leads = read_tsv(d / "lead_variants.tsv", dtype={"chromosome": str})
-            phewas = read_tsv(d / "phewas.tsv", dtype={"phecode": str})
-            probes = read_tsv(d / "probes.tsv")
+        people = _people(*(people_files or {}).get(modality, (None, None)))
+        for space, files in by_space.items():
+            summary = json.loads(Path(files["summary"]).read_text())
+            leads = read_tsv(files["leads"], dtype={"chromosome": str})
+            phewas = read_tsv(files["phewas"], dtype={"phecode": str})
+            probes = read_tsv(files["probes"])
             probes_by_space[space] = probes
             row = {
                 "modality": modality,
@@ -136,8 +144,8 @@ def compare_spaces(
                 "lambda_gc": summary.get("lambda_gc"),
                 "lead_loci": count_loci(leads, cfg["p_threshold"]),
             }
-            if (d / "samples.tsv").exists():
-                row["n_in_space"] = len(read_tsv(d / "samples.tsv", dtype={"sample_id": str}))
+            if files.get("samples"):  # the space's array store: who it holds
+                row["n_in_space"] = len(read_tsv(files["samples"], dtype={"sample_id": str}))
             row.update(people)
             if causal is not None:
                 mine = causal[causal["modality"] == modality]
@@ -146,7 +154,7 @@ def compare_spaces(
                 )
                 row.update(causal_recovered=hit, causal_total=total, false_loci=false)
                 gwas = pd.read_csv(
-                    d / "gwas.tsv.gz",
+                    files["gwas"],
                     sep="\t",
                     usecols=["chromosome", "base_pair_location", "neg_log10_p"],
                     dtype={"chromosome": str},

@@ -20,13 +20,9 @@ __all__, __getattr__, __dir__ = lazy_api(
             "write_embeddings",
             "read_embeddings",
         ],
-        "phecode_map": [
-            "normalise_icd10",
-            "ICD10_PATTERN",
-            "PACKAGE_MAP",
-            "packaged_map_path",
-            "load_phecode_map",
-        ],
+        "icd10": ["ICD10_PATTERN", "normalise_icd10"],
+        "mni": ["T2_INTENSITY", "Template", "load_template"],
+        "phecode_map": ["PACKAGE_MAP", "packaged_map_path", "load_phecode_map"],
         "plink": [
             "FAM_COLUMNS",
             "BIM_COLUMNS",

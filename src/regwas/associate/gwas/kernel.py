@@ -191,21 +191,35 @@ class TorchBackend:
 
 
 def make_backend(name: str, basis_matrix: np.ndarray):
-    """numpy | torch | auto (torch on CUDA when a GPU is present, else numpy)."""
+    """numpy | torch | auto (torch on CUDA when a GPU is present, else numpy).
+
+    Logs the backend and device it chose (for auto, also why it fell back to numpy), so the
+    job log says where the GWAS ran.
+    """
     if name == "numpy":
-        return NumpyBackend(basis_matrix)
-    if name == "torch":
-        return TorchBackend(basis_matrix)
-    if name == "auto":
+        backend = NumpyBackend(basis_matrix)
+    elif name == "torch":
+        backend = TorchBackend(basis_matrix)
+    elif name == "auto":
         try:
             import torch
-
-            if torch.cuda.is_available():
-                return TorchBackend(basis_matrix, "cuda")
         except ImportError:
-            pass
-        return NumpyBackend(basis_matrix)
-    raise ValueError(f"unknown GWAS backend {name!r} (numpy, torch or auto)")
+            torch, why = None, "torch is not installed"
+        else:
+            why = "no CUDA device"
+        if torch is not None and torch.cuda.is_available():
+            backend = TorchBackend(basis_matrix, "cuda")
+        else:
+            log.info("gwas.backend auto: %s, using numpy", why)
+            backend = NumpyBackend(basis_matrix)
+    else:
+        raise ValueError(f"unknown GWAS backend {name!r} (numpy, torch or auto)")
+    device = getattr(backend, "device", None)
+    if device is not None and device.type == "cuda":
+        log.info("GWAS backend %s (%s)", backend.name, backend.torch.cuda.get_device_name(device))
+    else:
+        log.info("GWAS backend %s", backend.name)
+    return backend
 
 
 # ----------------------------------------------------------------------------- the tests

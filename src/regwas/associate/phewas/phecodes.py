@@ -26,10 +26,7 @@ import numpy as np
 import pandas as pd
 
 from regwas.errors import InputError
-from regwas.io.phecode_map import (
-    ICD10_PATTERN,
-    normalise_icd10,
-)
+from regwas.io.icd10 import ICD10_PATTERN, normalise_icd10
 
 log = logging.getLogger(__name__)
 

@@ -32,6 +32,7 @@ from regwas.config.schema import section
 from regwas.errors import InputError
 from regwas.io.arraystore import QC, SAMPLES, ArrayStore, ArrayStoreWriter
 from regwas.io.atomic import atomic_path
+from regwas.io.mni import load_template
 from regwas.io.tables import read_tsv
 from regwas.register.image.metrics import mean_dice, ncc
 from regwas.register.image.nifti import Grid, read_image, resample_to_grid
@@ -148,12 +149,7 @@ def common_grid(manifest: pd.DataFrame) -> Grid:
 
 def _mni_template(grid: Grid, cfg: dict) -> tuple[np.ndarray, np.ndarray]:
     """nilearn's MNI152 2009a (2 mm) T1 or T2-like image and tissue labels on ``grid``."""
-    import importlib
-
-    # regwas.simulate.brain needs only nibabel, nilearn and scipy (the simulate package's
-    # lazy __init__ imports nothing else); imported by name so the env scan does not count
-    # the genotype simulator's msprime against this env
-    tpl = importlib.import_module("regwas.simulate.brain").load_template()
+    tpl = load_template()
     src = Grid(tuple(tpl.t1.shape), tpl.affine)  # type: ignore[arg-type]
     image = tpl.t1 if cfg["contrast"] == "T1w" else tpl.t2
     ijk = np.indices(grid.shape, dtype=np.float64).reshape(3, -1)

@@ -18,6 +18,7 @@ def main(smk):
         causal_path=smk.input.get("causal"),
         diseases_path=smk.input.get("diseases"),
         chromosomes=smk.params.chromosomes,
+        p_threshold=smk.params.threshold,
         people_files={
             m: (smk.input.people[i], smk.input.exclusions[i])
             for i, m in enumerate(smk.params.modalities)

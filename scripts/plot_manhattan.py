@@ -15,6 +15,7 @@ def main(smk):
         smk.output.png.removesuffix(".png"),
         title=title,
         leads=leads,
+        threshold=smk.params.threshold,
         config=smk.params.cfg,
     )
 

@@ -15,6 +15,7 @@ def main(smk):
         smk.output.png.removesuffix(".png"),
         top_label=f"{smk.wildcards.modality} {smk.wildcards.space}",
         bottom_label=f"{smk.wildcards.modality} native",
+        threshold=smk.params.threshold,
         config=smk.params.cfg,
     )
 

@@ -12,6 +12,7 @@ def main(smk):
         tables,
         smk.output.png.removesuffix(".png"),
         labels=list(smk.params.labels),
+        threshold=smk.params.threshold,
         config=smk.params.cfg,
     )
 

@@ -18,7 +18,7 @@ def test_demo_and_test_configs_validate():
     for name in ("config.yaml", "test.yaml"):
         cfg = load_config(ROOT / "config" / name)
         assert cfg["represent"]["method"] == "pca"
-        assert cfg["compare"]["p_threshold"] == pytest.approx(5e-8)
+        assert cfg["gwas"]["p_threshold"] == pytest.approx(5e-8)
 
 
 def test_typo_is_named_with_its_path(tmp_path):
@@ -338,7 +338,7 @@ def test_cli_plot_threshold_from_the_schema():
     kinds = next(a for a in _subparser("plot")._actions if a.dest == "plot_kind").choices
     for kind in ("manhattan", "miami", "qq"):
         threshold = next(a for a in kinds[kind]._actions if a.dest == "threshold")
-        assert threshold.default == defaults("plots.threshold")
+        assert threshold.default == defaults("gwas.p_threshold")
 
 
 def test_config_readme_documents_every_key():
@@ -359,3 +359,9 @@ def test_config_readme_documents_every_key():
 
     for dotted in keys(schema):
         assert f"| `{dotted}` |" in block
+
+
+def test_one_significance_threshold():
+    """gwas.p_threshold is the only threshold key: compare and plots have none of their own."""
+    assert "p_threshold" not in defaults("compare")
+    assert "threshold" not in defaults("plots")

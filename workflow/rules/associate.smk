@@ -156,5 +156,6 @@ rule compare:
         modalities=MODALITIES,
         chromosomes=CHROMS,
         cfg=config["compare"],
+        threshold=config["gwas"]["p_threshold"],
     script:
         "../../scripts/compare.py"

@@ -22,6 +22,7 @@ rule plot_manhattan:
         "../../envs/plots.yaml"
     params:
         cfg=config["plots"],
+        threshold=config["gwas"]["p_threshold"],
     script:
         "../../scripts/plot_manhattan.py"
 
@@ -46,6 +47,7 @@ rule plot_miami:
         "../../envs/plots.yaml"
     params:
         cfg=config["plots"],
+        threshold=config["gwas"]["p_threshold"],
     script:
         "../../scripts/plot_miami.py"
 
@@ -73,6 +75,7 @@ rule plot_qq:
     params:
         labels=lambda w: spaces(w.modality),
         cfg=config["plots"],
+        threshold=config["gwas"]["p_threshold"],
     script:
         "../../scripts/plot_qq.py"
 

@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--gwas", required=True, help="summary statistics TSV(.gz)")
     p.add_argument("--leads", help="lead variants TSV to label (default: top peaks)")
     p.add_argument("--title")
-    p.add_argument("--threshold", type=float, default=defaults("plots.threshold"))
+    p.add_argument("--threshold", type=float, default=defaults("gwas.p_threshold"))
     p.add_argument("--out", required=True, help="output prefix (.png and .pdf are written)")
 
     p = sub.add_parser("miami", help="Miami plot: one space up, another mirrored down")
@@ -37,14 +37,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--top-leads")
     p.add_argument("--bottom-leads")
     p.add_argument("--title")
-    p.add_argument("--threshold", type=float, default=defaults("plots.threshold"))
+    p.add_argument("--threshold", type=float, default=defaults("gwas.p_threshold"))
     p.add_argument("--out", required=True)
 
     p = sub.add_parser("qq", help="QQ plot of one or several summary statistics with λGC")
     p.add_argument("--gwas", required=True, action="append", help="repeat for several")
     p.add_argument("--label", action="append", help="one per --gwas, in order")
     p.add_argument("--title")
-    p.add_argument("--threshold", type=float, default=defaults("plots.threshold"))
+    p.add_argument("--threshold", type=float, default=defaults("gwas.p_threshold"))
     p.add_argument("--out", required=True)
 
     p = sub.add_parser("phewas", help="PheWAS QQ coloured by phecode category")

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from regwas.config.schema import section
+from regwas.config.schema import defaults, section
 from regwas.io.tables import read_tsv
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,7 @@ def compare_spaces(
     diseases_path: str | os.PathLike | None = None,
     chromosomes: list[str] | None = None,
     people_files: dict[str, tuple[str | os.PathLike, str | os.PathLike]] | None = None,
+    p_threshold: float | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Build the comparison table and the paired probe comparison (registered vs native).
 
@@ -118,11 +119,13 @@ def compare_spaces(
     ``chromosomes``: the chromosomes that were analysed; planted causal variants elsewhere are
     not counted (``causal_total``), as no lead could recover them. ``people_files``:
     modality -> (comparison_samples.tsv, exclusions.tsv), for the counts of people compared
-    and left out.
+    and left out. ``p_threshold``: genome-wide significance of lead variants (default the
+    schema's gwas.p_threshold, the one threshold of the GWAS, compare and the plots).
     """
     from regwas.compare.probes import compare_probes
 
     cfg = section("compare", cfg)
+    p_threshold = float(defaults("gwas.p_threshold") if p_threshold is None else p_threshold)
     causal = read_tsv(causal_path, dtype={"chromosome": str}) if causal_path else None
     if causal is not None and chromosomes is not None:
         causal = causal[causal["chromosome"].isin([str(c) for c in chromosomes])]
@@ -142,7 +145,7 @@ def compare_spaces(
                 "space": space,
                 "n_variants": summary.get("n_variants"),
                 "lambda_gc": summary.get("lambda_gc"),
-                "lead_loci": count_loci(leads, cfg["p_threshold"]),
+                "lead_loci": count_loci(leads, p_threshold),
             }
             if files.get("samples"):  # the space's array store: who it holds
                 row["n_in_space"] = len(read_tsv(files["samples"], dtype={"sample_id": str}))
@@ -150,7 +153,7 @@ def compare_spaces(
             if causal is not None:
                 mine = causal[causal["modality"] == modality]
                 hit, total, false = recovered_loci(
-                    leads, mine, cfg["window_kb"], cfg["p_threshold"]
+                    leads, mine, cfg["window_kb"], p_threshold
                 )
                 row.update(causal_recovered=hit, causal_total=total, false_loci=false)
                 gwas = pd.read_csv(

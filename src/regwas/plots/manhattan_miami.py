@@ -13,7 +13,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from regwas.config.schema import section
+from regwas.config.schema import defaults, section
 from regwas.errors import InputError
 from regwas.plots.common import (
     _YLABEL,
@@ -121,7 +121,7 @@ def manhattan_figure(
     threshold, ``label_window_bp`` apart, are labelled.
     """
     cfg = section("plots", config)
-    thr = float(threshold if threshold is not None else cfg["threshold"])
+    thr = float(threshold if threshold is not None else defaults("gwas.p_threshold"))
     if not 0.0 < thr < 1.0:
         raise InputError(f"threshold must lie in (0, 1), got {thr}")
     thr_y = -math.log10(thr)
@@ -171,7 +171,7 @@ def miami_figure(
     compare directly; each has the genome-wide line.
     """
     cfg = section("plots", config)
-    thr = float(threshold if threshold is not None else cfg["threshold"])
+    thr = float(threshold if threshold is not None else defaults("gwas.p_threshold"))
     if not 0.0 < thr < 1.0:
         raise InputError(f"threshold must lie in (0, 1), got {thr}")
     thr_y = -math.log10(thr)

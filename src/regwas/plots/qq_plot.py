@@ -15,7 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from scipy import stats
 
-from regwas.config.schema import section
+from regwas.config.schema import defaults, section
 from regwas.errors import InputError
 from regwas.genetics.inflation import lambda_gc
 from regwas.plots.common import (
@@ -104,7 +104,7 @@ def qq_figure(
     for the largest input.
     """
     cfg = section("plots", config)
-    thr = float(threshold if threshold is not None else cfg["threshold"])
+    thr = float(threshold if threshold is not None else defaults("gwas.p_threshold"))
     thr_y = -math.log10(thr)
     items = list(gwas_or_list) if isinstance(gwas_or_list, list | tuple) else [gwas_or_list]
     if labels is None:

@@ -95,19 +95,21 @@ def test_section_fills_the_schema_defaults_and_names_a_typo(name):
 
 
 def test_section_keeps_values_and_does_not_mutate():
-    values = {"clump": {"r2": 0.2}, "covariates": ("age", "sex")}  # a tuple is an array
-    out = section("gwas", values)
+    values = {"clump": {"r2": 0.2}, "phecodes": ("250", "401")}  # a tuple is an array
+    out = section("phewas", {"phecodes": values["phecodes"]})
+    assert out["phecodes"] == ("250", "401") and out["min_cases"] == 20
+    out = section("gwas", {"clump": values["clump"]})
     assert out["clump"] == {"method": "distance", "window_kb": 500, "r2": 0.2}
-    assert out["covariates"] == ("age", "sex") and out["min_maf"] == 0.01
-    assert values == {"clump": {"r2": 0.2}, "covariates": ("age", "sex")}
+    assert out["min_maf"] == 0.01
+    assert values == {"clump": {"r2": 0.2}, "phecodes": ("250", "401")}
     assert defaults("seed") == 20261121 and defaults("gwas.clump.r2") == 0.1
 
 
 def test_section_rejects_bad_values_by_dotted_name():
     with pytest.raises(InputError, match=r"key 'gwas\.clump\.r2': 1\.5 is greater"):
         section("gwas", {"clump": {"r2": 1.5}})
-    with pytest.raises(InputError, match=r"key 'adjust\.covariates': 'age' is not of type"):
-        section("adjust", {"covariates": "age"})
+    with pytest.raises(InputError, match=r"key 'phewas\.phecodes': '250' is not of type"):
+        section("phewas", {"phecodes": "250"})
     for bad in (float("nan"), float("inf")):  # a number is finite: no range lets these through
         with pytest.raises(InputError, match=r"key 'simulate\.brain\.scale_sex'"):
             section("simulate.brain", {"scale_sex": bad})

@@ -19,6 +19,7 @@ rule gwas_chrom:
         gpu=GWAS_GPU,
     params:
         cfg=gwas_config(without=GWAS_AFTER_TEST),
+        covariates=config["covariates"],
         bfile=lambda w: cohort_inputs()["genotypes"].replace("{chrom}", w.chrom),
         seed=config["seed"],
     script:
@@ -79,6 +80,7 @@ rule phewas:
         "../../envs/stats.yaml"
     params:
         cfg=config["phewas"],
+        covariates=config["covariates"],
         seed=config["seed"],
     script:
         "../../scripts/phewas.py"

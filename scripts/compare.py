@@ -22,6 +22,8 @@ def main(smk):
             m: (smk.input.people[i], smk.input.exclusions[i])
             for i, m in enumerate(smk.params.modalities)
         },
+        clump=smk.params.clump,
+        genotypes=smk.params.bfile_pattern,
     )
     write_tsv(table, smk.output.table)
     write_tsv(probe_table, smk.output.probes)

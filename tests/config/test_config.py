@@ -40,7 +40,7 @@ def test_defaults_filled_in_nested_sections():
     cfg = validate_config({})
     assert cfg["represent"]["latent_dim"] == 16
     assert cfg["spaces"]["ecg"] == ["native", "median_beat"]
-    assert cfg["compare"]["window_kb"] == 250
+    assert cfg["gwas"]["clump"]["window_kb"] == 500 and "window_kb" not in cfg["compare"]
 
 
 def test_missing_and_malformed_files(tmp_path):

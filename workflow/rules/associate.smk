@@ -140,6 +140,7 @@ rule compare:
         samples=[space_file("samples.tsv", m, s) for m, s in all_spaces()],
         people=expand(f"{RESULTS}/{{m}}/comparison_samples.tsv", m=MODALITIES),
         exclusions=expand(f"{RESULTS}/{{m}}/exclusions.tsv", m=MODALITIES),
+        genotypes=all_genotype_files(),
     output:
         table=report(
             f"{RESULTS}/comparison.tsv",
@@ -158,5 +159,7 @@ rule compare:
         modalities=MODALITIES,
         chromosomes=CHROMS,
         cfg=config["compare"],
+        clump=config["gwas"]["clump"],
+        bfile_pattern=lambda w: cohort_inputs()["genotypes"],
     script:
         "../../scripts/compare.py"

@@ -805,3 +805,30 @@ def test_hwe_is_tested_within_ancestry_groups(tmp_path):
     assert "v39" not in tested["pop"]  # out of HWE within group A
     c = genotype_counts(G[-1:, :n1])
     assert hwe_exact_p(c.c1, c.c0, c.c2)[0] < 1e-6
+
+
+def test_leads_use_the_analysed_samples_and_blocked_ld(loci, tmp_path, monkeypatch):
+    """Embedding ids missing from the .fam: clumping and directions use the analysed samples
+    (with intersect_samples) instead of failing, or stop with a clear error without it; LD
+    computed in blocks of 2 variants gives the same leads as in one block."""
+    from regwas.associate.gwas import clump
+    from regwas.io.embeddings import read_embeddings
+
+    ids, z, _ = read_embeddings(loci["dir"] / "emb.parquet")
+    write_embeddings([*ids, "stranger"], np.vstack([z, z[:1]]), tmp_path / "e.parquet")
+    cfg = {"clump": {"method": "ld", "window_kb": 100, "r2": 0.1}}
+    pattern = str(loci["dir"] / "chr{chrom}")
+    with pytest.raises(InputError, match="1 of .* not in the .fam"):
+        gwas.lead_variants(loci["gwas"], cfg, pattern, tmp_path / "e.parquet", tmp_path / "x.tsv")
+    cfg["intersect_samples"] = True
+    got = gwas.lead_variants(loci["gwas"], cfg, pattern, tmp_path / "e.parquet", tmp_path / "l.tsv")
+    ref = gwas.lead_variants(
+        loci["gwas"], cfg, pattern, loci["dir"] / "emb.parquet", tmp_path / "r.tsv"
+    )
+    pd.testing.assert_frame_equal(got, ref)
+    monkeypatch.setattr(clump, "LD_BLOCK", 2)
+    monkeypatch.setattr(clump.ld_clump, "__defaults__", (2,))
+    small_blocks = gwas.lead_variants(
+        loci["gwas"], cfg, pattern, loci["dir"] / "emb.parquet", tmp_path / "b.tsv"
+    )
+    pd.testing.assert_frame_equal(small_blocks, ref)

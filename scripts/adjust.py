@@ -12,6 +12,7 @@ def main(smk):
         smk.params.cfg,
         smk.params.seed,
         report_path=smk.output.report,
+        covariates=list(smk.params.covariates),
     )
 
 

@@ -14,7 +14,6 @@ def main(smk):
         files.setdefault(modality, {})[space] = {kind: smk.input[kind][i] for kind in KINDS}
     table, probe_table = compare_spaces(
         files,
-        smk.params.cfg,
         causal_path=smk.input.get("causal"),
         diseases_path=smk.input.get("diseases"),
         chromosomes=smk.params.chromosomes,
@@ -23,6 +22,8 @@ def main(smk):
             m: (smk.input.people[i], smk.input.exclusions[i])
             for i, m in enumerate(smk.params.modalities)
         },
+        clump=smk.params.clump,
+        genotypes=smk.params.bfile_pattern,
     )
     write_tsv(table, smk.output.table)
     write_tsv(probe_table, smk.output.probes)

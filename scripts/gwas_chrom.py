@@ -15,6 +15,7 @@ def main(smk):
         covariates=covariates,
         threads=smk.threads,
         seed=smk.params.seed,
+        covariate_columns=list(smk.params.covariates),
     )
 
 

@@ -10,7 +10,9 @@ def main(smk):
     ids, z, _ = read_embeddings(smk.input.embeddings)
     samples = read_tsv(smk.input.samples, dtype={"sample_id": str})
     diagnoses = read_tsv(smk.input.diagnoses, dtype=str)
-    result = phewas(ids, z, samples, diagnoses, smk.params.cfg, smk.params.seed)
+    result = phewas(
+        ids, z, samples, diagnoses, smk.params.cfg, smk.params.seed, list(smk.params.covariates)
+    )
     write_tsv(result, smk.output[0])
 
 

@@ -50,8 +50,8 @@ def _cv_r2(z: np.ndarray, y: np.ndarray, seed: int = 7) -> float:
 
 def test_inlp_removes_every_confounder_on_held_out_data():
     ids, z, samples = _cohort()
-    cfg = {"method": "inlp", "covariates": ["age", "PC1", "site"], "r2_threshold": RUN_THRESHOLD}
-    z_adj, report = adjust_embeddings(ids, z, samples, cfg, seed=3)
+    cfg = {"method": "inlp", "r2_threshold": RUN_THRESHOLD}
+    z_adj, report = adjust_embeddings(ids, z, samples, cfg, 3, ["age", "PC1", "site"])
     # rank-true: exactly the kept dimensions, orthonormal coordinates of the kept space
     assert z_adj.shape == (len(z), 16 - report["dimensions_removed"])
     assert _cv_r2(z, samples["age"].to_numpy()) > 0.5  # the confounders were recoverable
@@ -80,8 +80,8 @@ def test_inlp_removes_every_confounder_on_held_out_data():
 
 def test_inlp_tolerates_missing_confounder_values():
     ids, z, samples = _cohort(nan_age=0.15, seed=2)
-    cfg = {"method": "inlp", "covariates": ["age", "PC1"], "r2_threshold": RUN_THRESHOLD}
-    z_adj, report = adjust_embeddings(ids, z, samples, cfg, seed=0)
+    cfg = {"method": "inlp", "r2_threshold": RUN_THRESHOLD}
+    z_adj, report = adjust_embeddings(ids, z, samples, cfg, 0, ["age", "PC1"])
     assert np.isfinite(z_adj).all()
     assert report["missing_values"]["age"] == int(samples["age"].isna().sum()) > 0
     assert _cv_r2(z_adj, samples["age"].to_numpy()) < THRESHOLD
@@ -133,22 +133,22 @@ def test_regression_directions_also_converge_below_threshold():
     ids, z, samples = _cohort(n=1500, d=16)
     cfg = {
         "method": "inlp",
-        "covariates": ["age"],
         "r2_threshold": RUN_THRESHOLD,
         "direction": "regression",
     }
-    z_adj, report = adjust_embeddings(ids, z, samples, cfg, seed=1)
+    z_adj, report = adjust_embeddings(ids, z, samples, cfg, 1, ["age"])
     assert report["heldout_r2_after"]["age"] < RUN_THRESHOLD
     assert _cv_r2(z_adj, samples["age"].to_numpy()) < THRESHOLD
     # covariance directions remove fewer dimensions for the same confounder
-    _, rep_cov = adjust_embeddings(ids, z, samples, {**cfg, "direction": "covariance"}, seed=1)
+    cov_cfg = {**cfg, "direction": "covariance"}
+    _, rep_cov = adjust_embeddings(ids, z, samples, cov_cfg, 1, ["age"])
     assert rep_cov["dimensions_removed"] <= report["dimensions_removed"]
 
 
 def test_residualise_equals_statsmodels_ols_residuals():
     ids, z, samples = _cohort(n=400, d=5)
     z_adj, report = adjust_embeddings(
-        ids, z, samples, {"method": "residualise", "covariates": ["age", "PC1", "site"]}, seed=0
+        ids, z, samples, {"method": "residualise"}, 0, ["age", "PC1", "site"]
     )
     data = samples.copy()
     for j in range(z.shape[1]):
@@ -160,9 +160,9 @@ def test_residualise_equals_statsmodels_ols_residuals():
 
 def test_adjust_is_seed_deterministic():
     ids, z, samples = _cohort(n=600, d=8)
-    cfg = {"method": "inlp", "covariates": ["age", "site"], "r2_threshold": RUN_THRESHOLD}
-    a, ra = adjust_embeddings(ids, z, samples, cfg, seed=11)
-    b, rb = adjust_embeddings(ids, z, samples, cfg, seed=11)
+    cfg = {"method": "inlp", "r2_threshold": RUN_THRESHOLD}
+    a, ra = adjust_embeddings(ids, z, samples, cfg, 11, ["age", "site"])
+    b, rb = adjust_embeddings(ids, z, samples, cfg, 11, ["age", "site"])
     np.testing.assert_array_equal(a, b)
     assert ra == rb or json.dumps(ra, sort_keys=True) == json.dumps(rb, sort_keys=True)
 
@@ -185,11 +185,11 @@ def test_inlp_writes_exactly_the_kept_dimensions_and_the_gwas_tests_them(tmp_pat
     np.testing.assert_allclose(B.T @ B, np.eye(7), atol=1e-12)
     np.testing.assert_allclose(B @ B.T, P, atol=1e-12)
     ids, z, samples = _cohort(n=800, d=8)
-    cfg = {"method": "inlp", "covariates": ["age", "PC1", "site"], "r2_threshold": RUN_THRESHOLD}
+    cfg = {"method": "inlp", "r2_threshold": RUN_THRESHOLD}
     emb = tmp_path / "e.parquet"
     write_embeddings(ids, z, emb)
     out = tmp_path / "adj.parquet"
-    adjust_file(emb, _write(samples, tmp_path), out, cfg, 5)
+    adjust_file(emb, _write(samples, tmp_path), out, cfg, 5, covariates=["age", "PC1", "site"])
     r = report_dims(out)
     assert r >= 1
     _, z_out, _ = read_embeddings(out)
@@ -248,7 +248,7 @@ def test_adjust_file_and_cli(tmp_path):
     # a sample missing from the table is a clear input error, nothing written
     samples.iloc[1:].to_csv(samples_path, sep="\t", index=False)
     with pytest.raises(InputError, match="not in the samples table"):
-        adjust_file(emb, samples_path, tmp_path / "x.parquet", {"covariates": ["age"]}, 0)
+        adjust_file(emb, samples_path, tmp_path / "x.parquet", {}, 0, covariates=["age"])
     assert not (tmp_path / "x.parquet").exists()
     rc = cli_main(
         [

@@ -100,8 +100,14 @@ LOOSE_QC = {
     "min_mac": 1,
     "min_call_rate": 0.9,
     "hwe_p": 0.0,
-    "covariates": ["age", "site", "PC1", "PC2"],
 }
+COLS = ["age", "site", "PC1", "PC2"]  # the covariate columns of these tests
+
+
+def shard(*args, **kwargs):
+    """gwas_chromosome with these tests' covariate columns (the config's set has more)."""
+    kwargs.setdefault("covariate_columns", COLS)
+    return gwas.gwas_chromosome(*args, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +140,7 @@ def small(tmp_path_factory):
 def _run(small, model: str, backend: str = "numpy", **extra) -> pd.DataFrame:
     cfg = {**LOOSE_QC, "model": model, "backend": backend, **extra}
     out = small["dir"] / f"out_{model}_{backend}.parquet"
-    gwas.gwas_chromosome(small["emb"], small["prefix"], out, cfg, small["cov"])
+    shard(small["emb"], small["prefix"], out, cfg, small["cov"])
     return pd.read_parquet(out)
 
 
@@ -221,7 +227,7 @@ def test_genotypic_d1_is_the_two_df_f_test(tmp_path):
     y = rng.normal(size=(n, 1)) + 0.4 * (G[0] == 1)[:, None]
     write_bed(tmp_path / "g", G, ids)
     write_embeddings(ids, y, tmp_path / "e.parquet")
-    gwas.gwas_chromosome(
+    shard(
         tmp_path / "e.parquet",
         tmp_path / "g",
         tmp_path / "o.parquet",
@@ -270,7 +276,7 @@ def test_tiny_p_is_finite_and_exact(tmp_path):
     Y[:, 0] += 1.5 * G[0]
     write_bed(tmp_path / "g", G, ids)
     write_embeddings(ids, Y, tmp_path / "e.parquet")
-    gwas.gwas_chromosome(tmp_path / "e.parquet", tmp_path / "g", tmp_path / "o.parquet", LOOSE_QC)
+    shard(tmp_path / "e.parquet", tmp_path / "g", tmp_path / "o.parquet", LOOSE_QC)
     res = pd.read_parquet(tmp_path / "o.parquet").set_index("variant_id")
     Yf = pd.read_parquet(tmp_path / "e.parquet")[["z000", "z001"]].to_numpy(float)
     X = np.column_stack([np.ones(n), Yf])
@@ -359,9 +365,7 @@ def test_qc_filters(tmp_path):
     names = ["good0", "good1", "good2", "call", "rare", "mac", "hwe", "mono"]
     write_bed(tmp_path / "g", G, ids, variant_ids=names)
     write_embeddings(ids, rng.normal(size=(n, 4)), tmp_path / "e.parquet")
-    counts = gwas.gwas_chromosome(
-        tmp_path / "e.parquet", tmp_path / "g", tmp_path / "o.parquet", {}
-    )
+    counts = shard(tmp_path / "e.parquet", tmp_path / "g", tmp_path / "o.parquet", {})
     res = pd.read_parquet(tmp_path / "o.parquet")
     assert list(res["variant_id"]) == ["good0", "good1", "good2"]
     assert counts["fail_call_rate"] == 1
@@ -377,9 +381,7 @@ def test_qc_filters(tmp_path):
     np.testing.assert_allclose(res["effect_allele_frequency"], good.mean(axis=1) / 2)
     # with every filter off, all but the monomorphic variant are tested
     off = {"min_maf": 0, "min_mac": 0, "min_call_rate": 0, "hwe_p": 0}
-    counts = gwas.gwas_chromosome(
-        tmp_path / "e.parquet", tmp_path / "g", tmp_path / "o2.parquet", off
-    )
+    counts = shard(tmp_path / "e.parquet", tmp_path / "g", tmp_path / "o2.parquet", off)
     assert counts["n_tested"] == 7
 
 
@@ -405,7 +407,7 @@ def test_lambda_gc_near_one_on_null_data(tmp_path):
     write_embeddings(ids, rng.normal(size=(n, 8)), tmp_path / "e.parquet")
     for model in ("additive", "genotypic"):
         out = tmp_path / f"{model}.parquet"
-        gwas.gwas_chromosome(tmp_path / "e.parquet", tmp_path / "g", out, {"model": model})
+        shard(tmp_path / "e.parquet", tmp_path / "g", out, {"model": model})
         summary = gwas.merge_shards([out], tmp_path / f"{model}.tsv.gz", {})
         assert 0.9 <= summary["lambda_gc"] <= 1.1, (model, summary)
         assert summary["n_significant"] == 0
@@ -451,11 +453,11 @@ def test_ids_missing_from_fam(small, tmp_path):
     ids = [*small["ids"], "ghost1", "ghost2"]
     write_embeddings(ids, rng.normal(size=(len(ids), 2)), tmp_path / "e.parquet")
     with pytest.raises(InputError, match=r"2 of 302 embedding sample ids are not in .*ghost1"):
-        gwas.gwas_chromosome(
+        shard(
             tmp_path / "e.parquet", small["prefix"], tmp_path / "o.parquet", LOOSE_QC, small["cov"]
         )
     assert not (tmp_path / "o.parquet").exists()
-    counts = gwas.gwas_chromosome(
+    counts = shard(
         tmp_path / "e.parquet",
         small["prefix"],
         tmp_path / "o.parquet",
@@ -471,9 +473,7 @@ def test_nan_rows_named(small, tmp_path):
     z[7, 1] = np.nan
     write_embeddings(small["ids"], z, tmp_path / "e.parquet")
     with pytest.raises(InputError, match="s0007"):
-        gwas.gwas_chromosome(
-            tmp_path / "e.parquet", small["prefix"], tmp_path / "o.parquet", LOOSE_QC
-        )
+        shard(tmp_path / "e.parquet", small["prefix"], tmp_path / "o.parquet", LOOSE_QC)
 
 
 def test_constant_dimension_dropped(small, tmp_path, caplog):
@@ -482,9 +482,7 @@ def test_constant_dimension_dropped(small, tmp_path, caplog):
     z[:, 1] = 4.0
     write_embeddings(small["ids"], z, tmp_path / "e.parquet")
     with caplog.at_level(logging.WARNING):
-        gwas.gwas_chromosome(
-            tmp_path / "e.parquet", small["prefix"], tmp_path / "o.parquet", LOOSE_QC
-        )
+        shard(tmp_path / "e.parquet", small["prefix"], tmp_path / "o.parquet", LOOSE_QC)
     assert "constant embedding dimension" in caplog.text and "z001" in caplog.text
     assert (pd.read_parquet(tmp_path / "o.parquet")["df1"] == 2).all()
 
@@ -494,7 +492,7 @@ def test_missing_covariate_value_named(small, tmp_path):
     cov = small["cov"].copy()
     cov.loc[4, "age"] = np.nan
     with pytest.raises(InputError, match=r"'age'.*s0004"):
-        gwas.gwas_chromosome(small["emb"], small["prefix"], tmp_path / "o.parquet", LOOSE_QC, cov)
+        shard(small["emb"], small["prefix"], tmp_path / "o.parquet", LOOSE_QC, cov)
 
 
 def test_missing_chromosome_file_named(small, tmp_path, capsys):
@@ -522,7 +520,7 @@ def test_missing_chromosome_file_named(small, tmp_path, capsys):
     assert "chr2.bed" in capsys.readouterr().err
     assert not (tmp_path / "o.tsv.gz").exists()
     with pytest.raises(InputError, match="chr2.bed"):
-        gwas.gwas_chromosome(small["emb"], tmp_path / "chr2", tmp_path / "o.parquet", LOOSE_QC)
+        shard(small["emb"], tmp_path / "chr2", tmp_path / "o.parquet", LOOSE_QC)
 
 
 def test_bad_config_key(tmp_path):
@@ -578,7 +576,7 @@ def loci(tmp_path_factory):
     write_embeddings(ids, Y, tmp / "emb.parquet")
     for chrom in ("2", "1"):
         out = tmp / f"shard{chrom}.parquet"
-        gwas.gwas_chromosome(tmp / "emb.parquet", tmp / f"chr{chrom}", out, {})
+        shard(tmp / "emb.parquet", tmp / f"chr{chrom}", out, {})
         shards.append(out)
     summary = gwas.merge_shards(shards, tmp / "gwas.tsv.gz", {})
     return {
@@ -660,7 +658,7 @@ def test_sample_order_does_not_matter(small, tmp_path):
     write_embeddings(ids[perm], z[perm], tmp_path / "e.parquet")
     cov = small["cov"].iloc[np.random.default_rng(10).permutation(len(ids))]
     cfg = {**LOOSE_QC, "model": "additive"}
-    gwas.gwas_chromosome(tmp_path / "e.parquet", small["prefix"], tmp_path / "o.parquet", cfg, cov)
+    shard(tmp_path / "e.parquet", small["prefix"], tmp_path / "o.parquet", cfg, cov)
     a = pd.read_parquet(tmp_path / "o.parquet")
     b = _run(small, "additive")
     np.testing.assert_allclose(a["neg_log10_p"], b["neg_log10_p"], rtol=1e-10)
@@ -688,7 +686,7 @@ def test_mixed_precision_is_exact_where_it_matters(tmp_path):
     for precision in ("float64", "mixed"):
         path = tmp_path / f"{precision}.parquet"
         cfg = {**LOOSE_QC, "precision": precision, "refine_above": 2.0}
-        gwas.gwas_chromosome(tmp_path / "emb.parquet", tmp_path / "geno", path, cfg, cov)
+        shard(tmp_path / "emb.parquet", tmp_path / "geno", path, cfg, cov)
         out[precision] = pd.read_parquet(path)
     exact, mixed = out["float64"], out["mixed"]
     assert list(exact["variant_id"]) == list(mixed["variant_id"])
@@ -728,7 +726,7 @@ def test_clump_methods_differ_on_two_independent_signals_in_one_window(tmp_path)
         variant_ids=[f"v{i}" for i in range(m)],
     )
     write_embeddings(ids, Y, tmp_path / "e.parquet")
-    gwas.gwas_chromosome(tmp_path / "e.parquet", tmp_path / "chr1", tmp_path / "s.parquet", {})
+    shard(tmp_path / "e.parquet", tmp_path / "chr1", tmp_path / "s.parquet", {})
     gwas.merge_shards([tmp_path / "s.parquet"], tmp_path / "g.tsv.gz", {})
     table = read_sumstats(tmp_path / "g.tsv.gz")
     loci = {}
@@ -790,9 +788,14 @@ def test_hwe_is_tested_within_ancestry_groups(tmp_path):
     )
     tested = {}
     for how in ("none", "pop", "pcs"):
-        cfg = {"hwe_groups": how, "hwe_pcs": 2, "hwe_p": 1e-6, "covariates": ["PC1"]}
-        counts = gwas.gwas_chromosome(
-            tmp_path / "e.parquet", tmp_path / "chr1", tmp_path / f"{how}.parquet", cfg, cov
+        cfg = {"hwe_groups": how, "hwe_pcs": 2, "hwe_p": 1e-6}
+        counts = shard(
+            tmp_path / "e.parquet",
+            tmp_path / "chr1",
+            tmp_path / f"{how}.parquet",
+            cfg,
+            cov,
+            covariate_columns=["PC1"],
         )
         tested[how] = set(pd.read_parquet(tmp_path / f"{how}.parquet")["variant_id"])
         assert counts["fail_hwe"] == len(G) - len(tested[how]) - counts["fail_maf"]
@@ -802,3 +805,30 @@ def test_hwe_is_tested_within_ancestry_groups(tmp_path):
     assert "v39" not in tested["pop"]  # out of HWE within group A
     c = genotype_counts(G[-1:, :n1])
     assert hwe_exact_p(c.c1, c.c0, c.c2)[0] < 1e-6
+
+
+def test_leads_use_the_analysed_samples_and_blocked_ld(loci, tmp_path, monkeypatch):
+    """Embedding ids missing from the .fam: clumping and directions use the analysed samples
+    (with intersect_samples) instead of failing, or stop with a clear error without it; LD
+    computed in blocks of 2 variants gives the same leads as in one block."""
+    from regwas.associate.gwas import clump
+    from regwas.io.embeddings import read_embeddings
+
+    ids, z, _ = read_embeddings(loci["dir"] / "emb.parquet")
+    write_embeddings([*ids, "stranger"], np.vstack([z, z[:1]]), tmp_path / "e.parquet")
+    cfg = {"clump": {"method": "ld", "window_kb": 100, "r2": 0.1}}
+    pattern = str(loci["dir"] / "chr{chrom}")
+    with pytest.raises(InputError, match="1 of .* not in the .fam"):
+        gwas.lead_variants(loci["gwas"], cfg, pattern, tmp_path / "e.parquet", tmp_path / "x.tsv")
+    cfg["intersect_samples"] = True
+    got = gwas.lead_variants(loci["gwas"], cfg, pattern, tmp_path / "e.parquet", tmp_path / "l.tsv")
+    ref = gwas.lead_variants(
+        loci["gwas"], cfg, pattern, loci["dir"] / "emb.parquet", tmp_path / "r.tsv"
+    )
+    pd.testing.assert_frame_equal(got, ref)
+    monkeypatch.setattr(clump, "LD_BLOCK", 2)
+    monkeypatch.setattr(clump.ld_clump, "__defaults__", (2,))
+    small_blocks = gwas.lead_variants(
+        loci["gwas"], cfg, pattern, loci["dir"] / "emb.parquet", tmp_path / "b.tsv"
+    )
+    pd.testing.assert_frame_equal(small_blocks, ref)

@@ -67,8 +67,15 @@ def test_d1_equals_plink2_glm(tmp_path):
         str(tmp_path / "plink"),
     )
     ref = pd.read_csv(tmp_path / "plink.y.glm.linear", sep="\t").set_index("ID")
-    cfg = {"min_maf": 0, "min_mac": 0, "hwe_p": 0, "covariates": cols}
-    gwas.gwas_chromosome(tmp_path / "e.parquet", tmp_path / "g", tmp_path / "o.parquet", cfg, cov)
+    cfg = {"min_maf": 0, "min_mac": 0, "hwe_p": 0}
+    gwas.gwas_chromosome(
+        tmp_path / "e.parquet",
+        tmp_path / "g",
+        tmp_path / "o.parquet",
+        cfg,
+        cov,
+        covariate_columns=cols,
+    )
     res = pd.read_parquet(tmp_path / "o.parquet").set_index("variant_id")
     assert len(res) == len(ref) == 40
     ref = ref.loc[res.index]

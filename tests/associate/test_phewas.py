@@ -49,13 +49,13 @@ def _cohort(n: int = 2400, d: int = 8, seed: int = 0):
     return ids, z, samples, dx
 
 
-CFG = {"covariates": COVS, "min_cases": 20}
+CFG = {"min_cases": 20}
 
 
 @pytest.fixture(scope="module")
 def result():
     ids, z, samples, dx = _cohort()
-    return phewas(ids, z, samples, dx, CFG, seed=1).set_index("phecode")
+    return phewas(ids, z, samples, dx, CFG, 1, COVS).set_index("phecode")
 
 
 def _csv_phecodes(icd: str) -> set[str]:
@@ -149,7 +149,7 @@ def test_perfect_separation_gives_nan_row_and_warning(caplog):
     )
     dx = pd.DataFrame({"sample_id": ids[z[:, 0] > 1.0], "icd10": "I10"})
     with caplog.at_level(logging.WARNING):
-        res = phewas(ids, z, samples, dx, {"covariates": ["age", "sex"]}, seed=0)
+        res = phewas(ids, z, samples, dx, {}, 0, ["age", "sex"])
     row = res.set_index("phecode").loc["CV_401.1"]
     assert np.isnan(row["beta"]) and np.isnan(row["p_value"]) and not row["significant"]
     assert row["note"] != "ok" and "CV_401.1" in caplog.text
@@ -158,10 +158,10 @@ def test_perfect_separation_gives_nan_row_and_warning(caplog):
 
 def test_seed_determinism_and_min_cases():
     ids, z, samples, dx = _cohort(n=1200)
-    a = phewas(ids, z, samples, dx, CFG, seed=4)
-    b = phewas(ids[::-1], z[::-1], samples, dx, CFG, seed=4)  # input order does not matter
+    a = phewas(ids, z, samples, dx, CFG, 4, COVS)
+    b = phewas(ids[::-1], z[::-1], samples, dx, CFG, 4, COVS)  # input order does not matter
     pd.testing.assert_frame_equal(a, b)
-    few = phewas(ids, z, samples, dx, {**CFG, "min_cases": 10_000}, seed=4)
+    few = phewas(ids, z, samples, dx, {**CFG, "min_cases": 10_000}, 4, COVS)
     assert len(few) == 0 and list(few.columns) == list(a.columns)
 
 

@@ -40,7 +40,7 @@ def test_defaults_filled_in_nested_sections():
     cfg = validate_config({})
     assert cfg["represent"]["latent_dim"] == 16
     assert cfg["spaces"]["ecg"] == ["native", "median_beat"]
-    assert cfg["compare"]["window_kb"] == 250
+    assert cfg["gwas"]["clump"]["window_kb"] == 500 and "compare" not in cfg
 
 
 def test_missing_and_malformed_files(tmp_path):
@@ -95,19 +95,21 @@ def test_section_fills_the_schema_defaults_and_names_a_typo(name):
 
 
 def test_section_keeps_values_and_does_not_mutate():
-    values = {"clump": {"r2": 0.2}, "covariates": ("age", "sex")}  # a tuple is an array
-    out = section("gwas", values)
+    values = {"clump": {"r2": 0.2}, "phecodes": ("250", "401")}  # a tuple is an array
+    out = section("phewas", {"phecodes": values["phecodes"]})
+    assert out["phecodes"] == ("250", "401") and out["min_cases"] == 20
+    out = section("gwas", {"clump": values["clump"]})
     assert out["clump"] == {"method": "distance", "window_kb": 500, "r2": 0.2}
-    assert out["covariates"] == ("age", "sex") and out["min_maf"] == 0.01
-    assert values == {"clump": {"r2": 0.2}, "covariates": ("age", "sex")}
+    assert out["min_maf"] == 0.01
+    assert values == {"clump": {"r2": 0.2}, "phecodes": ("250", "401")}
     assert defaults("seed") == 20261121 and defaults("gwas.clump.r2") == 0.1
 
 
 def test_section_rejects_bad_values_by_dotted_name():
     with pytest.raises(InputError, match=r"key 'gwas\.clump\.r2': 1\.5 is greater"):
         section("gwas", {"clump": {"r2": 1.5}})
-    with pytest.raises(InputError, match=r"key 'adjust\.covariates': 'age' is not of type"):
-        section("adjust", {"covariates": "age"})
+    with pytest.raises(InputError, match=r"key 'phewas\.phecodes': '250' is not of type"):
+        section("phewas", {"phecodes": "250"})
     for bad in (float("nan"), float("inf")):  # a number is finite: no range lets these through
         with pytest.raises(InputError, match=r"key 'simulate\.brain\.scale_sex'"):
             section("simulate.brain", {"scale_sex": bad})
@@ -135,7 +137,6 @@ def _entry_points():
     from regwas.associate import gwas, probes
     from regwas.associate.phewas import phewas
     from regwas.cohort import prepare_cohort
-    from regwas.compare import compare_spaces
     from regwas.plots import manhattan_figure, phewas_qq_figure, qq_figure
     from regwas.register import ecg
     from regwas.represent.base import embed_store
@@ -167,7 +168,6 @@ def _entry_points():
             "regwas.associate.probes",
             lambda c, t: probes.probe_embeddings(IDS, Z, SAMPLES, c),
         ),
-        ("compare", "regwas.compare.spaces", lambda c, t: compare_spaces({}, c)),
         ("plots", "regwas.plots.manhattan_miami", lambda c, t: manhattan_figure(GWAS, config=c)),
         ("plots", "regwas.plots.qq_plot", lambda c, t: qq_figure(GWAS, config=c)),
         ("plots", "regwas.plots.phewas", lambda c, t: phewas_qq_figure(t / "p.tsv", config=c)),
@@ -363,5 +363,5 @@ def test_config_readme_documents_every_key():
 
 def test_one_significance_threshold():
     """gwas.p_threshold is the only threshold key: compare and plots have none of their own."""
-    assert "p_threshold" not in defaults("compare")
+    assert "p_threshold" not in defaults("gwas.clump")
     assert "threshold" not in defaults("plots")

@@ -19,6 +19,7 @@ rule gwas_chrom:
         gpu=GWAS_GPU,
     params:
         cfg=gwas_config(without=GWAS_AFTER_TEST),
+        covariates=config["covariates"],
         bfile=lambda w: cohort_inputs()["genotypes"].replace("{chrom}", w.chrom),
         seed=config["seed"],
     script:
@@ -79,6 +80,7 @@ rule phewas:
         "../../envs/stats.yaml"
     params:
         cfg=config["phewas"],
+        covariates=config["covariates"],
         seed=config["seed"],
     script:
         "../../scripts/phewas.py"
@@ -138,6 +140,7 @@ rule compare:
         samples=[space_file("samples.tsv", m, s) for m, s in all_spaces()],
         people=expand(f"{RESULTS}/{{m}}/comparison_samples.tsv", m=MODALITIES),
         exclusions=expand(f"{RESULTS}/{{m}}/exclusions.tsv", m=MODALITIES),
+        genotypes=all_genotype_files(),
     output:
         table=report(
             f"{RESULTS}/comparison.tsv",
@@ -155,7 +158,8 @@ rule compare:
         spaces=all_spaces(),
         modalities=MODALITIES,
         chromosomes=CHROMS,
-        cfg=config["compare"],
         threshold=config["gwas"]["p_threshold"],
+        clump=config["gwas"]["clump"],
+        bfile_pattern=lambda w: cohort_inputs()["genotypes"],
     script:
         "../../scripts/compare.py"

@@ -21,7 +21,7 @@ rule gwas_ssf:
         "../../envs/stats.yaml"
     params:
         cfg=config["bundle"],
-        covariates=config["adjust"]["covariates"],
+        covariates=config["covariates"],
         date=BUNDLE_DATE,
         trait=lambda w: (
             f"latent space of {w.modality} ({w.space} space): "

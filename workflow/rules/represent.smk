@@ -36,6 +36,7 @@ rule adjust:
         "../../envs/stats.yaml"
     params:
         cfg=config["adjust"],
+        covariates=config["covariates"],
         seed=config["seed"],
     script:
         "../../scripts/adjust.py"

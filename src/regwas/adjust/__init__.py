@@ -9,7 +9,14 @@ from regwas._exports import lazy_api
 __all__, __getattr__, __dir__ = lazy_api(
     __name__,
     {
-        "confounders": ["PCS", "METHODS", "DIRECTIONS", "adjust_embeddings", "adjust_file"],
+        "confounders": [
+            "PCS",
+            "METHODS",
+            "DIRECTIONS",
+            "covariate_list",
+            "adjust_embeddings",
+            "adjust_file",
+        ],
         "inlp": [
             "nullspace_projection",
             "heldout_split",

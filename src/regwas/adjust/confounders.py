@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from regwas.adjust.inlp import heldout_r2, heldout_split, inlp, kept_basis, per_confounder
-from regwas.config.schema import section
+from regwas.config.schema import defaults, section
 from regwas.covariates import design_matrix, residualise
 from regwas.errors import InputError
 from regwas.io.atomic import atomic_path, config_digest
@@ -63,7 +63,7 @@ DIRECTIONS = ("covariance", "regression")
 def _targets(table: pd.DataFrame, covariates: list[str]) -> tuple[np.ndarray, list[str], list[str]]:
     """Confounder target columns (numeric as is, text one-hot), NaN where missing."""
     X, names, _ = design_matrix(
-        table, covariates, source="adjust.covariates", intercept=False, allow_missing=True
+        table, covariates, source="covariates", intercept=False, allow_missing=True
     )
     owners = []
     for name in names:
@@ -71,10 +71,27 @@ def _targets(table: pd.DataFrame, covariates: list[str]) -> tuple[np.ndarray, li
     return X, names, owners
 
 
+def covariate_list(covariates: list[str] | tuple[str, ...] | None) -> list[str]:
+    """The covariate columns: those given, else the config's one covariate set (``covariates``,
+    shared with the GWAS and the PheWAS)."""
+    cols = defaults("covariates") if covariates is None else covariates
+    cols = [str(c) for c in cols]
+    if not cols:
+        raise InputError("covariates: the covariate set is empty")
+    return cols
+
+
 def adjust_embeddings(
-    ids: np.ndarray, z: np.ndarray, samples: pd.DataFrame, cfg: dict | None, seed: int = 0
+    ids: np.ndarray,
+    z: np.ndarray,
+    samples: pd.DataFrame,
+    cfg: dict | None,
+    seed: int = 0,
+    covariates: list[str] | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """Remove the configured confounders from z (rows in the order of ``ids``).
+    """Remove the covariates (default: the config's one set, ``covariates``) from z (rows in
+    the order of ``ids``). The GWAS partials the same set out of the genotypes (it refuses
+    embeddings whose ``adjust_covariates`` it does not cover).
 
     Returns (z_adjusted, report) where the report gives, per confounder, the held-out R² of a
     ridge fit on the same seeded split before and after, and (inlp) the dimensions removed.
@@ -82,26 +99,25 @@ def adjust_embeddings(
     basis of the kept space (the removed directions are gone, not zeroed).
     """
     c = section("adjust", cfg)
+    cols = covariate_list(covariates)
     z = np.asarray(z, dtype=np.float64)
     table = align_samples(ids, samples)
-    targets, names, owners = _targets(table, c["covariates"])
+    targets, names, owners = _targets(table, cols)
     test = heldout_split(len(z), float(c["test_fraction"]), seed)
     alpha = float(c["ridge_alpha"])
     scale = float(np.mean(np.var(z, axis=0))) or 1.0
     before = heldout_r2(z, targets, test, alpha, scale)[0]
     report: dict[str, Any] = {
         "method": c["method"],
-        "covariates": list(c["covariates"]),
+        "covariates": cols,
         "n": int(len(z)),
         "d": int(z.shape[1]),
         "seed": int(seed),
     }
     if c["method"] == "residualise":
-        X, xnames, complete = design_matrix(
-            table, c["covariates"], source="adjust.covariates", allow_missing=True
-        )
+        X, xnames, complete = design_matrix(table, cols, source="covariates", allow_missing=True)
         if not complete.any():
-            raise InputError("adjust.covariates: no sample has all covariates present")
+            raise InputError("covariates: no sample has all covariates present")
         n_inc = int((~complete).sum())
         if n_inc:
             log.warning("residualise: %d samples with missing covariates use column means", n_inc)
@@ -150,6 +166,7 @@ def adjust_file(
     cfg: dict | None,
     seed: int = 0,
     report_path: str | os.PathLike | None = None,
+    covariates: list[str] | None = None,
 ) -> dict[str, Any]:
     """Adjust an embeddings.parquet; write embeddings.adjusted.parquet and a JSON report.
 
@@ -158,15 +175,16 @@ def adjust_file(
     The report defaults to adjust_report.json beside ``out_path``.
     """
     c = section("adjust", cfg)
+    cols = covariate_list(covariates)
     ids, z, meta = read_embeddings(embeddings_path)
     samples = read_tsv(samples_path, dtype={"sample_id": str})
-    z_adj, report = adjust_embeddings(ids, z, samples, c, seed)
+    z_adj, report = adjust_embeddings(ids, z, samples, c, seed, cols)
     report["embeddings"] = str(embeddings_path)
     meta = {
         **meta,
         "adjust_method": c["method"],
-        "adjust_covariates": ",".join(c["covariates"]),
-        "adjust_config_digest": config_digest(c),
+        "adjust_covariates": ",".join(cols),
+        "adjust_config_digest": config_digest({**c, "covariates": cols}),
         "adjust_seed": str(seed),
         "adjust_dimensions_removed": str(report["dimensions_removed"]),
     }

@@ -22,8 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", choices=METHODS, default=cfg["method"])
     parser.add_argument(
         "--covariates",
-        default=",".join(cfg["covariates"]),
-        help="comma-separated confounder columns (default: %(default)s)",
+        default=",".join(defaults("covariates")),
+        help="comma-separated confounder columns; give the GWAS and PheWAS the same set "
+        "(default, the config's covariates: %(default)s)",
     )
     parser.add_argument("--r2-threshold", type=float, default=cfg["r2_threshold"])
     parser.add_argument("--max-iterations", type=int, default=cfg["max_iterations"])
@@ -35,10 +36,12 @@ def run(args: argparse.Namespace) -> int:
     """Run the adjust subcommand."""
     cfg = {
         "method": args.method,
-        "covariates": [c.strip() for c in args.covariates.split(",") if c.strip()],
         "r2_threshold": args.r2_threshold,
         "max_iterations": args.max_iterations,
     }
-    report = adjust_file(args.embeddings, args.samples, args.out, cfg, args.seed, args.report)
+    covariates = [c.strip() for c in args.covariates.split(",") if c.strip()]
+    report = adjust_file(
+        args.embeddings, args.samples, args.out, cfg, args.seed, args.report, covariates
+    )
     log.info("adjust: %s, held-out R² after: %s", report["method"], report["heldout_r2_after"])
     return 0

@@ -37,12 +37,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--covariates",
         help="covariates table (TSV with sample_id; the cohort stage's samples.tsv has "
-        "sex_male and PC1..PCk). Without it the model has an intercept only (warned)",
+        "age, sex, site and PC1..PCk). Without it the model has an intercept only (warned; "
+        "refused for embeddings that adjust took covariates out of)",
     )
-    cov = ",".join(cfg["covariates"])
+    cov = ",".join(defaults("covariates"))
     parser.add_argument(
         "--covariate-cols",
-        help=f"comma-separated columns of --covariates (default: {cov})",
+        help="comma-separated columns of --covariates, partialled out of embeddings and "
+        f"genotypes; must include every covariate adjust removed (default, the config's "
+        f"covariates: {cov})",
     )
     parser.add_argument("--model", choices=["additive", "genotypic"], default=cfg["model"])
     parser.add_argument(
@@ -113,15 +116,13 @@ def run(args: argparse.Namespace) -> int:
         log.warning(
             "no --covariates: intercept-only model (no age, sex or genetic PCs are partialled "
             "out); pass --covariates results/cohort/samples.tsv to adjust for %s",
-            ",".join(defaults("gwas.covariates")),
+            ",".join(defaults("covariates")),
         )
+    columns = None
     if args.covariates:
         covariates = read_tsv(args.covariates, dtype={"sample_id": str})
-        cfg["covariates"] = (
-            [c.strip() for c in args.covariate_cols.split(",") if c.strip()]
-            if args.covariate_cols
-            else defaults("gwas.covariates")
-        )
+        if args.covariate_cols:
+            columns = [c.strip() for c in args.covariate_cols.split(",") if c.strip()]
     out = Path(args.out)
     with tempfile.TemporaryDirectory(
         prefix=".regwas-gwas-", dir=out.parent if out.parent.exists() else None
@@ -130,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         for i, prefix in enumerate(prefixes):
             shard = Path(tmp) / f"shard{i:04d}.parquet"
             gwas_chromosome(
-                args.embeddings, prefix, shard, cfg, covariates, args.threads, args.seed
+                args.embeddings, prefix, shard, cfg, covariates, args.threads, args.seed, columns
             )
             shards.append(shard)
         summary = merge_shards(shards, out, cfg)

@@ -28,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--covariates",
         default=None,
-        help="comma-separated covariates (default: " + ",".join(cfg["covariates"]) + ")",
+        help="comma-separated covariates; the set adjust removed from the embeddings (default, "
+        "the config's covariates: " + ",".join(defaults("covariates")) + ")",
     )
     parser.add_argument("--exclusion", choices=["family", "none"], default=cfg["exclusion"])
 
@@ -36,10 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the phewas subcommand."""
     cfg: dict[str, Any] = {"min_cases": args.min_cases, "exclusion": args.exclusion}
+    covariates = None
     if args.covariates is not None:
-        cfg["covariates"] = [s.strip() for s in args.covariates.split(",") if s.strip()]
+        covariates = [s.strip() for s in args.covariates.split(",") if s.strip()]
     ids, z, _ = read_embeddings(args.embeddings)
     samples = read_tsv(args.samples, dtype={"sample_id": str})
     diagnoses = read_tsv(args.diagnoses, dtype=str)
-    write_tsv(phewas(ids, z, samples, diagnoses, cfg, args.seed), args.out)
+    write_tsv(phewas(ids, z, samples, diagnoses, cfg, args.seed, covariates), args.out)
     return 0

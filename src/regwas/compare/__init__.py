@@ -9,6 +9,7 @@ __all__, __getattr__, __dir__ = lazy_api(
         "probes": ["fold_values", "compare_probes"],
         "spaces": [
             "recovered_loci",
+            "LD",
             "lambda_outside",
             "count_loci",
             "recovered_diseases",

@@ -17,26 +17,82 @@ log = logging.getLogger(__name__)
 
 
 def recovered_loci(
-    leads: pd.DataFrame, causal: pd.DataFrame, window_kb: float, p_threshold: float
+    leads: pd.DataFrame,
+    causal: pd.DataFrame,
+    window_kb: float,
+    p_threshold: float,
+    r2: float = 0.1,
+    ld: LD | None = None,
 ) -> tuple[int, int, int]:
-    """Count planted causal variants hit by a lead (same chromosome, within the window, p below
-    threshold), and loci none of whose leads hits a causal variant (false loci).
+    """Score significant leads against planted causal variants with ONE window, the GWAS
+    clumping window (the distance within which leads are grouped into loci).
 
-    Leads that share a ``locus`` (LD-clumped leads grouped by distance) form one locus; without
-    that column every lead is its own locus. Returns (causal recovered, causal total, false loci).
+    - A causal variant is **recovered** when a significant lead lies within ``window_kb`` on
+      its chromosome; the most significant such lead is its **true lead**.
+    - Every other lead within the window of a recovered causal variant is true only when it
+      is not an independent signal: r² with that true lead >= ``r2`` (the clumping r²).
+      ``ld(chromosome, variant_id_a, variant_id_b)`` gives r² from the genotypes; without it
+      (no genotypes) distance decides and such a lead is true.
+    - Leads farther than the window from every causal variant are false.
+    - **False** = loci (``locus``, else each lead) with no true lead, plus the false leads in
+      loci that do hold a true lead (an independent spurious signal next to a true one is not
+      hidden by sharing its locus).
+
+    Returns (causal recovered, causal total, false).
     """
     window = window_kb * 1000
-    sig = leads[leads["p_value"].astype(float) < p_threshold]
+    sig = leads[leads["p_value"].astype(float) < p_threshold].reset_index(drop=True)
     lead_chr = sig["chromosome"].astype(str).to_numpy()
     lead_pos = sig["base_pair_location"].astype(np.int64).to_numpy()
+    lead_p = sig["p_value"].astype(float).to_numpy()
+    ids = sig["variant_id"].astype(str).to_numpy() if "variant_id" in sig else None
     c_chr = causal["chromosome"].astype(str).to_numpy()
     c_pos = causal["position"].astype(np.int64).to_numpy()
     near = (lead_chr[:, None] == c_chr[None, :]) & (
         np.abs(lead_pos[:, None] - c_pos[None, :]) <= window
     )
+    true = np.zeros(len(sig), dtype=bool)
+    for j in np.flatnonzero(near.any(axis=0)):
+        cand = np.flatnonzero(near[:, j])
+        best = cand[np.argmin(lead_p[cand])]
+        true[best] = True
+        for i in cand:
+            if i == best or true[i]:
+                continue
+            if ld is None or ids is None:
+                true[i] = True
+            else:
+                true[i] = ld(lead_chr[i], ids[i], ids[best]) >= r2
     locus = sig["locus"].to_numpy() if "locus" in sig.columns else np.arange(len(sig))
-    hits_per_locus = pd.Series(near.any(axis=1)).groupby(locus).any()
-    return int(near.any(axis=0).sum()), len(causal), int((~hits_per_locus).sum())
+    true_locus = pd.Series(true).groupby(locus).transform("any").to_numpy()
+    false_loci = pd.unique(locus[~true_locus]).size
+    false_in_true = int((true_locus & ~true).sum())
+    return int(near.any(axis=0).sum()), len(causal), int(false_loci + false_in_true)
+
+
+class LD:
+    """r² between two variants of one chromosome from the PLINK files ``pattern`` (with
+    {chrom}), over every sample of the .fam; the genotypes of a chromosome are read once per
+    requested pair of variants (leads are few)."""
+
+    def __init__(self, pattern: str | os.PathLike):
+        self.pattern = str(pattern)
+        self._bim: dict[str, pd.Index] = {}
+
+    def __call__(self, chromosome: str, a: str, b: str) -> float:
+        from regwas.genetics.standardise import unit_rows
+        from regwas.io.plink import bfile_paths, read_bim, read_variant_rows
+
+        prefix = self.pattern.replace("{chrom}", str(chromosome))
+        if chromosome not in self._bim:
+            bim = read_bim(bfile_paths(prefix)["bim"])
+            self._bim[chromosome] = pd.Index(bim["variant_id"].astype(str))
+        idx = self._bim[chromosome].get_indexer([a, b])
+        if (idx < 0).any():
+            return float("nan")
+        G = read_variant_rows(prefix, idx)
+        u = unit_rows(G)
+        return float((u[0] @ u[1]) ** 2)
 
 
 def lambda_outside(
@@ -103,12 +159,13 @@ def _people(kept: str | os.PathLike | None, excluded: str | os.PathLike | None) 
 
 def compare_spaces(
     space_files: dict[str, dict[str, dict[str, str | os.PathLike]]],
-    cfg: dict | None,
     causal_path: str | os.PathLike | None = None,
     diseases_path: str | os.PathLike | None = None,
     chromosomes: list[str] | None = None,
     people_files: dict[str, tuple[str | os.PathLike, str | os.PathLike]] | None = None,
     p_threshold: float | None = None,
+    clump: dict | None = None,
+    genotypes: str | os.PathLike | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Build the comparison table and the paired probe comparison (registered vs native).
 
@@ -119,13 +176,17 @@ def compare_spaces(
     ``chromosomes``: the chromosomes that were analysed; planted causal variants elsewhere are
     not counted (``causal_total``), as no lead could recover them. ``people_files``:
     modality -> (comparison_samples.tsv, exclusions.tsv), for the counts of people compared
-    and left out. ``p_threshold``: genome-wide significance of lead variants (default the
+    and left out. ``clump``: the GWAS's ``gwas.clump`` section, whose window (and r²) scores
+    the leads (``recovered_loci``; default the schema's); ``genotypes``: the PLINK prefix
+    pattern ({chrom}) from which a second lead near a true one is judged by LD (None: by
+    distance only). ``p_threshold``: genome-wide significance of lead variants (default the
     schema's gwas.p_threshold, the one threshold of the GWAS, compare and the plots).
     """
     from regwas.compare.probes import compare_probes
 
-    cfg = section("compare", cfg)
     p_threshold = float(defaults("gwas.p_threshold") if p_threshold is None else p_threshold)
+    clump = section("gwas", {"clump": dict(clump or {})})["clump"]
+    ld = LD(genotypes) if genotypes else None
     causal = read_tsv(causal_path, dtype={"chromosome": str}) if causal_path else None
     if causal is not None and chromosomes is not None:
         causal = causal[causal["chromosome"].isin([str(c) for c in chromosomes])]
@@ -153,7 +214,7 @@ def compare_spaces(
             if causal is not None:
                 mine = causal[causal["modality"] == modality]
                 hit, total, false = recovered_loci(
-                    leads, mine, cfg["window_kb"], p_threshold
+                    leads, mine, clump["window_kb"], p_threshold, clump["r2"], ld
                 )
                 row.update(causal_recovered=hit, causal_total=total, false_loci=false)
                 gwas = pd.read_csv(
@@ -162,7 +223,7 @@ def compare_spaces(
                     usecols=["chromosome", "base_pair_location", "neg_log10_p"],
                     dtype={"chromosome": str},
                 )
-                lam, n_far = lambda_outside(gwas, mine, 2 * cfg["window_kb"])
+                lam, n_far = lambda_outside(gwas, mine, 2 * clump["window_kb"])
                 row.update(lambda_gc_outside_causal=lam, n_variants_outside_causal=n_far)
             row["phewas_tests"] = len(phewas)
             row["phewas_hits"] = int(phewas["significant"].astype(bool).sum())

@@ -248,6 +248,13 @@ def simulate(
         order = np.random.default_rng(component_seed(seed, "order")).permutation(n)
         population = gt.individual_populations(sizes)[order]
         pop_names = np.array(list(sizes))
+        if float(c["site_ancestry"]) > 0:
+            people["site"] = ph.ancestry_sites(
+                population,
+                int(c["sites"]),
+                float(c["site_ancestry"]),
+                np.random.default_rng(component_seed(seed, "site_ancestry")),
+            )
         sex_code = np.where(people["sex"].to_numpy() == "F", 2, 1)
         log.info(
             "simulating genotypes of %d people on %d chromosomes",

@@ -72,6 +72,20 @@ def simulate_people(
     )
 
 
+def ancestry_sites(
+    population: np.ndarray, n_sites: int, strength: float, rng: np.random.Generator
+) -> list[str]:
+    """Assessment site per person, dependent on ancestry as in real biobanks: a person of
+    group i attends the group's home site (i mod n_sites) + 1 with probability ``strength``,
+    else a site drawn uniformly. Allele frequencies then differ by site, so site must be
+    partialled out of the genotypes wherever it is removed from the embeddings."""
+    population = np.asarray(population, dtype=np.int64)
+    home = population % n_sites
+    other = rng.integers(0, n_sites, len(population))
+    site = np.where(rng.random(len(population)) < strength, home, other)
+    return [f"site{k + 1}" for k in site]
+
+
 def select_causal_variants(
     variants: pd.DataFrame,
     factor_keys: list[tuple[str, str]],

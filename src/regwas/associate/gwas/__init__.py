@@ -6,7 +6,14 @@ from regwas._exports import lazy_api
 __all__, __getattr__, __dir__ = lazy_api(
     __name__,
     {
-        "clump": ["distance_clump", "ld_clump", "read_variants", "lead_variants"],
+        "clump": [
+            "LD_BLOCK",
+            "distance_clump",
+            "ld_clump",
+            "read_variants",
+            "analysed_samples",
+            "lead_variants",
+        ],
         "kernel": [
             "LatentBasis",
             "prepare_basis",
@@ -25,6 +32,7 @@ __all__, __getattr__, __dir__ = lazy_api(
         "shards": [
             "match_samples",
             "drop_constant_dimensions",
+            "covariate_columns",
             "prepare_analysis",
             "hwe_group_labels",
             "gwas_frame",

@@ -42,6 +42,8 @@ from regwas.io.tables import write_tsv
 
 log = logging.getLogger(__name__)
 
+LD_BLOCK = 1024  # variants standardised at a time for LD
+
 
 def _greedy_clump(n: int, order: np.ndarray, members_of) -> tuple[np.ndarray, np.ndarray]:
     """Greedy clumping of n variants in p order: each unclumped variant becomes a lead and
@@ -73,18 +75,26 @@ def ld_clump(
     pos: np.ndarray,
     order: np.ndarray,
     window_bp: float,
-    std_geno: np.ndarray,
+    geno: np.ndarray,
     r2_max: float,
+    block: int = LD_BLOCK,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Greedy LD clumping: a lead absorbs unclumped variants in the window with r^2 > r2_max.
 
-    ``std_geno`` holds standardised (mean-imputed, centred, unit-norm) genotypes, variants x
-    samples, so r = dot product.
+    ``geno`` holds ALT counts (int8, -9 missing), variants x analysed samples. r² is computed
+    per lead against the unclumped variants of its window, ``block`` variants at a time
+    (standardised in float64 only per block), so memory stays at the int8 genotypes plus one
+    block instead of a float64 variants x samples array (~80 GB at 20k significant variants
+    and 500k people).
     """
 
     def members(i: int, free: np.ndarray) -> np.ndarray:
         near = np.flatnonzero(free & (chrom == chrom[i]) & (np.abs(pos - pos[i]) <= window_bp))
-        r2 = ld_r2(std_geno[near], std_geno[i])
+        lead = unit_rows(geno[i : i + 1])[0]
+        r2 = np.concatenate(
+            [ld_r2(unit_rows(geno[near[s : s + block]]), lead) for s in range(0, len(near), block)]
+            or [np.zeros(0)]
+        ).ravel()
         return near[(r2 > r2_max) | (near == i)]
 
     return _greedy_clump(len(pos), order, members)
@@ -113,6 +123,24 @@ def read_variants(
             f"(e.g. {', '.join(map(str, variant_ids[:3]))})"
         )
     return read_variant_rows(prefix, vidx, sidx)
+
+
+def analysed_samples(
+    ids: np.ndarray, z: np.ndarray, pattern: str, chrom: str, cfg: dict
+) -> tuple[np.ndarray, np.ndarray]:
+    """The samples the GWAS analysed: embedding ids present in the .fam (every one must be,
+    unless gwas.intersect_samples, as in the GWAS itself). Clumping LD and lead directions
+    use these only."""
+    fam = read_fam(bfile_paths(_prefix_for(pattern, chrom))["fam"])
+    in_fam = pd.Index(fam["iid"].astype(str)).get_indexer(np.asarray(ids).astype(str)) >= 0
+    if not in_fam.all():
+        if not cfg["intersect_samples"]:
+            raise InputError(
+                f"{int((~in_fam).sum())} of {len(ids)} embedding sample ids are not in the .fam "
+                f"of chromosome {chrom} (set gwas.intersect_samples to analyse the common ones)"
+            )
+        log.info("leads: %d of %d embedding samples are in the .fam", in_fam.sum(), len(ids))
+    return np.asarray(ids)[in_fam], z[in_fam]
 
 
 def lead_variants(
@@ -147,6 +175,8 @@ def lead_variants(
     log.info("%d variants with p < %g", len(sig), cfg["p_threshold"])
 
     ids, z, _ = read_embeddings(embeddings_path)
+    if bfile_pattern is not None and len(sig):
+        ids, z = analysed_samples(ids, z, bfile_pattern, pd.unique(chrom)[0], cfg)
     geno: dict[str, np.ndarray] = {}
     if bfile_pattern is not None and len(sig):
         for c in pd.unique(chrom):
@@ -164,10 +194,10 @@ def lead_variants(
         is_lead, clump_of = distance_clump(chrom, pos, order, window_bp)
         size = np.bincount(clump_of, minlength=len(sig)) if len(sig) else np.zeros(0, int)
     else:
-        std = np.zeros((len(sig), len(ids)))
+        G_all = np.zeros((len(sig), len(ids)), dtype=np.int8)
         for c, G in geno.items():
-            std[chrom == c] = unit_rows(G)
-        is_lead, clump_of = ld_clump(chrom, pos, order, window_bp, std, float(cfg["clump"]["r2"]))
+            G_all[chrom == c] = G
+        is_lead, clump_of = ld_clump(chrom, pos, order, window_bp, G_all, float(cfg["clump"]["r2"]))
         ld_size = np.bincount(clump_of, minlength=len(sig)).astype(np.float64)
         size = in_window
     leads = sig[is_lead].copy()

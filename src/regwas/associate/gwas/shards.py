@@ -117,6 +117,28 @@ def _covariate_table(covariates: pd.DataFrame | None) -> pd.DataFrame | None:
     return table
 
 
+def covariate_columns(
+    columns: list[str] | tuple[str, ...] | None, adjusted: str | None, source: str
+) -> list[str]:
+    """The GWAS covariate columns: ``columns``, default the config's one covariate set.
+
+    ``adjusted`` is the embeddings' ``adjust_covariates`` metadata (what adjust removed from
+    them). Every one of those must be partialled out of the genotypes as well (and counted in
+    the degrees of freedom): removing a covariate from the latents only biases the test (with
+    site-dependent allele frequencies, lambda GC 0.37), so a set that misses one is an error.
+    """
+    cols = [str(c) for c in (defaults("covariates") if columns is None else columns)]
+    removed = [c for c in (adjusted or "").split(",") if c]
+    missing = [c for c in removed if c not in cols]
+    if missing:
+        raise InputError(
+            f"{source}: adjust removed {missing} from these embeddings but the GWAS covariates "
+            f"({', '.join(cols) or 'none'}) do not partial them out of the genotypes; use one "
+            "covariate set (config key covariates, --covariate-cols)"
+        )
+    return cols
+
+
 def prepare_analysis(
     embeddings_path: str | os.PathLike,
     fam_ids: np.ndarray,
@@ -124,11 +146,18 @@ def prepare_analysis(
     covariates: pd.DataFrame | None,
     fam_source: str = ".fam",
     seed: int = 0,
+    columns: list[str] | None = None,
 ) -> tuple[LatentBasis, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """Align samples and build the whitened basis: (basis, fam_idx, sample ids, latents used,
-    HWE group label per analysed sample or None for pooled HWE)."""
-    ids, z, _ = read_embeddings(embeddings_path)
+    HWE group label per analysed sample or None for pooled HWE). ``columns`` are the covariate
+    columns of ``covariates`` (default: the config's one covariate set)."""
+    ids, z, meta = read_embeddings(embeddings_path)
     table = _covariate_table(covariates)
+    adjusted = meta.get("adjust_covariates")
+    if table is None:
+        covariate_columns([], adjusted, str(embeddings_path))
+    else:
+        columns = covariate_columns(columns, adjusted, str(embeddings_path))
     emb_idx, fam_idx, cov_idx = match_samples(
         ids,
         np.asarray(fam_ids).astype(str),
@@ -148,7 +177,7 @@ def prepare_analysis(
         k_names = ["intercept"]
     else:
         sub = table.iloc[cov_idx].reset_index(drop=True)
-        C, k_names, _ = design_matrix(sub, list(cfg["covariates"]), source="covariates")
+        C, k_names, _ = design_matrix(sub, columns, source="covariates")
     basis = prepare_basis(z, C)
     groups = hwe_group_labels(None if table is None else table.iloc[cov_idx], cfg, seed)
     if basis.n - basis.k - basis.d < 1:
@@ -383,15 +412,23 @@ def gwas_chromosome(
     covariates: pd.DataFrame | None = None,
     threads: int = 1,
     seed: int | None = None,
+    covariate_columns: list[str] | None = None,
 ) -> dict:
     """One GWAS shard: test a PLINK file set, write a Parquet of summary statistics; returns
-    counts."""
+    counts. ``covariate_columns`` (columns of the ``covariates`` table; default the config's
+    one covariate set) are partialled out of the embeddings and the genotypes."""
     cfg = section("gwas", cfg)
     seed = defaults("seed") if seed is None else int(seed)
     paths = bfile_paths(bfile_prefix)
     fam = read_fam(paths["fam"])
     basis, fam_idx, _, _, groups = prepare_analysis(
-        embeddings_path, fam["iid"].to_numpy(), cfg, covariates, str(paths["fam"]), seed
+        embeddings_path,
+        fam["iid"].to_numpy(),
+        cfg,
+        covariates,
+        str(paths["fam"]),
+        seed,
+        covariate_columns,
     )
     frame, counts = gwas_frame(basis, bfile_prefix, fam_idx, cfg, threads, groups)
     with atomic_path(out_path, suffix=".parquet") as tmp:

@@ -7,7 +7,7 @@ people (see regwas.phecodes for cases, controls, exclusions and sex-specific phe
    status, with a seed derived from (seed, phecode) - independent of the order of phecodes.
 2. On A: the centroid direction w = mean(z | case) - mean(z | control).
 3. On B: the projection s = z·w, standardised on B; a logistic model
-   case ~ 1 + s + covariates (statsmodels Logit; covariates from config, text columns
+   case ~ 1 + s + covariates (statsmodels Logit; the config's one covariate set, text columns
    one-hot, columns constant within B dropped) gives beta (log odds per SD of s), se, p.
 4. Out-of-sample discrimination on B: ``auc_projection`` = roc_auc_score(case, s) (s is fitted
    on A, so this is held out and keeps the sign learnt on A: < 0.5 means the direction does
@@ -44,7 +44,7 @@ from regwas.associate.phewas.phecodes import (
     phecode_info,
     sex_labels,
 )
-from regwas.config.schema import section
+from regwas.config.schema import defaults, section
 from regwas.covariates import design_matrix
 from regwas.errors import InputError
 from regwas.io.phecode_map import load_phecode_map
@@ -203,9 +203,14 @@ def phewas(
     diagnoses: pd.DataFrame,
     cfg: dict | None,
     seed: int = 0,
+    covariates: list[str] | None = None,
 ) -> pd.DataFrame:
-    """PheWAS of the embedding over every phecode with enough cases; one row per phecode tested."""
+    """PheWAS of the embedding over every phecode with enough cases; one row per phecode tested.
+
+    ``covariates``: the model's covariate columns, default the config's one covariate set
+    (``covariates``: the same set adjust removed from the embeddings)."""
     c = section("phewas", cfg)
+    cols = [str(x) for x in (defaults("covariates") if covariates is None else covariates)]
     ids = np.asarray(ids).astype(str)
     order = np.argsort(ids, kind="stable")
     ids, z = ids[order], np.asarray(z, dtype=np.float64)[order]
@@ -213,9 +218,7 @@ def phewas(
     if c["sex_column"] not in table.columns:
         raise InputError(f"samples: no sex column '{c['sex_column']}' (phewas.sex_column)")
     sex = sex_labels(table[c["sex_column"]], c["sex_column"])
-    X, xnames, complete = design_matrix(
-        table, list(c["covariates"]), source="phewas.covariates", allow_missing=True
-    )
+    X, xnames, complete = design_matrix(table, cols, source="covariates", allow_missing=True)
     if not complete.all():
         log.warning(
             "phewas: %d samples with missing covariates are left out", int((~complete).sum())

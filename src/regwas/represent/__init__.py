@@ -1,5 +1,5 @@
-"""Stage 3, represent: embedders fitted on an array store write embeddings.parquet (PCA now;
-the autoencoders implement the same interface)."""
+"""Stage 3, represent: embedders fitted on an array store write embeddings.parquet (PCA, the
+baseline; equal-capacity autoencoders, the same interface; DropFuse cross-modal encoders)."""
 
 from regwas._exports import lazy_api
 
@@ -8,5 +8,6 @@ __all__, __getattr__, __dir__ = lazy_api(
     {
         "base": ["Embedder", "make_embedder", "embed_store"],
         "pca": ["pca_embeddings", "PCAEmbedder"],
+        "autoencoder": ["AutoencoderEmbedder", "build_network", "load_model"],
     },
 )

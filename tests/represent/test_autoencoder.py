@@ -170,3 +170,17 @@ def test_brain_slices_train_in_2d(tmp_path):
     store = ArrayStore(_store(tmp_path, blobs, "brain"))
     ae = AutoencoderEmbedder(_cfg(steps=5), 1, "brain").fit(store)
     assert ae.dims == 2 and ae.transform(store).shape == (30, 4)
+
+
+def test_the_gpu_config_layers_over_the_demo_config():
+    from pathlib import Path
+
+    import yaml
+
+    from regwas.config.schema import load_config, validate_config
+
+    root = Path(__file__).resolve().parents[2]
+    config = load_config(root / "config/config.yaml")
+    config["represent"] = yaml.safe_load((root / "config/gpu.yaml").read_text())["represent"]
+    ae = validate_config(config)["represent"]["autoencoder"]
+    assert ae["gpu"] and ae["device"] == "cuda" and ae["steps"] >= 10000

@@ -9,5 +9,6 @@ __all__, __getattr__, __dir__ = lazy_api(
         "base": ["Embedder", "make_embedder", "embed_store"],
         "pca": ["pca_embeddings", "PCAEmbedder"],
         "autoencoder": ["AutoencoderEmbedder", "build_network", "load_model"],
+        "dropfuse": ["DropFuse", "DropFuseEncoder", "info_nce", "retrieval_accuracy"],
     },
 )

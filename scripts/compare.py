@@ -4,7 +4,7 @@ from regwas.compare.spaces import compare_spaces
 from regwas.io.tables import write_tsv
 from regwas.smk import run_script
 
-KINDS = ("gwas", "summary", "leads", "phewas", "probes", "samples")
+KINDS = ("gwas", "summary", "leads", "phewas", "probes", "samples", "embeddings")
 
 
 def main(smk):

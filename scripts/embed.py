@@ -7,9 +7,13 @@ from regwas.smk import run_script
 
 
 def main(smk):
+    if smk.params.cfg["method"] == "autoencoder":
+        import torch
+
+        torch.set_num_threads(max(1, int(smk.threads)))
     embed_store(
         Path(smk.input.data).parent,
-        smk.output[0],
+        smk.output.embeddings,
         smk.params.cfg,
         smk.params.seed,
         modality=smk.wildcards.modality,

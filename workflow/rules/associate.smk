@@ -138,6 +138,7 @@ rule compare:
         phewas=per_space("phewas"),
         probes=per_space("probes"),
         samples=[space_file("samples.tsv", m, s) for m, s in all_spaces()],
+        embeddings=[space_file("embeddings.parquet", m, s) for m, s in all_spaces()],
         people=expand(f"{RESULTS}/{{m}}/comparison_samples.tsv", m=MODALITIES),
         exclusions=expand(f"{RESULTS}/{{m}}/exclusions.tsv", m=MODALITIES),
         genotypes=all_genotype_files(),

@@ -1,5 +1,13 @@
-# Representations: embeddings per modality x space (PCA baseline, same size everywhere),
-# then confounder removal.
+# Representations: embeddings per modality x space (represent.method: PCA, the baseline, or an
+# equal-capacity autoencoder per space; the same latent size and budget in every space of a
+# modality), then confounder removal.
+#
+# The autoencoder also writes its model, training log and reconstruction QC beside the
+# embeddings, and keeps a checkpoint (.autoencoder.ckpt.pt, not an output, so that a rerun of an
+# interrupted job resumes from it). Its jobs run in the torch env and ask for one GPU when
+# represent.autoencoder.gpu is true (threads, memory and time: workflow/profiles/default).
+EMBED_AE = config["represent"]["method"] == "autoencoder"
+EMBED_GPU = 1 if EMBED_AE and config["represent"]["autoencoder"]["gpu"] else 0
 
 
 rule embed:
@@ -7,13 +15,24 @@ rule embed:
         data=space_file("data.npy"),
         samples=space_file("samples.tsv"),
     output:
-        space_file("embeddings.parquet"),
+        **(
+            {
+                "model": space_file("model.pt"),
+                "training_log": space_file("training_log.tsv"),
+                "reconstruction": space_file("reconstruction_qc.tsv"),
+            }
+            if EMBED_AE
+            else {}
+        ),
+        embeddings=space_file("embeddings.parquet"),
     log:
         f"{LOGS}/embed/{{modality}}_{{space}}.log",
     benchmark:
         f"{BENCH}/embed/{{modality}}_{{space}}.tsv"
     conda:
-        "../../envs/stats.yaml"
+        "../../envs/torch.yaml" if EMBED_AE else "../../envs/stats.yaml"
+    resources:
+        gpu=EMBED_GPU,
     params:
         cfg=config["represent"],
         seed=config["seed"],

@@ -137,6 +137,15 @@ def recovered_diseases(phewas: pd.DataFrame, diseases: pd.DataFrame) -> tuple[in
     return int(hits), len(planted)
 
 
+def _method(files: dict) -> str:
+    """The representation method of a space (its embeddings' metadata), or "" without them."""
+    if not files.get("embeddings"):
+        return ""
+    from regwas.io.embeddings import read_embeddings_metadata
+
+    return read_embeddings_metadata(files["embeddings"]).get("method", "")
+
+
 def _people(kept: str | os.PathLike | None, excluded: str | os.PathLike | None) -> dict[str, int]:
     """People the probes of a modality's spaces share (comparison_samples.tsv) and those left
     out (exclusions.tsv), when given."""
@@ -172,7 +181,8 @@ def compare_spaces(
     ``space_files``: modality -> space -> the files of that space, by kind: ``summary``
     (gwas_summary.json), ``leads`` (lead_variants.tsv), ``phewas``, ``probes`` and ``gwas``
     (gwas.tsv.gz, read only with planted truth), optionally ``samples`` (the array store's
-    samples.tsv); one table row per space, in this order.
+    samples.tsv) and ``embeddings`` (embeddings.parquet: the ``method`` column); one table row
+    per space, in this order.
     ``chromosomes``: the chromosomes that were analysed; planted causal variants elsewhere are
     not counted (``causal_total``), as no lead could recover them. ``people_files``:
     modality -> (comparison_samples.tsv, exclusions.tsv), for the counts of people compared
@@ -204,6 +214,7 @@ def compare_spaces(
             row = {
                 "modality": modality,
                 "space": space,
+                "method": _method(files),
                 "n_variants": summary.get("n_variants"),
                 "lambda_gc": summary.get("lambda_gc"),
                 "lead_loci": count_loci(leads, p_threshold),

@@ -18,6 +18,7 @@ __all__, __getattr__, __dir__ = lazy_api(
             "EMBEDDING_PREFIX",
             "embedding_columns",
             "write_embeddings",
+            "read_embeddings_metadata",
             "read_embeddings",
         ],
         "icd10": ["ICD10_PATTERN", "normalise_icd10"],

@@ -42,6 +42,18 @@ def write_embeddings(
         pq.write_table(table, tmp)
 
 
+def read_embeddings_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The key-value metadata of embeddings.parquet (method, model checksum, ...), read from
+    its footer only."""
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.read_schema(path).metadata or {}
+    except (OSError, ValueError) as err:
+        raise InputError(f"{path}: cannot be read as Parquet: {err}") from err
+    return {k.decode(): v.decode() for k, v in meta.items() if not k.startswith(b"ARROW:")}
+
+
 def read_embeddings(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, dict[str, str]]:
     """Read embeddings.parquet -> (sample_ids, float array n x d, metadata).
 

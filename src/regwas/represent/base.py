@@ -13,6 +13,7 @@ import abc
 import hashlib
 import logging
 import os
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -38,10 +39,14 @@ class Embedder(abc.ABC):
         super().__init_subclass__(**kwargs)
         Embedder.registry[cls.method] = cls
 
-    def __init__(self, cfg: dict, seed: int):
+    def __init__(self, cfg: dict, seed: int, modality: str = "", out_dir=None):
         self.cfg = cfg
         self.seed = int(seed)
         self.latent_dim = int(cfg["latent_dim"])
+        #: the modality (selects e.g. the autoencoder's convolution dimensions)
+        self.modality = modality
+        #: the space's results folder, where a method may write its model and QC (None: none)
+        self.out_dir = None if out_dir is None else Path(out_dir)
 
     @abc.abstractmethod
     def fit(self, store: ArrayStore) -> Embedder:
@@ -70,16 +75,19 @@ class Embedder(abc.ABC):
         return h.hexdigest()
 
 
-def make_embedder(cfg: dict, seed: int) -> Embedder:
+def make_embedder(cfg: dict, seed: int, modality: str = "", out_dir=None) -> Embedder:
     """The embedder that ``cfg["method"]`` (a validated represent section) names."""
     import regwas.represent.pca  # noqa: F401 (registers "pca")
+
+    if cfg["method"] == "autoencoder":
+        import regwas.represent.autoencoder  # noqa: F401 (registers "autoencoder"; needs torch)
 
     try:
         cls = Embedder.registry[cfg["method"]]
     except KeyError:
         known = ", ".join(sorted(Embedder.registry))
         raise InputError(f"represent.method: unknown method {cfg['method']!r} ({known})") from None
-    return cls(cfg, seed)
+    return cls(cfg, seed, modality=modality, out_dir=out_dir)
 
 
 def embed_store(
@@ -93,7 +101,7 @@ def embed_store(
     """Fit the configured embedder on one array store and write its embeddings.parquet."""
     cfg = section("represent", cfg)
     store = ArrayStore(store_dir)
-    embedder = make_embedder(cfg, seed).fit(store)
+    embedder = make_embedder(cfg, seed, modality, Path(out_path).parent).fit(store)
     z = embedder.transform(store)
     if z.shape != (store.n, embedder.latent_dim):
         raise AssertionError(f"{embedder.method}: embeddings of shape {z.shape}")

@@ -1,0 +1,66 @@
+"""Autoencoder training throughput (samples/s) per input shape on this machine's CPU (or GPU).
+
+Times full training steps (forward, backward, AdamW) of the default represent.autoencoder
+architecture on random inputs of each demo space's row shape, after one warm-up step:
+    python benchmarks/autoencoder_throughput.py [--threads 1] [--steps 5] [--device cpu]
+"""
+
+import argparse
+import time
+
+import torch
+
+from regwas.config import section
+from regwas.represent.autoencoder import build_network, count_parameters
+
+SHAPES = {  # space: (conv dims, channels, spatial shape)
+    "ecg/native": (1, 12, (5000,)),
+    "ecg/median_beat": (1, 12, (600,)),
+    "brain/2d slice": (2, 1, (99, 117)),
+    "brain/3d 2mm volume": (3, 1, (99, 117, 95)),
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--skip-3d", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    cfg = section("represent", {"method": "autoencoder"})["autoencoder"]
+    dev = torch.device(args.device)
+    print("space\tparameters\tsamples_per_s")
+    for name, (dims, ch, shape) in SHAPES.items():
+        if dims == 3 and args.skip_3d:
+            continue
+        enc, dec = build_network(dims, ch, 16, cfg)
+        enc.to(dev), dec.to(dev)
+        opt = torch.optim.AdamW([*enc.parameters(), *dec.parameters()], lr=1e-3)
+        x = torch.randn(args.batch, ch, *shape, device=dev)
+        amp = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else None
+        for k in range(args.steps + 1):
+            if k == 1:
+                if dev.type == "cuda":
+                    torch.cuda.synchronize()
+                t = time.perf_counter()
+            if amp:
+                with amp:
+                    z, s = enc(x)
+                    loss = ((dec(z, s).float() - x) ** 2).mean()
+            else:
+                z, s = enc(x)
+                loss = ((dec(z, s) - x) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        rate = args.steps * args.batch / (time.perf_counter() - t)
+        print(f"{name}\t{count_parameters(enc) + count_parameters(dec)}\t{rate:.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""The equal-capacity autoencoders: capacity, reconstruction, determinism, resume, bad input."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from regwas.config import section  # noqa: E402
+from regwas.errors import InputError  # noqa: E402
+from regwas.io.arraystore import ArrayStore  # noqa: E402
+from regwas.io.embeddings import read_embeddings  # noqa: E402
+from regwas.represent import embed_store  # noqa: E402
+from regwas.represent.autoencoder import (  # noqa: E402
+    CHECKPOINT,
+    AutoencoderEmbedder,
+    TrainingError,
+    TrainingInterrupted,
+    build_network,
+    count_parameters,
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One torch thread: on a loaded 2-core machine more threads are many times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _cfg(**ae):
+    tiny = dict(
+        stem_channels=8, growth_rate=4, layers_per_block=1, blocks=2, pool_size=4, steps=20,
+        batch_size=16, eval_every=5, patience=100, learning_rate=5e-3, min_people=10,
+        conv_dims={"ecg": 1, "brain": 2}, device="cpu",
+    )  # fmt: skip
+    return section(
+        "represent", {"method": "autoencoder", "latent_dim": 4, "autoencoder": {**tiny, **ae}}
+    )
+
+
+def _store(tmp_path, data, name="store", ids=None):
+    d = tmp_path / name
+    d.mkdir(parents=True)
+    np.save(d / "data.npy", data.astype(np.float32))
+    ids = ids if ids is not None else [f"S{i:04d}" for i in range(len(data))]
+    pd.DataFrame({"sample_id": ids}).to_csv(d / "samples.tsv", sep="\t", index=False)
+    return d
+
+
+def _signals(n=160, channels=3, length=64, seed=0):
+    """Smooth multichannel signals driven by 3 latent factors, plus a little noise."""
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0, 1, length)
+    basis = np.stack([np.sin(2 * np.pi * f * t + p) for f, p in [(1, 0), (2, 1), (3, 2)]])
+    mix = rng.normal(size=(3, channels, 1))
+    f = rng.normal(size=(n, 3))
+    x = np.einsum("nk,kcl->ncl", f, mix * basis[:, None, :])
+    return x + 0.05 * rng.normal(size=x.shape)
+
+
+@pytest.mark.parametrize(
+    "dims, channels, shapes",
+    [
+        (1, 12, [(5000,), (600,)]),
+        (2, 1, [(96, 112), (64, 64)]),
+        (3, 1, [(24, 28, 20), (16, 16, 16)]),
+    ],
+)
+def test_equal_capacity_across_input_sizes(dims, channels, shapes):
+    cfg = section("represent", {"method": "autoencoder"})["autoencoder"]
+    counts = []
+    for shape in shapes:
+        enc, dec = build_network(dims, channels, 16, cfg)
+        x = torch.zeros(2, channels, *shape)
+        z, sizes = enc(x)
+        assert z.shape == (2, 16)
+        assert dec(z, sizes).shape == x.shape
+        counts.append(count_parameters(enc) + count_parameters(dec))
+    # the stated tolerance: exactly equal when the channel count is the same
+    assert counts[0] == counts[1]
+
+
+def test_held_out_reconstruction_beats_the_mean(tmp_path):
+    store = ArrayStore(_store(tmp_path, _signals()))
+    cfg = _cfg(steps=150, eval_every=30, stem_channels=16, growth_rate=8, pool_size=8)
+    ae = AutoencoderEmbedder(cfg, seed=3, modality="ecg").fit(store)
+    assert ae.qc["val_mse"] < 0.3 * ae.qc["val_mean_predictor_mse"]
+    z = ae.transform(store)
+    assert z.shape == (store.n, 4) and np.isfinite(z).all()
+
+
+def test_embeddings_are_deterministic_for_a_seed(tmp_path):
+    store = ArrayStore(_store(tmp_path, _signals(n=60)))
+    runs = []
+    for _ in range(2):
+        ae = AutoencoderEmbedder(_cfg(steps=10), seed=5, modality="ecg").fit(store)
+        runs.append((ae.transform(store), ae.checksum()))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    assert runs[0][1] == runs[1][1]
+    other = AutoencoderEmbedder(_cfg(steps=10), seed=6, modality="ecg").fit(store)
+    assert other.checksum() != runs[0][1]
+
+
+def test_a_resumed_training_ends_where_an_uninterrupted_one_does(tmp_path):
+    store = ArrayStore(_store(tmp_path, _signals(n=60)))
+    whole = AutoencoderEmbedder(_cfg(), 5, "ecg", out_dir=tmp_path / "whole").fit(store)
+    out = tmp_path / "killed"
+    with pytest.raises(TrainingInterrupted):
+        AutoencoderEmbedder(_cfg(), 5, "ecg", out_dir=out).fit(store, stop_at=10)
+    assert (out / CHECKPOINT).exists() and not (out / "model.pt").exists()
+    resumed = AutoencoderEmbedder(_cfg(), 5, "ecg", out_dir=out).fit(store)
+    assert resumed.checksum() == whole.checksum()
+    assert len(resumed.history) == len(whole.history) == 4
+    assert not (out / CHECKPOINT).exists() and (out / "model.pt").exists()
+
+
+def test_a_nan_loss_stops_with_the_step_and_the_batch(tmp_path, monkeypatch):
+    store = ArrayStore(_store(tmp_path, _signals(n=60)))
+    calls = []
+
+    def loss(xr, x):
+        calls.append(1)
+        value = torch.mean((xr - x) ** 2)
+        return value * float("nan") if len(calls) > 7 else value
+
+    monkeypatch.setattr(AutoencoderEmbedder, "loss_fn", staticmethod(loss))
+    out = tmp_path / "out"
+    with pytest.raises(TrainingError, match=r"step 7 .*S00\d\d"):
+        AutoencoderEmbedder(_cfg(), 5, "ecg", out_dir=out).fit(store)
+    assert (out / CHECKPOINT).exists()  # the last good checkpoint (step 5) is kept
+    assert not (out / "model.pt").exists()
+
+
+def test_bad_input_is_a_clear_error(tmp_path):
+    few = ArrayStore(_store(tmp_path, _signals(n=6), "few"))
+    with pytest.raises(InputError, match="too few to split"):
+        AutoencoderEmbedder(_cfg(), 1, "ecg").fit(few)
+    cube = ArrayStore(_store(tmp_path, np.zeros((30, 2, 3, 4, 5)), "cube"))
+    with pytest.raises(InputError, match="do not fit a 1-D autoencoder"):
+        AutoencoderEmbedder(_cfg(), 1, "ecg").fit(cube)
+    with pytest.raises(InputError, match="conv_dims has no entry"):
+        AutoencoderEmbedder(_cfg(), 1, "cine")
+
+
+def test_embed_store_writes_model_qc_and_metadata(tmp_path):
+    d = _store(tmp_path, _signals(n=40, length=32), "ecg/native")
+    out = d / "embeddings.parquet"
+    embed_store(d, out, _cfg(steps=5), seed=2, modality="ecg", space="native")
+    ids, z, meta = read_embeddings(out)
+    assert z.shape == (40, 4) and meta["method"] == "autoencoder"
+    assert len(meta["model_checksum"]) == 64 and meta["model_file"] == "model.pt"
+    assert (d / "model.pt").exists() and (d / "training_log.tsv").exists()
+    qc = pd.read_csv(d / "reconstruction_qc.tsv", sep="\t")
+    assert list(qc.columns) == ["sample_id", "split", "mse", "mean_predictor_mse"]
+    assert (qc["split"] == "validation").sum() == 8
+
+
+def test_brain_slices_train_in_2d(tmp_path):
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:20, :24]
+    blobs = np.stack(
+        [
+            np.exp(-((yy - 10 - rng.normal()) ** 2 + (xx - 12) ** 2) / (20 + 5 * rng.normal()) ** 1)
+            for _ in range(30)
+        ]
+    )
+    store = ArrayStore(_store(tmp_path, blobs, "brain"))
+    ae = AutoencoderEmbedder(_cfg(steps=5), 1, "brain").fit(store)
+    assert ae.dims == 2 and ae.transform(store).shape == (30, 4)
+
+
+def test_the_gpu_config_layers_over_the_demo_config():
+    from pathlib import Path
+
+    import yaml
+
+    from regwas.config.schema import load_config, validate_config
+
+    root = Path(__file__).resolve().parents[2]
+    config = load_config(root / "config/config.yaml")
+    config["represent"] = yaml.safe_load((root / "config/gpu.yaml").read_text())["represent"]
+    ae = validate_config(config)["represent"]["autoencoder"]
+    assert ae["gpu"] and ae["device"] == "cuda" and ae["steps"] >= 10000

@@ -1,0 +1,96 @@
+"""DropFuse: the symmetric InfoNCE, retrieval, single-modality encoders."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from regwas.config import section  # noqa: E402
+from regwas.errors import InputError  # noqa: E402
+from regwas.io.arraystore import ArrayStore  # noqa: E402
+from regwas.represent.dropfuse import (  # noqa: E402
+    INIT_SCALE,
+    DropFuse,
+    DropFuseEncoder,
+    dropout_fusion,
+    info_nce,
+    retrieval_accuracy,
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _store(tmp_path, name, data, ids):
+    d = tmp_path / name
+    d.mkdir(parents=True)
+    np.save(d / "data.npy", data.astype(np.float32))
+    pd.DataFrame({"sample_id": ids}).to_csv(d / "samples.tsv", sep="\t", index=False)
+    return ArrayStore(d)
+
+
+def test_info_nce_equals_a_direct_computation_and_is_symmetric():
+    g = torch.Generator().manual_seed(0)
+    za, zb = torch.randn(5, 3, generator=g), torch.randn(5, 3, generator=g)
+    scale = 1 / 0.07
+    a = za.numpy() / np.linalg.norm(za.numpy(), axis=1, keepdims=True)
+    b = zb.numpy() / np.linalg.norm(zb.numpy(), axis=1, keepdims=True)
+    s = scale * (a @ b.T).astype(np.float64)
+    a_to_b = np.mean([-s[i, i] + math.log(np.exp(s[i]).sum()) for i in range(5)])
+    b_to_a = np.mean([-s[i, i] + math.log(np.exp(s[:, i]).sum()) for i in range(5)])
+    loss = info_nce(za, zb, scale)
+    assert float(loss) == pytest.approx(0.5 * (a_to_b + b_to_a), rel=1e-5)
+    assert float(info_nce(zb, za, scale)) == pytest.approx(float(loss), rel=1e-6)
+
+
+def test_retrieval_accuracy():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(50, 8))
+    assert retrieval_accuracy(z, z + 1e-3 * rng.normal(size=z.shape)) == {"top1": 1.0, "top5": 1.0}
+    chance = retrieval_accuracy(z, rng.normal(size=(50, 8)))
+    assert chance["top1"] < 0.2 and chance["top5"] < 0.35
+
+
+def test_dropout_fusion_takes_each_coordinate_from_one_modality():
+    a, b = torch.zeros(4, 6), torch.ones(4, 6)
+    fused = dropout_fusion([a, b], torch.Generator().manual_seed(1))
+    assert set(fused.unique().tolist()) == {0.0, 1.0}
+    assert torch.equal(dropout_fusion([a, b]), torch.full((4, 6), 0.5))
+
+
+def test_an_encoder_embeds_a_single_modality_person(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 48
+    f = rng.normal(size=(n, 3))
+    ecg = np.einsum("nk,kcl->ncl", f, rng.normal(size=(3, 2, 32)))
+    brain = np.einsum("nk,khw->nhw", f, rng.normal(size=(3, 12, 10)))
+    ids = [f"P{i:03d}" for i in range(n)]
+    # two extra people with an ECG and no brain
+    ecg_store = _store(tmp_path, "ecg", np.concatenate([ecg, ecg[:2]]), [*ids, "X1", "X2"])
+    brain_store = _store(tmp_path, "brain", brain, ids)
+    cfg = section(
+        "represent",
+        {"method": "autoencoder", "latent_dim": 4, "autoencoder": dict(
+            stem_channels=4, growth_rate=4, layers_per_block=1, blocks=1, pool_size=4,
+            batch_size=16, min_people=10, learning_rate=3e-3)},
+    )  # fmt: skip
+    model = DropFuse(["ecg", "brain"], cfg, seed=1, conv_dims={"ecg": 1, "brain": 2})
+    model.fit({"ecg": ecg_store, "brain": brain_store}, steps=15)
+    assert set(model.retrieval) == {"top1", "top5"}
+    assert model.history[0]["scale"] == pytest.approx(INIT_SCALE, rel=1e-4)
+    model.save_encoder("ecg", tmp_path / "ecg_encoder.pt")
+    alone = DropFuseEncoder.load(tmp_path / "ecg_encoder.pt")
+    only = _store(tmp_path, "ecg_only", ecg[:1], ["X9"])
+    z = alone.embed(only)
+    assert z.shape == (1, 4) and np.isfinite(z).all()
+    np.testing.assert_allclose(z, model.encoder("ecg").embed(ecg_store, [0]), rtol=1e-5)
+    with pytest.raises(InputError, match="DropFuse encoder takes"):
+        alone.embed(brain_store)

@@ -122,11 +122,12 @@ def test_bad_inputs(tmp_path):
 
 
 def test_cohort_causal_variants_and_sharing_with_ecg(tmp_path):
-    """Cardiac factors carry their planted variants; shared ones carry the ECG partner's too."""
+    """Cardiac and DXA factors carry their planted variants; shared cardiac factors carry the
+    ECG partner's too."""
     cfg = {
         "n_samples": 600,
         "render": False,
-        "modalities": ["ecg", "cardiac"],
+        "modalities": ["ecg", "cardiac", "dxa"],
         "genotypes": {"n_chromosomes": 6, "chromosome_length": 1_000_000},
         "factors": {"causal_per_factor": 1, "variance_per_variant": 0.1},
         "diseases": [],
@@ -139,8 +140,9 @@ def test_cohort_causal_variants_and_sharing_with_ecg(tmp_path):
         r = np.corrcoef(factors[f"cardiac.{row.factor}"], factors[row.partner])[0, 1]
         assert abs(r - 0.6) < 0.1, (row.factor, r)
     causal = pd.read_csv(out / "truth" / "causal_variants.tsv", sep="\t")
-    card = causal[causal.modality == "cardiac"]
-    assert len(card) == 4 + 2  # own variants + the two partners' variants
+    card = causal[causal.modality.isin(["cardiac", "dxa"])]
+    assert (causal.modality == "cardiac").sum() == 4 + 2  # own + the two partners' variants
+    assert (causal.modality == "dxa").sum() == 3
     fam = pd.read_csv(out / "genotypes" / "chr1.fam", sep=r"\s+", header=None)
     assert fam[1].tolist() == factors.index.tolist()
     for row in card.itertuples():
@@ -149,7 +151,28 @@ def test_cohort_causal_variants_and_sharing_with_ecg(tmp_path):
         )
         j = int(np.flatnonzero(bim[1].to_numpy() == row.variant_id)[0])
         g = gt.read_dosages(out / "genotypes" / f"chr{row.chromosome}", np.array([j]))[:, 0]
-        y = factors[f"cardiac.{row.factor}"].to_numpy()
+        y = factors[f"{row.modality}.{row.factor}"].to_numpy()
         fit = sm.OLS(y, sm.add_constant(g)).fit()
         assert fit.pvalues[1] < 1e-3, row.variant_id
         assert abs(fit.params[1] - row.effect) < 4 * fit.bse[1] + 0.05
+
+
+def test_rendered_cohort_with_cardiac_and_dxa(tmp_path):
+    cfg = {
+        "n_samples": 20,
+        "modalities": ["cardiac", "dxa"],
+        "genotypes": {"n_chromosomes": 2, "chromosome_length": 300_000},
+        "factors": {"causal_per_factor": 1, "min_causal_distance": 0, "min_causal_maf": 0.01},
+        "diseases": [],
+        "cardiac": {"frames": 10},
+    }
+    out = simulate(cfg, 2, tmp_path / "bb")
+    samples = pd.read_csv(out / "samples.tsv", sep="\t")
+    assert {"lv_eda_cm2", "cine_frame_ms", "dxa_height_mm", "dxa_spine_bone"} <= set(samples)
+    for m in ("cardiac", "dxa"):
+        man = pd.read_csv(out / f"{m}.manifest.tsv", sep="\t")
+        assert list(man.columns) == ["sample_id", "path", "label_path"]
+        assert man["sample_id"].tolist() == samples["sample_id"].tolist()
+        assert all((out / p).is_file() for p in [*man["path"], *man["label_path"]])
+    assert (out / "truth" / "cardiac_phase.tsv").is_file()
+    assert not (out / "truth" / "shared_factors.tsv").exists()  # no ECG simulated

@@ -1,2 +1,2 @@
-"""Stage 2, register: one sub-package per modality family (ecg now; image and cine next),
+"""Stage 2, register: one sub-package per modality family (ecg, image, cine),
 each writing array stores."""

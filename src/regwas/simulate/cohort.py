@@ -172,6 +172,50 @@ def _resolve_diseases(cfg: dict, names: dict[str, list[str]]) -> list[dict]:
     return out
 
 
+def share_factors(
+    factors: pd.DataFrame, causal: pd.DataFrame, cfg: dict, names: dict[str, list[str]]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Mix factors that a renderer section says are shared with another modality's factor.
+
+    For ``simulate.{m}.shared_factors = {own: "partner_modality.partner"}`` with correlation
+    r = ``simulate.{m}.shared_correlation``: own := (r x partner + sqrt(1 - r^2) x own),
+    restandardised. The own causal variants' effects shrink accordingly and the partner's
+    causal variants are added to the causal table for the own factor (their effects scaled by
+    r), so the truth stays exact. Pairs whose partner modality is not simulated are skipped.
+    Returns (factors, causal, shared table: modality, factor, partner, correlation)."""
+    factors = factors.copy()
+    extra, rows = [], []
+    for m in names:
+        pairs = (cfg.get(m) or {}).get("shared_factors") or {}
+        r = float((cfg.get(m) or {}).get("shared_correlation", 0.0))
+        for own, partner in pairs.items():
+            pm, pf = partner.split(".", 1)
+            if own not in names[m]:
+                raise InputError(f"simulate.{m}.shared_factors: '{own}' is not a {m} factor")
+            if pm not in names:
+                continue
+            if pf not in names[pm]:
+                raise InputError(
+                    f"simulate.{m}.shared_factors.{own}: '{pf}' is not a {pm} factor {names[pm]}"
+                )
+            mixed = r * factors[partner].to_numpy() + np.sqrt(1 - r * r) * factors[f"{m}.{own}"]
+            sd = float(mixed.std())
+            factors[f"{m}.{own}"] = (mixed - mixed.mean()) / sd
+            sel = (causal["modality"] == m) & (causal["factor"] == own)
+            causal.loc[sel, "effect"] *= np.sqrt(1 - r * r) / sd
+            causal.loc[sel, "variance_explained"] *= (1 - r * r) / sd**2
+            inherited = causal[(causal["modality"] == pm) & (causal["factor"] == pf)].copy()
+            inherited["modality"], inherited["factor"] = m, own
+            inherited["effect"] *= r / sd
+            inherited["variance_explained"] *= r * r / sd**2
+            extra.append(inherited)
+            rows.append({"modality": m, "factor": own, "partner": partner, "correlation": r})
+    if extra:
+        causal = pd.concat([causal, *extra], ignore_index=True)
+    shared = pd.DataFrame(rows, columns=["modality", "factor", "partner", "correlation"])
+    return factors, causal, shared
+
+
 def sample_ids(n: int) -> list[str]:
     """Sample ids S000001.. (zero-padded to at least 6 digits)."""
     width = max(6, len(str(n)))
@@ -306,6 +350,7 @@ def simulate(
             c["factors"],
             np.random.default_rng(component_seed(seed, "factors")),
         )
+        factors, causal, shared = share_factors(factors, causal, c, names)
         diag, disease_truth = ph.simulate_diagnoses(
             people,
             factors,
@@ -347,6 +392,8 @@ def simulate(
             float_format="%.8g",
         )
         write_tsv(factors.reset_index(), truth / "factors.tsv", float_format="%.8g")
+        if len(shared):
+            write_tsv(shared, truth / "shared_factors.tsv", float_format="%.8g")
         write_tsv(
             pd.DataFrame({"sample_id": ids, "population": pop_names[population]}),
             truth / "ancestry.tsv",

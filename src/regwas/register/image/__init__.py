@@ -1,5 +1,5 @@
-"""Image registration (brain MRI now; the cardiac cine issue reuses it): NIfTI geometry,
-QC metrics, ANTs affine/SyN, templates, chunked array stores, VoxelMorph."""
+"""Image registration (brain MRI, DXA; the cardiac cine issue reuses it): NIfTI geometry,
+QC metrics, ANTs affine/SyN and rigid 2D, templates, chunked array stores, VoxelMorph."""
 
 from regwas._exports import lazy_api
 
@@ -24,6 +24,7 @@ __all__, __getattr__, __dir__ = lazy_api(
             "pct_nonpositive",
         ],
         "nifti": ["Grid", "read_image", "resample_to_grid"],
+        "rigid": ["RIGID_TYPES", "RigidResult", "register_rigid"],
         "stores": [
             "QC_COLUMNS",
             "brain_config",

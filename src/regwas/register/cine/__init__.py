@@ -1,0 +1,21 @@
+"""Cine registration: DeepCycle reparameterises each cine's time by a learned cycle phase and
+resamples its frames onto a common phase grid."""
+
+from regwas._exports import lazy_api
+
+__all__, __getattr__, __dir__ = lazy_api(
+    __name__,
+    {
+        "deepcycle": [
+            "read_cine",
+            "prepare",
+            "DeepCycle",
+            "TrainLog",
+            "train",
+            "phases",
+            "frame_index_phase",
+            "phase_qc",
+            "resample_to_grid",
+        ],
+    },
+)

@@ -45,7 +45,6 @@ from __future__ import annotations
 import functools
 import gzip
 import logging
-import re
 import zlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -62,6 +61,7 @@ from regwas.config.schema import section
 from regwas.errors import InputError
 from regwas.io.atomic import atomic_path
 from regwas.io.mni import Template, load_template
+from regwas.simulate.inputs import renderer_inputs
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +82,6 @@ LABELS: dict[int, str] = {0: "background", 1: "csf", 2: "gm", 3: "wm", 4: "ventr
 #: in 2D and POSE_CENTRE_Z_3D in 3D.
 POSE_CENTRE_XY: tuple[float, float] = (0.0, -22.0)
 POSE_CENTRE_Z_3D: float = 10.0
-
-_SAMPLE_ID = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
 # --------------------------------------------------------------------------- template
@@ -379,31 +377,13 @@ def _measure(lab: np.ndarray, x_t: np.ndarray, dims: int, affine: np.ndarray) ->
 
 def _jobs(people: pd.DataFrame, factors: pd.DataFrame) -> list[_Job]:
     """Validate the inputs and build one job per person, in the order of ``people``."""
-    missing = [col for col in ("sample_id", "age", "sex", "site") if col not in people.columns]
-    if missing:
-        raise InputError(f"people table: missing column(s) {missing}")
-    if "sample_id" in factors.columns:
-        factors = factors.set_index("sample_id")
-    factors = factors.copy()
-    factors.index = factors.index.astype(str)
-    lacking = [f for f in FACTORS if f not in factors.columns]
-    if lacking:
-        raise InputError(f"brain factors table: missing column(s) {lacking}")
-    ids = people["sample_id"].astype(str)
-    if ids.duplicated().any():
-        raise InputError(f"people table: duplicated sample_id {ids[ids.duplicated()].iloc[0]!r}")
-    absent = ~ids.isin(factors.index)
-    if absent.any():
-        raise InputError(f"brain factors table: no row for sample_id {ids[absent].iloc[0]!r}")
-    fvals = factors.loc[ids, list(FACTORS)].to_numpy(dtype=np.float64)
+    ids, fvals = renderer_inputs(
+        people, factors, FACTORS, "brain", ("sample_id", "age", "sex", "site")
+    )
     jobs = []
     for i, (sid, age, sex, site) in enumerate(
         zip(ids, people["age"], people["sex"], people["site"], strict=True)
     ):
-        if not _SAMPLE_ID.match(sid):
-            raise InputError(f"people table row {i}: sample_id {sid!r} is not file-name safe")
-        if not np.isfinite(fvals[i]).all():
-            raise InputError(f"brain factors table: non-finite factor for sample_id {sid!r}")
         if not isinstance(age, int | float | np.number) or not np.isfinite(age):
             raise InputError(f"people table row {i} ({sid}), column age: not a number ({age!r})")
         if sex not in ("F", "M"):

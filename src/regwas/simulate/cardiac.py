@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import gzip
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +52,7 @@ from regwas.config.schema import section
 from regwas.errors import InputError
 from regwas.io.atomic import atomic_path
 from regwas.io.tables import write_tsv
+from regwas.simulate.inputs import renderer_inputs
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +72,6 @@ INTENSITY = {"fat": 0.75, "tissue": 0.3, "myocardium": 0.18, "blood": 1.0}
 
 #: LV centre in the heart frame (mm from the image centre before pose).
 LV_CENTRE = np.array([12.0, 0.0])
-
-_SAMPLE_ID = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
 def contraction(phi: np.ndarray, s: float) -> np.ndarray:
@@ -218,28 +216,7 @@ def _measure(lab: np.ndarray, frame_ms: float, pixel_mm: float) -> dict[str, flo
 
 
 def _validate(people: pd.DataFrame, factors: pd.DataFrame) -> tuple[list[str], np.ndarray]:
-    missing = [col for col in ("sample_id", "sex", "bmi") if col not in people.columns]
-    if missing:
-        raise InputError(f"people table: missing column(s) {missing}")
-    if "sample_id" in factors.columns:
-        factors = factors.set_index("sample_id")
-    factors = factors.set_axis(factors.index.astype(str))
-    lacking = [f for f in FACTORS if f not in factors.columns]
-    if lacking:
-        raise InputError(f"cardiac factors table: missing column(s) {lacking}")
-    ids = people["sample_id"].astype(str)
-    if ids.duplicated().any():
-        raise InputError(f"people table: duplicated sample_id {ids[ids.duplicated()].iloc[0]!r}")
-    absent = ~ids.isin(factors.index)
-    if absent.any():
-        raise InputError(f"cardiac factors table: no row for sample_id {ids[absent].iloc[0]!r}")
-    bad = [s for s in ids if not _SAMPLE_ID.match(s)]
-    if bad:
-        raise InputError(f"people table: sample_id {bad[0]!r} is not file-name safe")
-    f = factors.loc[ids, list(FACTORS)].to_numpy(float)
-    if not np.isfinite(f).all():
-        raise InputError("cardiac factors table: NaN or inf factor values")
-    return ids.tolist(), f
+    return renderer_inputs(people, factors, FACTORS, "cardiac", ("sample_id", "sex", "bmi"))
 
 
 def render_cardiac(

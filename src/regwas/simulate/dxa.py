@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import gzip
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +38,7 @@ import pandas as pd
 from regwas.config.schema import section
 from regwas.errors import InputError
 from regwas.io.atomic import atomic_path
+from regwas.simulate.inputs import renderer_inputs
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,6 @@ LABELS: dict[int, str] = {
     5: "femur",
     6: "other_bone",
 }
-
-_SAMPLE_ID = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
 def geometry(cfg: dict) -> tuple[tuple[int, int, int], np.ndarray]:
@@ -197,27 +195,8 @@ def render_dxa(
     c = section("simulate.dxa", cfg)
     if not isinstance(threads, int) or threads < 1:
         raise InputError(f"threads: must be a positive integer, got {threads!r}")
-    missing = [col for col in ("sample_id", "sex", "bmi") if col not in people.columns]
-    if missing:
-        raise InputError(f"people table: missing column(s) {missing}")
-    if "sample_id" in factors.columns:
-        factors = factors.set_index("sample_id")
-    factors = factors.set_axis(factors.index.astype(str))
-    lacking = [f for f in FACTORS if f not in factors.columns]
-    if lacking:
-        raise InputError(f"dxa factors table: missing column(s) {lacking}")
-    ids = people["sample_id"].astype(str)
-    absent = ~ids.isin(factors.index)
-    if absent.any():
-        raise InputError(f"dxa factors table: no row for sample_id {ids[absent].iloc[0]!r}")
-    bad = [s for s in ids if not _SAMPLE_ID.match(s)]
-    if bad:
-        raise InputError(f"people table: sample_id {bad[0]!r} is not file-name safe")
-    fv = np.clip(
-        factors.loc[ids, list(FACTORS)].to_numpy(float), -c["factor_clip"], c["factor_clip"]
-    )
-    if not np.isfinite(fv).all():
-        raise InputError("dxa factors table: NaN or inf factor values")
+    ids, fv = renderer_inputs(people, factors, FACTORS, "dxa", ("sample_id", "sex", "bmi"))
+    fv = np.clip(fv, -c["factor_clip"], c["factor_clip"])
     out_dir = Path(out_dir)
     shape, affine = geometry(c)
     rows: list[dict[str, Any]] = []

@@ -39,13 +39,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from regwas.errors import InputError
+from regwas.register.image.nifti import load_nifti
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +56,7 @@ def read_cine(path: str | Path, sample_id: str = "") -> tuple[np.ndarray, float,
     InputError naming the sample and file when it is missing or unreadable, has no time axis,
     or no frame interval in pixdim[4]."""
     who = f"cine of sample {sample_id}: {path}" if sample_id else f"cine {path}"
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{who}: file does not exist")
-    try:
-        img = nib.load(str(p))
-        data = np.asarray(img.dataobj, dtype=np.float32)
-    except Exception as err:
-        raise InputError(f"{who}: not a readable NIfTI ({type(err).__name__}: {err})") from None
+    img, data = load_nifti(path, who, np.float32)
     if data.ndim != 4 or data.shape[2] != 1 or data.shape[3] < 4:
         raise InputError(
             f"{who}: expected shape (x, y, 1, t) with t >= 4 frames on the time axis, "

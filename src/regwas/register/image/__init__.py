@@ -23,7 +23,7 @@ __all__, __getattr__, __dir__ = lazy_api(
             "safe_log",
             "pct_nonpositive",
         ],
-        "nifti": ["Grid", "read_image", "resample_to_grid"],
+        "nifti": ["Grid", "load_nifti", "read_image", "resample_to_grid"],
         "rigid": ["RIGID_TYPES", "RigidResult", "register_rigid"],
         "stores": [
             "QC_COLUMNS",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -96,6 +97,22 @@ class Grid:
             nib.save(img, tmp)
 
 
+def load_nifti(
+    path: str | os.PathLike, who: str, dtype: type | None = None
+) -> tuple[Any, np.ndarray]:
+    """(nibabel image, voxel array) of a NIfTI file; InputError starting with ``who`` (which
+    names the sample and file) when it is missing, truncated or corrupt."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{who}: file does not exist")
+    try:
+        img = nib.load(str(p))
+        data = np.asarray(img.dataobj, dtype=dtype)
+    except Exception as err:  # nibabel raises several types for truncated / corrupt files
+        raise InputError(f"{who}: not a readable NIfTI ({type(err).__name__}: {err})") from None
+    return img, data
+
+
 def read_image(
     path: str | os.PathLike, sample_id: str = "", kind: str = "image", labels: bool = False
 ) -> tuple[np.ndarray, Grid]:
@@ -105,14 +122,7 @@ def read_image(
     length 1 is dropped), or holds NaN/inf voxels; labels must be non-negative integers.
     """
     who = f"{kind} of sample {sample_id}: {path}" if sample_id else f"{kind} {path}"
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{who}: file does not exist")
-    try:
-        img = nib.load(str(p))
-        data = np.asarray(img.dataobj)
-    except Exception as err:  # nibabel raises several types for truncated / corrupt files
-        raise InputError(f"{who}: not a readable NIfTI ({type(err).__name__}: {err})") from None
+    img, data = load_nifti(path, who)
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
     if data.ndim == 2:

@@ -213,6 +213,15 @@ def space_results(modality, space):
     return [space_file(name, modality, space) for name in SPACE_RESULTS.values()]
 
 
+# modalities stored as images (2D slices or volumes): they get registration overlays
+IMAGE_MODALITIES = {"brain", "cardiac", "dxa"}
+
+
+def image_spaces(modality):
+    """The spaces of an image modality shown as overlays (Jacobian maps are not images)."""
+    return [s for s in spaces(modality) if not s.endswith("_jac")]
+
+
 def plot_targets(modality):
     out = []
     for space in spaces(modality):
@@ -225,6 +234,8 @@ def plot_targets(modality):
         for space in registered_spaces(modality)
     ]
     out.append(plot_file("qq.png", modality))
+    if modality in IMAGE_MODALITIES:
+        out.append(plot_file("overlays.png", modality))
     return out
 
 

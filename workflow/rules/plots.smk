@@ -101,3 +101,29 @@ rule plot_phewas:
         cfg=config["plots"],
     script:
         "../../scripts/plot_phewas.py"
+
+
+rule plot_overlays:
+    input:
+        lambda w: [
+            space_file("data.npy", w.modality, s) for s in image_spaces(w.modality)
+        ],
+    output:
+        png=report(
+            plot_file("overlays.png"),
+            caption="../report/overlays.rst",
+            category="Registration",
+            subcategory="{modality}",
+        ),
+        pdf=plot_file("overlays.pdf"),
+    log:
+        f"{LOGS}/plots/{{modality}}_overlays.log",
+    benchmark:
+        f"{BENCH}/plots/{{modality}}_overlays.tsv"
+    conda:
+        "../../envs/plots.yaml"
+    params:
+        spaces=lambda w: image_spaces(w.modality),
+        cfg=config["plots"],
+    script:
+        "../../scripts/plot_overlays.py"

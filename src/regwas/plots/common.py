@@ -114,10 +114,12 @@ def _grid_thin(
 # --------------------------------------------------------------------------------------------
 # drawing helpers
 # --------------------------------------------------------------------------------------------
-def _new_figure(width: float, height: float, nrows: int = 1, **kw: Any) -> tuple[Figure, Any]:
+def _new_figure(
+    width: float, height: float, nrows: int = 1, ncols: int = 1, **kw: Any
+) -> tuple[Figure, Any]:
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
-    axes = fig.subplots(nrows, 1, squeeze=True, **kw)
+    axes = fig.subplots(nrows, ncols, **{"squeeze": True, **kw})
     return fig, axes
 
 

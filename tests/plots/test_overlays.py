@@ -1,0 +1,43 @@
+"""Registration overlays: aligned images give grey, misaligned ones colour; files written."""
+
+import numpy as np
+import pytest
+
+from regwas.errors import InputError
+from regwas.io.arraystore import ArrayStore, ArrayStoreWriter
+from regwas.plots.overlays import overlay_subjects, overlays, rgb_overlay
+
+
+def _disc(shift=0, size=32):
+    yy, xx = np.mgrid[:size, :size]
+    return (((yy - 16) ** 2 + (xx - 16 - shift) ** 2) < 60).astype(np.float32)
+
+
+def test_identical_images_are_grey_and_shifted_ones_are_not():
+    grey = rgb_overlay([_disc(), _disc() * 3.0, _disc() + 1.0])  # per-image scaling
+    assert np.allclose(grey[..., 0], grey[..., 1]) and np.allclose(grey[..., 1], grey[..., 2])
+    colour = rgb_overlay([_disc(-4), _disc(0), _disc(4)])
+    assert np.abs(colour[..., 0] - colour[..., 2]).max() == 1.0
+    volume = np.stack([_disc()] * 5, axis=-1)
+    assert rgb_overlay([volume, volume, volume]).shape == (32, 32, 3)
+    with pytest.raises(ValueError):
+        rgb_overlay([_disc()] * 2)
+
+
+def _store(path, shifts, ids):
+    with ArrayStoreWriter(path, (32, 32), len(ids)) as w:
+        for sid, s in zip(ids, shifts, strict=True):
+            w.append(sid, _disc(s))
+    return path
+
+
+def test_overlays_write_png_and_pdf_for_people_in_every_space(tmp_path):
+    native = _store(tmp_path / "native", [-4, 0, 4, 2], ["a", "b", "c", "d"])
+    reg = _store(tmp_path / "reg", [0, 0, 0], ["b", "c", "d"])  # "a" failed registration
+    stores = {"native": ArrayStore(native), "reg": ArrayStore(reg)}
+    assert overlay_subjects(stores) == ["b", "c", "d"]
+    paths = overlays({"native": native, "reg": reg}, tmp_path / "out" / "overlays")
+    assert [p.suffix for p in paths] == [".png", ".pdf"] and all(p.stat().st_size for p in paths)
+    two = _store(tmp_path / "two", [0, 0], ["b", "c"])
+    with pytest.raises(InputError, match="only 2 people"):
+        overlay_subjects({"native": ArrayStore(native), "two": ArrayStore(two)})

@@ -158,7 +158,6 @@ GROUPS = {
         "ecg_median_beat",
         "embed",
         "adjust",
-        "probes",
         "phewas",
         "gwas_chrom",
         "gwas_merge",
@@ -166,7 +165,19 @@ GROUPS = {
         "plot_manhattan",
         "plot_phewas",
     ],
-    "summary": ["plot_miami", "plot_qq", "compare"],
+    # everything that reads both spaces (or everything): the comparison people, the probes on
+    # them, the comparison, the summaries
+    "summary": [
+        "comparison_samples",
+        "probes",
+        "gwas_ssf",
+        "plot_miami",
+        "plot_qq",
+        "compare",
+        "headline",
+        "report_tables",
+        "resource_usage",
+    ],
 }
 
 
@@ -189,7 +200,7 @@ def test_test_config_runs_under_slurm(cluster, tmp_path):
             "--groups",
             *groups,
             "--group-components",
-            "summary=3",
+            "summary=12",
         ],
         cwd=ROOT,
         timeout=420,

@@ -176,9 +176,16 @@ ALL_JOBS = {
     "plot_miami": 1,
     "plot_qq": 1,
     "plot_phewas": 2,
+    "comparison_samples": 1,
+    "gwas_ssf": 2,
+    "headline": 1,
+    "report_tables": 1,
+    "resource_usage": 1,
     "all": 1,
 }
 PLOTS = {"plot_manhattan": 2, "plot_miami": 1, "plot_qq": 1, "plot_phewas": 2}
+# the run's summaries: the resource table reads every job's benchmark, the report tables it
+SUMMARY = {"resource_usage": 1, "report_tables": 1}
 
 
 @pytest.mark.parametrize(
@@ -195,9 +202,16 @@ PLOTS = {"plot_manhattan": 2, "plot_miami": 1, "plot_qq": 1, "plot_phewas": 2}
             "gwas",
             ("clump", "window_kb"),
             400,
-            {"gwas_leads": 2, "plot_manhattan": 2, "compare": 1, "all": 1},
+            {
+                "gwas_leads": 2,
+                "plot_manhattan": 2,
+                "compare": 1,
+                "headline": 1,
+                **SUMMARY,
+                "all": 1,
+            },
         ),
-        ("plots", ("dpi",), 150, {**PLOTS, "all": 1}),
+        ("plots", ("dpi",), 150, {**PLOTS, **SUMMARY, "all": 1}),
     ],
     ids=["simulate", "cohort_qc", "gwas.clump", "plots"],
 )
@@ -249,6 +263,9 @@ def test_a_killed_run_resumes_to_identical_outputs(run, tmp_path):
         "--cores",
         "2",
     ]
+    # the same inputs as the uninterrupted run: one flat ECG record
+    snakemake(workdir, *same[5:], "results/simulated/samples.tsv")
+    flatten_first_ecg(workdir / "results")
     with open(tmp_path / "first.log", "w") as out:
         first = subprocess.Popen(same, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     started = workdir / "results/logs/gwas"  # the first GWAS job has begun

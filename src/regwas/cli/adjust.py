@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from regwas.adjust.confounders import METHODS, adjust_file
+from regwas.cli.entry import add_embedding_io
 from regwas.config.schema import defaults
 
 log = logging.getLogger(__name__)
@@ -16,9 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     Defaults from the config schema's adjust section and seed."""
     cfg = defaults("adjust")
-    parser.add_argument("--embeddings", required=True, help="embeddings.parquet")
-    parser.add_argument("--samples", required=True, help="samples.tsv (sample_id + covariates)")
-    parser.add_argument("--out", required=True, help="output embeddings.adjusted.parquet")
+    add_embedding_io(
+        parser, "samples.tsv (sample_id + covariates)", "output embeddings.adjusted.parquet"
+    )
     parser.add_argument("--method", choices=METHODS, default=cfg["method"])
     parser.add_argument(
         "--covariates",
@@ -29,7 +30,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--r2-threshold", type=float, default=cfg["r2_threshold"])
     parser.add_argument("--max-iterations", type=int, default=cfg["max_iterations"])
     parser.add_argument("--report", default=None, help="JSON report (default: beside --out)")
-    parser.add_argument("--seed", type=int, default=defaults("seed"))
 
 
 def run(args: argparse.Namespace) -> int:

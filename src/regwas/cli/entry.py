@@ -41,6 +41,21 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def add_embedding_io(
+    parser: argparse.ArgumentParser, samples: str, out: str, seed: bool = True
+) -> None:
+    """The arguments every per-space analysis command shares: the embeddings it reads, the
+    samples table (``samples`` says which columns it needs), the output and the seed (the
+    workflow's by default)."""
+    from regwas.config.schema import defaults
+
+    parser.add_argument("--embeddings", required=True, help="embeddings.parquet")
+    parser.add_argument("--samples", required=True, help=samples)
+    parser.add_argument("--out", required=True, help=out)
+    if seed:
+        parser.add_argument("--seed", type=int, default=defaults("seed"))
+
+
 def int_at_least(minimum: int):
     """An argparse type: an integer >= ``minimum`` (argparse then exits 2 with one line)."""
 

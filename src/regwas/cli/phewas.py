@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from regwas.associate.phewas.association import phewas
+from regwas.cli.entry import add_embedding_io
 from regwas.config.schema import defaults
 from regwas.io.embeddings import read_embeddings
 from regwas.io.tables import read_tsv, write_tsv
@@ -19,11 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     Defaults from the config schema's phewas section and seed."""
     cfg = defaults("phewas")
-    parser.add_argument("--embeddings", required=True, help="embeddings.parquet")
-    parser.add_argument("--samples", required=True, help="samples.tsv (sample_id, covariates)")
+    add_embedding_io(parser, "samples.tsv (sample_id, covariates)", "output phewas.tsv")
     parser.add_argument("--diagnoses", required=True, help="diagnoses.tsv (sample_id, icd10)")
-    parser.add_argument("--out", required=True, help="output phewas.tsv")
-    parser.add_argument("--seed", type=int, default=defaults("seed"))
     parser.add_argument("--min-cases", type=int, default=cfg["min_cases"])
     parser.add_argument(
         "--covariates",

@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from regwas.associate.probes import probe_embeddings
-from regwas.cli.entry import int_at_least
+from regwas.cli.entry import add_embedding_io, int_at_least
 from regwas.config.schema import defaults
 from regwas.io.embeddings import read_embeddings
 from regwas.io.tables import read_tsv, write_tsv
@@ -24,11 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     Defaults from the config schema's probes section and seed."""
     cfg = defaults("probes")
-    parser.add_argument("--embeddings", required=True, help="embeddings.parquet")
-    parser.add_argument("--samples", required=True, help="samples.tsv with phenotype columns")
-    parser.add_argument("--out", required=True, help="output probes.tsv")
+    add_embedding_io(parser, "samples.tsv with phenotype columns", "output probes.tsv")
     parser.add_argument("--folds", type=int_at_least(2), default=cfg["folds"])
-    parser.add_argument("--seed", type=int, default=defaults("seed"))
     parser.add_argument(
         "--people",
         default=None,

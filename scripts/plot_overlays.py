@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from regwas.plots.overlays import overlays
+from regwas.plots.registration import overlays
 from regwas.smk import run_script
 
 

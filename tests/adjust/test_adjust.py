@@ -12,7 +12,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
 
 from regwas.adjust.confounders import adjust_embeddings, adjust_file
-from regwas.adjust.inlp import nullspace_projection
+from regwas.adjust.nullspace import nullspace_projection
 from regwas.cli import main as cli_main
 from regwas.errors import InputError
 from regwas.io.embeddings import read_embeddings, write_embeddings

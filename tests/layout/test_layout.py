@@ -4,6 +4,7 @@ each other's modules (docs/architecture.md)."""
 
 import ast
 import importlib
+import types
 from pathlib import Path
 
 import pytest
@@ -34,9 +35,15 @@ def lazy_packages() -> list[str]:
 @pytest.mark.parametrize("package", lazy_packages())
 def test_every_public_name_resolves(package):
     mod = importlib.import_module(package)
+    folder = SRC.joinpath(*package.split(".")[1:])
+    for path in folder.glob("*.py"):  # importing a submodule sets it as a package attribute
+        if path.stem not in ("__init__", "__main__"):
+            importlib.import_module(f"{package}.{path.stem}")
     assert mod.__all__, package
     for name in mod.__all__:
-        assert getattr(mod, name) is not None, f"{package}.{name}"
+        value = getattr(mod, name)
+        # a submodule of the same name would shadow the name once that module is imported
+        assert not isinstance(value, types.ModuleType), f"{package}.{name} is a module"
     assert not hasattr(mod, "no_such_name")
 
 

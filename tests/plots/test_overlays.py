@@ -5,7 +5,7 @@ import pytest
 
 from regwas.errors import InputError
 from regwas.io.arraystore import ArrayStore, ArrayStoreWriter
-from regwas.plots.overlays import overlay_subjects, overlays, rgb_overlay
+from regwas.plots.registration import overlay_subjects, overlays, rgb_overlay
 
 
 def _disc(shift=0, size=32):

@@ -21,15 +21,6 @@ from regwas.represent.autoencoder import (  # noqa: E402
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: on a loaded 2-core machine more threads are many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _cfg(**ae):
     tiny = dict(
         stem_channels=8, growth_rate=4, layers_per_block=1, blocks=2, pool_size=4, steps=20,

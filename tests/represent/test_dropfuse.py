@@ -21,14 +21,6 @@ from regwas.represent.dropfuse import (  # noqa: E402
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _store(tmp_path, name, data, ids):
     d = tmp_path / name
     d.mkdir(parents=True)

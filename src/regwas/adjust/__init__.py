@@ -10,14 +10,13 @@ __all__, __getattr__, __dir__ = lazy_api(
     __name__,
     {
         "confounders": [
-            "PCS",
             "METHODS",
             "DIRECTIONS",
             "covariate_list",
             "adjust_embeddings",
             "adjust_file",
         ],
-        "inlp": [
+        "nullspace": [
             "nullspace_projection",
             "heldout_split",
             "heldout_r2",

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from regwas.adjust.inlp import heldout_r2, heldout_split, inlp, kept_basis, per_confounder
+from regwas.adjust.nullspace import heldout_r2, heldout_split, inlp, kept_basis, per_confounder
 from regwas.config.schema import defaults, section
 from regwas.covariates import design_matrix, residualise
 from regwas.errors import InputError
@@ -53,8 +53,6 @@ from regwas.io.tables import align_samples, read_tsv
 
 log = logging.getLogger(__name__)
 
-
-PCS = [f"PC{i}" for i in range(1, 11)]
 
 METHODS = ("residualise", "inlp")
 DIRECTIONS = ("covariance", "regression")

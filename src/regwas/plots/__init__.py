@@ -28,5 +28,6 @@ __all__, __getattr__, __dir__ = lazy_api(
         "manhattan_miami": ["manhattan_figure", "manhattan", "miami_figure", "miami"],
         "phewas": ["PHEWAS_COLUMNS", "phewas_qq_figure", "phewas_qq"],
         "qq_plot": ["qq_band", "draw_band", "qq_figure", "qq"],
+        "registration": ["rgb_overlay", "overlay_subjects", "overlay_figure", "overlays"],
     },
 )

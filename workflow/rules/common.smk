@@ -234,6 +234,8 @@ def plot_targets(modality):
         for space in registered_spaces(modality)
     ]
     out.append(plot_file("qq.png", modality))
+    if config["represent"]["method"] == "autoencoder":
+        out += [plot_file(f"{s}.autoencoder.png", modality) for s in spaces(modality)]
     if modality in IMAGE_MODALITIES:
         out.append(plot_file("overlays.png", modality))
     return out

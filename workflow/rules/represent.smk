@@ -20,6 +20,7 @@ rule embed:
                 "model": space_file("model.pt"),
                 "training_log": space_file("training_log.tsv"),
                 "reconstruction": space_file("reconstruction_qc.tsv"),
+                "examples": space_file("reconstruction_examples.npz"),
             }
             if EMBED_AE
             else {}

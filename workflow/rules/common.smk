@@ -287,7 +287,10 @@ def modality_targets(modality):
 def dropfuse_targets():
     if not DROPFUSE_MODALITIES:
         return []
-    return [f"{RESULTS}/{DROPFUSE}/{f}" for f in ("retrieval.json", "training_log.tsv")]
+    out = [f"{RESULTS}/{DROPFUSE}/{f}" for f in ("retrieval.json", "training_log.tsv")]
+    return out + [
+        f"{RESULTS}/plots/{DROPFUSE}/lead_clusters.{x}" for x in ("png", "pdf")
+    ]
 
 
 def all_targets():

@@ -151,3 +151,32 @@ rule plot_autoencoder:
         cfg=config["plots"],
     script:
         "../../scripts/plot_autoencoder.py"
+
+
+rule plot_lead_clusters:
+    input:
+        unpack(truth_files),
+        leads=[
+            space_file(SPACE_RESULTS["leads"], m, DROPFUSE)
+            for m in DROPFUSE_MODALITIES
+        ],
+    output:
+        png=report(
+            f"{RESULTS}/plots/{DROPFUSE}/lead_clusters.png",
+            caption="../report/lead_clusters.rst",
+            category="GWAS",
+            subcategory=DROPFUSE,
+        ),
+        pdf=f"{RESULTS}/plots/{DROPFUSE}/lead_clusters.pdf",
+    log:
+        f"{LOGS}/plots/{DROPFUSE}_lead_clusters.log",
+    benchmark:
+        f"{BENCH}/plots/{DROPFUSE}_lead_clusters.tsv"
+    conda:
+        "../../envs/plots.yaml"
+    params:
+        modalities=DROPFUSE_MODALITIES,
+        window_kb=config["gwas"]["clump"]["window_kb"],
+        cfg=config["plots"],
+    script:
+        "../../scripts/plot_lead_clusters.py"

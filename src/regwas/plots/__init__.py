@@ -15,6 +15,12 @@ __all__, __getattr__, __dir__ = lazy_api(
             "category_colors",
             "points",
         ],
+        "lead_clusters": [
+            "lead_directions",
+            "annotate",
+            "lead_cluster_figure",
+            "lead_cluster_plots",
+        ],
         "genome": [
             "GWAS_COLUMNS",
             "LEAD_COLUMNS",

@@ -81,16 +81,16 @@ class LD:
 
     def __call__(self, chromosome: str, a: str, b: str) -> float:
         from regwas.genetics.standardise import unit_rows
-        from regwas.io.plink import bfile_paths, read_bim, read_variant_rows
+        from regwas.io.genotypes import read_genotype_rows, read_variant_table
 
         prefix = self.pattern.replace("{chrom}", str(chromosome))
         if chromosome not in self._bim:
-            bim = read_bim(bfile_paths(prefix)["bim"])
+            bim = read_variant_table(prefix)
             self._bim[chromosome] = pd.Index(bim["variant_id"].astype(str))
         idx = self._bim[chromosome].get_indexer([a, b])
         if (idx < 0).any():
             return float("nan")
-        G = read_variant_rows(prefix, idx)
+        G = read_genotype_rows(prefix, idx)
         u = unit_rows(G)
         return float((u[0] @ u[1]) ** 2)
 

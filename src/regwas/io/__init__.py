@@ -1,5 +1,5 @@
-"""Shared file contracts: atomic writes, tables, embeddings (Parquet), array stores and PLINK
-reading."""
+"""Shared file contracts: atomic writes, tables, embeddings (Parquet), array stores and genotype
+reading (PLINK 1, PLINK 2, BGEN)."""
 
 from regwas._exports import lazy_api
 
@@ -20,6 +20,25 @@ __all__, __getattr__, __dir__ = lazy_api(
             "write_embeddings",
             "read_embeddings_metadata",
             "read_embeddings",
+        ],
+        "genotypes": [
+            "FORMATS",
+            "HARD_CALL_THRESHOLD",
+            "genotype_format",
+            "genotype_file_names",
+            "genotype_paths",
+            "read_sample_ids",
+            "sample_file",
+            "read_variant_table",
+            "read_psam",
+            "read_pvar",
+            "read_oxford_sample",
+            "GenotypeReader",
+            "PgenReader",
+            "BgenFileReader",
+            "hard_calls",
+            "open_genotypes",
+            "read_genotype_rows",
         ],
         "icd10": ["ICD10_PATTERN", "normalise_icd10"],
         "mni": ["T2_INTENSITY", "Template", "load_template"],

@@ -36,7 +36,7 @@ from regwas.config.schema import section
 from regwas.errors import InputError
 from regwas.genetics.standardise import ld_r2, unit_rows
 from regwas.io.embeddings import read_embeddings
-from regwas.io.plink import bfile_paths, read_bim, read_fam, read_variant_rows
+from regwas.io.genotypes import read_genotype_rows, read_sample_ids, read_variant_table, sample_file
 from regwas.io.sumstats import SUMSTATS_COLUMNS
 from regwas.io.tables import write_tsv
 
@@ -109,20 +109,18 @@ def read_variants(
 ) -> np.ndarray:
     """ALT counts (variants x samples, int8, -9 missing) of named variants, samples aligned."""
     prefix = _prefix_for(pattern, chrom)
-    paths = bfile_paths(prefix)
-    fam = read_fam(paths["fam"])
-    fam_index = pd.Index(fam["iid"].astype(str))
+    fam_index = pd.Index(read_sample_ids(prefix))
     sidx = fam_index.get_indexer(sample_ids)
     if (sidx < 0).any():
-        raise InputError(f"{paths['fam']}: {int((sidx < 0).sum())} analysed samples missing")
-    bim = read_bim(paths["bim"])
+        raise InputError(f"{sample_file(prefix)}: {int((sidx < 0).sum())} analysed samples missing")
+    bim = read_variant_table(prefix)
     vidx = pd.Index(bim["variant_id"].astype(str)).get_indexer_for(variant_ids)
     if len(vidx) != len(variant_ids) or (vidx < 0).any():
         raise InputError(
-            f"{paths['bim']}: significant variants missing or with duplicate ids "
+            f"{prefix}: significant variants missing from its variant table or with duplicate ids "
             f"(e.g. {', '.join(map(str, variant_ids[:3]))})"
         )
-    return read_variant_rows(prefix, vidx, sidx)
+    return read_genotype_rows(prefix, vidx, sidx)
 
 
 def analysed_samples(
@@ -131,8 +129,8 @@ def analysed_samples(
     """The samples the GWAS analysed: embedding ids present in the .fam (every one must be,
     unless gwas.intersect_samples, as in the GWAS itself). Clumping LD and lead directions
     use these only."""
-    fam = read_fam(bfile_paths(_prefix_for(pattern, chrom))["fam"])
-    in_fam = pd.Index(fam["iid"].astype(str)).get_indexer(np.asarray(ids).astype(str)) >= 0
+    fam_ids = read_sample_ids(_prefix_for(pattern, chrom))
+    in_fam = pd.Index(fam_ids).get_indexer(np.asarray(ids).astype(str)) >= 0
     if not in_fam.all():
         if not cfg["intersect_samples"]:
             raise InputError(

@@ -191,7 +191,8 @@ def test_additive_equals_statsmodels_manova(small):
 
 def test_genotypic_equals_statsmodels_manova(small):
     """2 df (het and alt-hom dummies, imputed by class frequency): statsmodels' Pillai F and df;
-    variants with an empty genotype class are skipped."""
+    variants with an empty genotype class are written with empty statistics and a note naming
+    the genotype counts."""
     from regwas.io.embeddings import read_embeddings
 
     res = _run(small, "genotypic")
@@ -200,7 +201,19 @@ def test_genotypic_equals_statsmodels_manova(small):
     G = small["G"]
     empty = {f"v{j}" for j in range(len(FREQS)) if min((G[j] == c).sum() for c in (0, 1, 2)) == 0}
     assert empty, "the fixture should contain a variant with no alt homozygotes"
-    assert set(res["variant_id"]) == {f"v{j}" for j in range(len(FREQS))} - empty
+    assert set(res["variant_id"]) == {f"v{j}" for j in range(len(FREQS))}
+    untested = res[res["p_value"].isna()]
+    assert set(untested["variant_id"]) == empty
+    assert untested[["pillai", "f_stat", "neg_log10_p"]].isna().all().all()
+    for _, row in untested.iterrows():
+        j = int(row["variant_id"][1:])
+        c0, c1, c2 = ((G[j] == c).sum() for c in (0, 1, 2))
+        assert row["note"] == (
+            "untestable: empty genotype class for the 2-df test "
+            f"(REF hom {c0}, het {c1}, ALT hom {c2} called)"
+        )
+    res = res[res["p_value"].notna()]
+    assert (res["note"] == "").all()
     for _, row in res.iterrows():
         j = int(row["variant_id"][1:])
         called = G[j] >= 0
@@ -832,3 +845,26 @@ def test_leads_use_the_analysed_samples_and_blocked_ld(loci, tmp_path, monkeypat
         loci["gwas"], cfg, pattern, loci["dir"] / "emb.parquet", tmp_path / "b.tsv"
     )
     pd.testing.assert_frame_equal(small_blocks, ref)
+
+
+def test_untestable_rows_are_counted_apart_and_left_out_of_gwas_ssf(small, tmp_path):
+    """The merge counts tested and untested variants apart; lambda GC and the GWAS-SSF
+    export use the tested ones only."""
+    from regwas.publish.gwas_ssf import to_gwas_ssf
+
+    shard_path = tmp_path / "chr1.parquet"
+    shard(
+        small["emb"], small["prefix"], shard_path, {**LOOSE_QC, "model": "genotypic"}, small["cov"]
+    )
+    frame = pd.read_parquet(shard_path)
+    n_untested = int(frame["p_value"].isna().sum())
+    assert n_untested > 0
+    summary = gwas.merge_shards([shard_path], tmp_path / "g.tsv.gz", {})
+    assert summary["n_untested"] == n_untested
+    assert summary["n_variants"] == len(frame) - n_untested
+    assert summary["lambda_gc"] == pytest.approx(lambda_gc(frame["neg_log10_p"].dropna()))
+    merged = read_sumstats(tmp_path / "g.tsv.gz")
+    assert merged["p_value"].isna().sum() == n_untested
+    assert merged.loc[merged["p_value"].isna(), "note"].str.startswith("untestable").all()
+    ssf = to_gwas_ssf(merged)
+    assert len(ssf) == len(frame) - n_untested

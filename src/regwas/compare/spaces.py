@@ -112,8 +112,8 @@ def lambda_outside(
         causal["chromosome"].astype(str), causal["position"].astype(np.int64), strict=True
     ):
         near |= (chrom == c_chrom) & (np.abs(pos - c_pos) <= distance_kb * 1000)
-    far = gwas.loc[~near, "neg_log10_p"]
-    return (lambda_gc(far) if len(far) else float("nan")), int((~near).sum())
+    far = pd.to_numeric(gwas.loc[~near, "neg_log10_p"], errors="coerce").dropna()  # tested
+    return (lambda_gc(far) if len(far) else float("nan")), len(far)
 
 
 def count_loci(leads: pd.DataFrame, p_threshold: float) -> int:

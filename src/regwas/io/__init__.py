@@ -53,7 +53,7 @@ __all__, __getattr__, __dir__ = lazy_api(
             "BedReader",
             "read_variant_rows",
         ],
-        "sumstats": ["SUMSTATS_COLUMNS", "read_sumstats", "empty_sumstats"],
+        "sumstats": ["SUMSTATS_COLUMNS", "read_sumstats", "empty_sumstats", "tested"],
         "tables": ["write_tsv", "read_tsv", "delimiter_hint", "align_samples"],
     },
 )

@@ -6,7 +6,10 @@ MAF, minor allele count, HWE exact test), one GEMM per block of variants (gwas_k
 Parquet shard with the summary-statistics columns (regwas.io.sumstats). Shards are merged (sorted, lambda GC) and
 lead variants are found by distance and/or LD clumping (regwas.clump).
 
-QC'd-out and untestable variants are NOT written; their counts are returned and logged.
+QC'd-out variants are NOT written (their counts are returned and logged). Variants that pass
+QC but cannot be tested are written with empty statistics and the reason in ``note`` (2-df
+test: an empty genotype class, common for rare variants; additive: a genotype constant once
+the covariates are removed).
 Missing calls are mean-imputed (the exact test would drop those samples per variant); ``n`` is
 the number of called samples, while the degrees of freedom use all analysed samples."""
 
@@ -37,7 +40,7 @@ from regwas.genetics.ancestry import ancestry_groups
 from regwas.io.atomic import atomic_path
 from regwas.io.embeddings import read_embeddings
 from regwas.io.genotypes import open_genotypes, read_sample_ids, sample_file
-from regwas.io.sumstats import empty_sumstats
+from regwas.io.sumstats import SUMSTATS_COLUMNS, empty_sumstats
 
 log = logging.getLogger(__name__)
 
@@ -292,6 +295,23 @@ def _qc(
     return keep, stats
 
 
+def untestable_notes(ok: np.ndarray, counts: Counts, model: str) -> np.ndarray:
+    """The ``note`` of each row: empty where tested, else why the variant could not be."""
+    notes = np.full(len(ok), "", dtype=object)
+    for i in np.flatnonzero(~ok):
+        c0, c1, c2 = int(counts.c0[i]), int(counts.c1[i]), int(counts.c2[i])
+        if model == "genotypic" and min(c0, c1, c2) == 0:
+            notes[i] = (
+                "untestable: empty genotype class for the 2-df test "
+                f"(REF hom {c0}, het {c1}, ALT hom {c2} called)"
+            )
+        elif model == "genotypic":
+            notes[i] = "untestable: genotype classes collinear with the covariates"
+        else:
+            notes[i] = "untestable: genotype constant once the covariates are removed"
+    return notes
+
+
 def _limit_threads(threads: int):
     from threadpoolctl import threadpool_limits
 
@@ -375,8 +395,9 @@ def gwas_frame(
             res = test(G[idx] if sub.dosage is None else D[idx], sub)
             ok = res["testable"]
             n_untestable += int((~ok).sum())
-            rows = bim.iloc[start + idx[ok]]
-            called = sub.allele_called[ok]
+            rows = bim.iloc[start + idx]
+            called = sub.allele_called
+            stats_ = {k: np.where(ok, res[k], np.nan) for k in ("pillai", "f_stat", "p_value")}
             parts.append(
                 pd.DataFrame(
                     {
@@ -385,16 +406,15 @@ def gwas_frame(
                         "variant_id": rows["variant_id"].astype(str).to_numpy(),
                         "effect_allele": rows["alt"].astype(str).to_numpy(),
                         "other_allele": rows["ref"].astype(str).to_numpy(),
-                        "effect_allele_frequency": sub.allele_sum[ok] / (2.0 * called),
+                        "effect_allele_frequency": sub.allele_sum / (2.0 * called),
                         "n": called.astype(np.int64),
-                        "pillai": res["pillai"][ok],
-                        "f_stat": res["f_stat"][ok],
-                        "df1": res["df1"][ok].astype(np.int64),
-                        "df2": res["df2"][ok].astype(np.int64),
-                        "p_value": res["p_value"][ok],
-                        "neg_log10_p": res["neg_log10_p"][ok],
+                        **stats_,
+                        "df1": res["df1"].astype(np.int64),
+                        "df2": res["df2"].astype(np.int64),
+                        "neg_log10_p": np.where(ok, res["neg_log10_p"], np.nan),
+                        "note": untestable_notes(ok, sub, str(cfg["model"])),
                     }
-                )
+                )[SUMSTATS_COLUMNS]
             )
         bar.close()
         n_total = reader.n_variants
@@ -411,14 +431,14 @@ def gwas_frame(
         **tallies,
         "n_variants_with_dosages": n_dosage,
         "n_untestable": n_untestable,
-        "n_tested": len(frame),
+        "n_tested": len(frame) - n_untestable,
         "seconds": round(seconds, 3),
     }
     log.info(
         "%s: %d of %d variants tested (call rate %d, monomorphic %d, MAF %d, MAC %d, INFO %d, "
-        "HWE %d failed QC; %d untestable) in %.1f s",
+        "HWE %d failed QC; %d untestable, written with a note) in %.1f s",
         bfile_prefix,
-        len(frame),
+        len(frame) - n_untestable,
         n_total,
         tallies["fail_call_rate"],
         tallies["fail_monomorphic"],

@@ -868,3 +868,43 @@ def test_untestable_rows_are_counted_apart_and_left_out_of_gwas_ssf(small, tmp_p
     assert merged.loc[merged["p_value"].isna(), "note"].str.startswith("untestable").all()
     ssf = to_gwas_ssf(merged)
     assert len(ssf) == len(frame) - n_untested
+
+
+@pytest.mark.parametrize("method", ["distance", "ld"])
+def test_leads_hold_one_chromosome_of_genotypes_at_a_time(loci, tmp_path, monkeypatch, method):
+    """Memory of the lead step: LD clumping reads the significant variants of one chromosome
+    per call (never all chromosomes at once); distance clumping reads the leads alone. The
+    leads and their directions do not change (against the per-class means computed here)."""
+    from regwas.associate.gwas import clump
+
+    calls = []
+    real = clump.read_variants
+
+    def recording(pattern, chrom, variant_ids, sample_ids):
+        calls.append((chrom, len(variant_ids)))
+        return real(pattern, chrom, variant_ids, sample_ids)
+
+    monkeypatch.setattr(clump, "read_variants", recording)
+    cfg = {"clump": {"method": method, "window_kb": 100, "r2": 0.1}}
+    pattern = str(loci["dir"] / "chr{chrom}")
+    leads = gwas.lead_variants(
+        loci["gwas"], cfg, pattern, loci["dir"] / "emb.parquet", tmp_path / "l.tsv"
+    )
+    g = loci["gwas"]
+    sig = g[g["p_value"] < 5e-8]
+    assert [c for c, _ in calls] == sorted({c for c, _ in calls}, key=[c for c, _ in calls].index)
+    for chrom, n_rows in calls:
+        if method == "ld":
+            assert n_rows == int((sig["chromosome"] == chrom).sum())
+        else:
+            assert n_rows == int((leads["chromosome"] == chrom).sum())
+    # directions against a direct computation from the .bed
+    from regwas.io.genotypes import read_genotype_rows, read_variant_table
+
+    for _, row in leads.iterrows():
+        prefix = pattern.replace("{chrom}", row["chromosome"])
+        index = read_variant_table(prefix)["variant_id"].tolist().index(row["variant_id"])
+        G = read_genotype_rows(prefix, np.array([index]))[0]
+        Y = loci["Y"]
+        het = Y[G == 1].mean(axis=0) - Y[G == 0].mean(axis=0)
+        np.testing.assert_allclose(json.loads(row["direction_het"]), het, atol=1e-6)

@@ -175,11 +175,6 @@ def lead_variants(
     ids, z, _ = read_embeddings(embeddings_path)
     if bfile_pattern is not None and len(sig):
         ids, z = analysed_samples(ids, z, bfile_pattern, pd.unique(chrom)[0], cfg)
-    geno: dict[str, np.ndarray] = {}
-    if bfile_pattern is not None and len(sig):
-        for c in pd.unique(chrom):
-            sel = chrom == c
-            geno[c] = read_variants(bfile_pattern, c, sig.loc[sel, "variant_id"].to_numpy(str), ids)
     in_window = np.array(
         [
             int(((chrom == chrom[i]) & (np.abs(pos - pos[i]) <= window_bp)).sum())
@@ -188,14 +183,34 @@ def lead_variants(
         dtype=np.int64,
     )
     ld_size = np.full(len(sig), np.nan)
+    # genotypes of the leads per chromosome (rows in lead order). Memory: LD clumping holds the
+    # significant variants of one chromosome at a time (int8, variants x people), keeps only
+    # its leads' rows and frees the rest; distance clumping reads the leads alone.
+    lead_geno: dict[str, np.ndarray] = {}
     if method == "distance":
         is_lead, clump_of = distance_clump(chrom, pos, order, window_bp)
         size = np.bincount(clump_of, minlength=len(sig)) if len(sig) else np.zeros(0, int)
+        if bfile_pattern is not None:
+            for c in pd.unique(chrom[is_lead]):
+                names = sig.loc[is_lead & (chrom == c), "variant_id"].to_numpy(str)
+                lead_geno[c] = read_variants(bfile_pattern, c, names, ids)
     else:
-        G_all = np.zeros((len(sig), len(ids)), dtype=np.int8)
-        for c, G in geno.items():
-            G_all[chrom == c] = G
-        is_lead, clump_of = ld_clump(chrom, pos, order, window_bp, G_all, float(cfg["clump"]["r2"]))
+        is_lead = np.zeros(len(sig), dtype=bool)
+        clump_of = np.full(len(sig), -1, dtype=np.int64)
+        for c in pd.unique(chrom):
+            sel = np.flatnonzero(chrom == c)  # in p order: sig is sorted strongest first
+            G = read_variants(bfile_pattern, c, sig.loc[sel, "variant_id"].to_numpy(str), ids)
+            lead_c, clump_c = ld_clump(
+                chrom[sel],
+                pos[sel],
+                np.arange(len(sel)),
+                window_bp,
+                G,
+                float(cfg["clump"]["r2"]),
+            )
+            is_lead[sel], clump_of[sel] = lead_c, sel[clump_c]
+            lead_geno[c] = G[lead_c].copy()
+            del G
         ld_size = np.bincount(clump_of, minlength=len(sig)).astype(np.float64)
         size = in_window
     leads = sig[is_lead].copy()
@@ -216,14 +231,12 @@ def lead_variants(
     het = np.full((len(leads), d), np.nan)
     hom = np.full((len(leads), d), np.nan)
     counts = np.full((len(leads), 3), -1, dtype=np.int64)
-    if geno:
-        for c, G in geno.items():
-            rows = np.flatnonzero(chrom[lead_idx] == c)
-            # rows of geno[c] follow the order of sig restricted to chromosome c
-            pos_in_c = np.searchsorted(np.flatnonzero(chrom == c), lead_idx[rows])
-            h1, h2, cnt = directions(G[pos_in_c], z)
+    if lead_geno:
+        for c, G in lead_geno.items():
+            rows = np.flatnonzero(chrom[lead_idx] == c)  # G's rows: these leads, in order
+            h1, h2, cnt = directions(G, z)
             het[rows], hom[rows], counts[rows] = h1, h2, cnt
-    else:
+    elif bfile_pattern is None:
         log.warning("no genotype files given: lead-variant directions and clusters are empty")
     cluster, linkage = cluster_directions(het, hom, float(cfg["cluster_max_distance"]))
     leads["n_hom_ref"], leads["n_het"], leads["n_hom_alt"] = counts.T

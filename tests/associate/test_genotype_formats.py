@@ -262,3 +262,36 @@ def test_two_formats_under_one_prefix_are_ambiguous(cohort, tmp_path):
     with pytest.raises(InputError, match=r"\.bed and \.pgen both exist"):
         genotype_format(tmp_path / "x")
     assert genotype_format(f"{tmp_path / 'x'}.pgen") == "pgen"
+
+
+def test_cli_reads_pgen_and_bgen_and_exits_2_without_the_sample_file(cohort, tmp_path, capsys):
+    """`regwas gwas --bfile chr{chrom}.bgen` and a .pgen prefix give the .bed's results; a
+    BGEN without its .sample file exits 2 naming it, before any output is written."""
+    from regwas.cli import main
+
+    d = cohort["dir"]
+    for stem, exts in (("p", ("pgen", "pvar", "psam")), ("b", ("bgen", "sample"))):
+        for ext in exts:
+            shutil.copy(d / f"{stem}.{ext}", tmp_path / f"{stem}chr1.{ext}")
+    cov = tmp_path / "cov.tsv"
+    cohort["cov"].to_csv(cov, sep="\t", index=False)
+    args = ["gwas", "--embeddings", str(cohort["emb"]), "--covariates", str(cov)]
+    args += ["--covariate-cols", ",".join(COLS), "--hwe-p", "0", "--chromosomes", "1"]
+    out = {}
+    for name, pattern in (
+        ("pgen", tmp_path / "pchr{chrom}"),
+        ("bgen", tmp_path / "bchr{chrom}.bgen"),
+    ):
+        assert (
+            main([*args, "--bfile", str(pattern), "--out", str(tmp_path / f"{name}.tsv.gz")]) == 0
+        )
+        out[name] = pd.read_csv(tmp_path / f"{name}.tsv.gz", sep="\t")
+    pd.testing.assert_frame_equal(out["pgen"], out["bgen"])
+    assert len(out["pgen"]) > 40
+    (tmp_path / "bchr1.sample").unlink()
+    rc = main(
+        [*args, "--bfile", str(tmp_path / "bchr{chrom}"), "--out", str(tmp_path / "x.tsv.gz")]
+    )
+    assert rc == 2
+    assert "bchr1.bgen: BGEN file without its .sample file" in capsys.readouterr().err
+    assert not (tmp_path / "x.tsv.gz").exists()

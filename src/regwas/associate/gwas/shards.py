@@ -397,6 +397,8 @@ def gwas_frame(
             n_untestable += int((~ok).sum())
             rows = bim.iloc[start + idx]
             called = sub.allele_called
+            with np.errstate(divide="ignore", invalid="ignore"):  # no hard call: empty frequency
+                freq = sub.allele_sum / (2.0 * called)
             stats_ = {k: np.where(ok, res[k], np.nan) for k in ("pillai", "f_stat", "p_value")}
             parts.append(
                 pd.DataFrame(
@@ -406,7 +408,7 @@ def gwas_frame(
                         "variant_id": rows["variant_id"].astype(str).to_numpy(),
                         "effect_allele": rows["alt"].astype(str).to_numpy(),
                         "other_allele": rows["ref"].astype(str).to_numpy(),
-                        "effect_allele_frequency": sub.allele_sum / (2.0 * called),
+                        "effect_allele_frequency": freq,
                         "n": called.astype(np.int64),
                         **stats_,
                         "df1": res["df1"].astype(np.int64),

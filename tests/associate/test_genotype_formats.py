@@ -295,3 +295,19 @@ def test_cli_reads_pgen_and_bgen_and_exits_2_without_the_sample_file(cohort, tmp
     assert rc == 2
     assert "bchr1.bgen: BGEN file without its .sample file" in capsys.readouterr().err
     assert not (tmp_path / "x.tsv.gz").exists()
+
+
+def test_a_bed_named_with_its_extension(cohort, tmp_path):
+    """inputs.genotypes may name the .bed itself (chr{chrom}.bed): the cohort checks and the
+    GWAS read the same file set."""
+    from regwas.cohort.checks import check_bed_files, check_fam_files, chromosome_prefixes
+
+    d = cohort["dir"]
+    for ext in ("bed", "bim", "fam"):
+        shutil.copy(d / f"g.{ext}", tmp_path / f"chr1.{ext}")
+    prefixes = chromosome_prefixes(str(tmp_path / "chr{chrom}.bed"), ["1"])
+    fam = check_fam_files(prefixes)
+    assert check_bed_files(prefixes, len(fam)) == 60
+    a, _ = _run(cohort["emb"], prefixes["1"], tmp_path / "a.parquet", cohort["cov"])
+    b, _ = _run(cohort["emb"], str(d / "g"), tmp_path / "b.parquet", cohort["cov"])
+    pd.testing.assert_frame_equal(a, b)

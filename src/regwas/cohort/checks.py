@@ -21,6 +21,7 @@ from regwas.io.genotypes import (
     open_genotypes,
     read_sample_ids,
     sample_file,
+    split_prefix,
 )
 from regwas.io.plink import read_bim, read_fam
 
@@ -80,12 +81,12 @@ def check_fam_files(prefixes: dict[str, str]) -> pd.DataFrame:
     first_prefix = next(iter(prefixes.values()))
     if genotype_format(first_prefix) != "bed":
         return _check_sample_files(prefixes)
-    first_path = Path(f"{first_prefix}.fam")
+    first_path = Path(f"{split_prefix(first_prefix)[0]}.fam")
     fam = read_fam(first_path)
     if fam.empty:
         raise InputError(f"{first_path}: no samples")
     for prefix in list(prefixes.values())[1:]:
-        path = Path(f"{prefix}.fam")
+        path = Path(f"{split_prefix(prefix)[0]}.fam")
         other = read_fam(path)
         if len(other) != len(fam):
             raise InputError(
@@ -155,6 +156,7 @@ def check_bed_files(prefixes: dict[str, str], n_samples: int) -> int:
             except InputError as err:
                 problems.append(str(err))
             continue
+        prefix = split_prefix(prefix)[0]
         bed = Path(f"{prefix}.bed")
         try:
             n = len(read_bim(f"{prefix}.bim"))

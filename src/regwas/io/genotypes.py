@@ -417,9 +417,10 @@ class BgenFileReader(GenotypeReader):
                     f"{self.path}: variant {i + 1} holds phased haplotype probabilities; "
                     "only unphased genotype probabilities are supported"
                 )
-            prob = var.probabilities
+            prob = var.probabilities  # float32: the dosage is summed in float64
             if self._index is not None:
                 prob = prob[self._index]
+            prob = prob.astype(np.float64)
             dose = prob[:, 1] + 2.0 * prob[:, 2]
             out[row] = np.where(np.isnan(dose), float(MISSING), dose)
         self._cache = (start, stop, out)

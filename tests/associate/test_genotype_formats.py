@@ -311,3 +311,67 @@ def test_a_bed_named_with_its_extension(cohort, tmp_path):
     a, _ = _run(cohort["emb"], prefixes["1"], tmp_path / "a.parquet", cohort["cov"])
     b, _ = _run(cohort["emb"], str(d / "g"), tmp_path / "b.parquet", cohort["cov"])
     pd.testing.assert_frame_equal(a, b)
+
+
+@pytest.mark.parametrize("backend", ["torch", "mixed"])
+def test_dosage_backends_agree_with_numpy(dosages, backend):
+    """Float dosages through the torch backend and the mixed-precision screen give the numpy
+    float64 results (missing dosages filled the same way)."""
+    if backend == "torch":
+        pytest.importorskip("torch")
+    d, cov = dosages["dir"], dosages["cov"]
+    ref, _ = _run(d / "e.parquet", str(d / "d"), d / "n.parquet", cov, min_info=0)
+    extra = {"backend": "torch"} if backend == "torch" else {"precision": "mixed"}
+    got, _ = _run(d / "e.parquet", str(d / "d"), d / f"{backend}.parquet", cov, min_info=0, **extra)
+    np.testing.assert_allclose(got["neg_log10_p"], ref["neg_log10_p"], rtol=1e-6, atol=1e-6)
+
+
+def test_missing_dosages_are_mean_imputed_as_statsmodels(tmp_path):
+    """A BGEN with missing genotype probabilities: n counts the people with a dosage and the
+    additive test equals statsmodels' MANOVA (d = 3, covariates) on the mean-imputed dosages
+    read back from the file."""
+    from test_gwas import _design, _statsmodels_pillai
+
+    from regwas.io.embeddings import read_embeddings
+
+    rng = np.random.default_rng(9)
+    n, m = 300, 6
+    ids = [f"r{i:03d}" for i in range(n)]
+    f = rng.uniform(0.1, 0.5, m)
+    G = rng.binomial(2, f[:, None], size=(m, n))
+    prior = np.stack([(1 - f) ** 2, 2 * f * (1 - f), f**2], axis=1)
+    with bgen.BgenWriter(str(tmp_path / "m.bgen"), n, samples=ids) as out:
+        for j in range(m):
+            probs = 0.8 * np.eye(3)[G[j]] + 0.2 * prior[j]
+            probs[rng.random(n) < 0.03] = np.nan  # missing
+            out.add_variant(
+                varid=f"m{j}",
+                rsid=f"m{j}",
+                chrom="1",
+                pos=100 * (j + 1),
+                alleles=["G", "A"],
+                genotypes=probs,
+                bit_depth=16,
+            )
+    (tmp_path / "m.sample").write_text(
+        "ID_1 ID_2 missing\n0 0 0\n" + "".join(f"{i} {i} 0\n" for i in ids)
+    )
+    cov = covariate_table(rng, ids)
+    Y = rng.normal(size=(n, 3)) + 0.5 * G[2][:, None]
+    write_embeddings(ids, Y, tmp_path / "e.parquet")
+    res, counts = _run(
+        tmp_path / "e.parquet", str(tmp_path / "m"), tmp_path / "o.parquet", cov, min_info=0
+    )
+    assert counts["n_variants_with_dosages"] == m and len(res) == m
+    with open_genotypes(tmp_path / "m") as reader:
+        _, D = reader.read_block(0, m)
+    _, Yf, _ = read_embeddings(tmp_path / "e.parquet")
+    X = _design(cov)
+    for j, row in res.iterrows():
+        called = D[j] >= 0
+        assert row["n"] == called.sum() < n
+        x = np.where(called, D[j], D[j][called].mean())
+        ref = _statsmodels_pillai(Yf, X, x[:, None])
+        assert row["pillai"] == pytest.approx(ref["Value"], rel=1e-8)
+        assert row["p_value"] == pytest.approx(ref["Pr > F"], rel=1e-8)
+        assert row["effect_allele_frequency"] == pytest.approx(D[j][called].mean() / 2, rel=1e-12)

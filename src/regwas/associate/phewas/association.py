@@ -18,7 +18,10 @@ people (see regwas.phecodes for cases, controls, exclusions and sex-specific phe
 
 Bonferroni: ``significant`` = p_value < alpha / m with m the number of phecodes tested
 (those meeting the case counts, including fits that failed). A fit that fails (perfect
-separation, no convergence, singular design) gives a NaN row with a ``note`` and a warning."""
+separation, no convergence, singular design) gives a NaN row with a ``note`` and a warning;
+the ``note`` also says how many folds of each held-out AUC fell back to the L2-penalised model.
+``n_excluded`` counts everyone neither case nor control and ``excluded_by`` gives the reasons
+(family, code_count, sex, missing_covariates: phecodes.EXCLUSION_REASONS)."""
 
 from __future__ import annotations
 

@@ -200,7 +200,22 @@ def _bgen_reader(path: Path, sample_path: Path | None = None):
         raise InputError(f"{path}: cannot be read as a BGEN file: {err}") from err
 
 
+_BGEN_VARIANTS: dict[tuple, pd.DataFrame] = {}
+
+
 def _bgen_variants(reader, path) -> pd.DataFrame:
+    """The variant table of a BGEN (one pass over its variant headers), cached per file
+    version: the LD and lead steps open the same BGEN many times."""
+    stat = Path(path).stat()
+    key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _BGEN_VARIANTS:
+        if len(_BGEN_VARIANTS) >= 4:
+            _BGEN_VARIANTS.pop(next(iter(_BGEN_VARIANTS)))
+        _BGEN_VARIANTS[key] = _read_bgen_variants(reader, path)
+    return _BGEN_VARIANTS[key].copy()
+
+
+def _read_bgen_variants(reader, path) -> pd.DataFrame:
     rows = []
     for i in range(len(reader)):
         var = reader[i]

@@ -22,7 +22,12 @@ from regwas.io.genotypes import genotype_format, open_genotypes, read_sample_ids
 
 PLINK2 = shutil.which("plink2")
 pytestmark = pytest.mark.skipif(PLINK2 is None, reason="plink2 not installed (make system)")
-bgen = pytest.importorskip("bgen")
+try:  # the BGEN reader (requirements.lock); .pgen tests run without it
+    import bgen
+except ImportError:  # pragma: no cover - installed with the project
+    bgen = None
+needs_bgen = pytest.mark.skipif(bgen is None, reason="the bgen package is not installed")
+READABLE = ("g", "p", "b") if bgen is not None else ("g", "p")
 
 COLS = ["age", "site", "PC1", "PC2"]
 LOOSE = {"min_maf": 0.005, "min_mac": 1, "min_call_rate": 0.9, "hwe_p": 0.0}
@@ -81,7 +86,7 @@ def test_formats_are_found_by_their_files(cohort):
     d = cohort["dir"]
     assert [genotype_format(d / p) for p in ("g", "p", "b")] == ["bed", "pgen", "bgen"]
     assert genotype_format(f"{d / 'b'}.bgen") == "bgen"
-    for p in ("g", "p", "b"):
+    for p in READABLE:
         assert list(read_sample_ids(d / p)) == cohort["ids"]
         with open_genotypes(d / p, np.array([7, 3, 5])) as reader:
             np.testing.assert_array_equal(reader.read(0, 60), cohort["G"][:, [7, 3, 5]])
@@ -94,9 +99,11 @@ def test_pgen_and_bgen_give_the_bed_results(cohort, model):
     d, cov = cohort["dir"], cohort["cov"]
     bed, c_bed = _run(cohort["emb"], str(d / "g"), d / f"bed_{model}.parquet", cov, model=model)
     pgen, c_pgen = _run(cohort["emb"], str(d / "p"), d / f"pgen_{model}.parquet", cov, model=model)
-    bg, c_bg = _run(cohort["emb"], f"{d / 'b'}.bgen", d / f"bgen_{model}.parquet", cov, model=model)
     assert len(bed) > 40 and bed["neg_log10_p"].max() > 8
     pd.testing.assert_frame_equal(pgen, bed)
+    if bgen is None:
+        pytest.skip("the bgen package is not installed (the .pgen part passed)")
+    bg, c_bg = _run(cohort["emb"], f"{d / 'b'}.bgen", d / f"bgen_{model}.parquet", cov, model=model)
     pd.testing.assert_frame_equal(bg, bed, rtol=1e-9)
     for c in (c_pgen, c_bg):
         assert c["n_variants_with_dosages"] == 0
@@ -113,6 +120,8 @@ def dosages(tmp_path_factory):
     """A BGEN (layout 2, zstd, 16 bits) of imputation-like genotype probabilities: per variant a
     quality w mixes the true genotype with its HWE prior (INFO about w^2); one latent dimension
     and covariates for plink2 --glm."""
+    if bgen is None:
+        pytest.skip("the bgen package is not installed (writes the dosage BGEN)")
     rng = np.random.default_rng(5)
     tmp = tmp_path_factory.mktemp("dosages")
     n, m = 500, 40
@@ -244,6 +253,7 @@ def test_pgen_samples_not_matching_the_tables_are_named(cohort, tmp_path):
     assert not out.exists() and not list(tmp_path.glob("*.parquet*"))
 
 
+@needs_bgen
 def test_bgen_sample_file_not_matching_the_bgen_is_named(cohort, tmp_path):
     shutil.copy(cohort["dir"] / "b.bgen", tmp_path / "x.bgen")
     lines = (cohort["dir"] / "b.sample").read_text().splitlines()
@@ -264,6 +274,7 @@ def test_two_formats_under_one_prefix_are_ambiguous(cohort, tmp_path):
     assert genotype_format(f"{tmp_path / 'x'}.pgen") == "pgen"
 
 
+@needs_bgen
 def test_cli_reads_pgen_and_bgen_and_exits_2_without_the_sample_file(cohort, tmp_path, capsys):
     """`regwas gwas --bfile chr{chrom}.bgen` and a .pgen prefix give the .bed's results; a
     BGEN without its .sample file exits 2 naming it, before any output is written."""
@@ -326,6 +337,7 @@ def test_dosage_backends_agree_with_numpy(dosages, backend):
     np.testing.assert_allclose(got["neg_log10_p"], ref["neg_log10_p"], rtol=1e-6, atol=1e-6)
 
 
+@needs_bgen
 def test_missing_dosages_are_mean_imputed_as_statsmodels(tmp_path):
     """A BGEN with missing genotype probabilities: n counts the people with a dosage and the
     additive test equals statsmodels' MANOVA (d = 3, covariates) on the mean-imputed dosages
@@ -417,7 +429,10 @@ def test_simulated_biobank_genotypes_as_pgen_and_bgen(tmp_path_factory, model):
     samples = pd.read_csv(out / "samples.tsv", sep="\t")
     cfg = {"min_maf": 0.01, "min_mac": 1, "hwe_p": 0.0, "model": model}
     frames = {}
-    for name, prefix in (("bed", g / "chr1"), ("pgen", g / "p1"), ("bgen", f"{g / 'b1'}.bgen")):
+    sets = [("bed", g / "chr1"), ("pgen", g / "p1")] + [("bgen", f"{g / 'b1'}.bgen")] * (
+        bgen is not None
+    )
+    for name, prefix in sets:
         gwas.gwas_chromosome(
             g / "e.parquet",
             prefix,
@@ -430,7 +445,8 @@ def test_simulated_biobank_genotypes_as_pgen_and_bgen(tmp_path_factory, model):
     bed = frames["bed"]
     assert len(bed) > 500
     pd.testing.assert_frame_equal(frames["pgen"], bed)
-    pd.testing.assert_frame_equal(frames["bgen"], bed, rtol=1e-9)
+    if bgen is not None:
+        pd.testing.assert_frame_equal(frames["bgen"], bed, rtol=1e-9)
     causal = pd.read_csv(out / "truth" / "causal_variants.tsv", sep="\t")
     top = bed.set_index("variant_id").loc[causal["variant_id"], "neg_log10_p"]
     assert (top > 1).all() and top.max() > 4  # n = 400: one planted locus is clear

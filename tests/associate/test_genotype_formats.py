@@ -452,3 +452,23 @@ def test_simulated_biobank_genotypes_as_pgen_and_bgen(tmp_path_factory, model):
     assert (top > 1).all() and top.max() > 4  # n = 400: one planted locus is clear
     if model == "genotypic":
         assert bed["note"].str.contains("empty genotype class").sum() > 0
+
+
+def test_info_filters_only_variants_that_carry_dosages():
+    """In a block with dosages, a hard-called variant (every dosage an integer) is not
+    INFO-filtered even when its MACH R2 is low (everyone heterozygous: no dosage variance)."""
+    from regwas.associate.gwas.qc import genotype_counts
+    from regwas.associate.gwas.shards import _qc
+    from regwas.io.genotypes import hard_calls
+
+    rng = np.random.default_rng(2)
+    n = 200
+    imputed = np.clip(rng.normal(0.4, 0.05, n), 0, 2)  # INFO ~ 0: imputed, uncertain
+    all_het = np.ones(n)  # hard calls only; MACH R2 = 0 (no variance)
+    D = np.vstack([imputed, all_het])
+    counts = genotype_counts(hard_calls(D), D)
+    assert counts.dosage.uncertain.tolist() == [True, False]
+    assert (counts.dosage.info < 0.3).all()
+    cfg = {"min_call_rate": 0, "min_maf": 0, "min_mac": 0, "min_info": 0.3, "hwe_p": 0}
+    keep, stats = _qc(counts, n, cfg)
+    assert keep.tolist() == [False, True] and stats["fail_info"] == 1

@@ -22,9 +22,12 @@ class DosageSums:
     called: np.ndarray
     total: np.ndarray
     centered_ss: np.ndarray
+    uncertain: np.ndarray  # True where a dosage differs from its hard call (imputed)
 
     def subset(self, idx: np.ndarray) -> DosageSums:
-        return DosageSums(self.called[idx], self.total[idx], self.centered_ss[idx])
+        return DosageSums(
+            self.called[idx], self.total[idx], self.centered_ss[idx], self.uncertain[idx]
+        )
 
     @property
     def info(self) -> np.ndarray:
@@ -84,11 +87,12 @@ def genotype_counts(G: np.ndarray, D: np.ndarray | None = None) -> Counts:
     c2 = np.count_nonzero(G == 2, axis=1).astype(np.int64)
     miss = np.count_nonzero(G < 0, axis=1).astype(np.int64)
     c0 = G.shape[1] - c1 - c2 - miss
-    return Counts(c0, c1, c2, miss, None if D is None else dosage_sums(D))
+    return Counts(c0, c1, c2, miss, None if D is None else dosage_sums(D, G))
 
 
-def dosage_sums(D: np.ndarray) -> DosageSums:
-    """Called count, sum and centred sum of squares of the dosages of each variant."""
+def dosage_sums(D: np.ndarray, G: np.ndarray | None = None) -> DosageSums:
+    """Called count, sum and centred sum of squares of the dosages of each variant, and
+    whether any dosage differs from its hard call ``G`` (all True without ``G``)."""
     ok = D >= 0
     called = ok.sum(axis=1).astype(np.int64)
     x = np.where(ok, D, 0.0)
@@ -96,7 +100,8 @@ def dosage_sums(D: np.ndarray) -> DosageSums:
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = np.where(called > 0, total / np.maximum(called, 1), 0.0)
     centered = np.where(ok, D - mean[:, None], 0.0)
-    return DosageSums(called, total, np.einsum("ij,ij->i", centered, centered))
+    uncertain = np.ones(len(D), dtype=bool) if G is None else (D != G).any(axis=1)
+    return DosageSums(called, total, np.einsum("ij,ij->i", centered, centered), uncertain)
 
 
 def hwe_exact_p(het: np.ndarray, hom1: np.ndarray, hom2: np.ndarray) -> np.ndarray:

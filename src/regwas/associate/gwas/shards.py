@@ -275,7 +275,8 @@ def _qc(
     left &= ~fail_mac
     fail_info = np.zeros_like(left)
     if counts.dosage is not None and float(cfg["min_info"]) > 0:
-        fail_info = left & (counts.dosage.info < float(cfg["min_info"]))
+        low = counts.dosage.info < float(cfg["min_info"])
+        fail_info = left & counts.dosage.uncertain & low  # hard-called variants: no INFO
     keep = left & ~fail_info
     fail_hwe = np.zeros_like(keep)
     idx = np.flatnonzero(keep)
@@ -381,7 +382,7 @@ def gwas_frame(
             stop = min(start + step, reader.n_variants)
             G, D = reader.read_block(start, stop)
             counts = genotype_counts(G, D)
-            n_dosage += 0 if D is None else stop - start
+            n_dosage += 0 if D is None else int(counts.dosage.uncertain.sum())
             keep, stats = _qc(counts, basis.n, cfg, G, groups)
             for key, value in stats.items():
                 tallies[key] += value

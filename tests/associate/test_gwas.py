@@ -191,7 +191,8 @@ def test_additive_equals_statsmodels_manova(small):
 
 def test_genotypic_equals_statsmodels_manova(small):
     """2 df (het and alt-hom dummies, imputed by class frequency): statsmodels' Pillai F and df;
-    variants with an empty genotype class are skipped."""
+    variants with an empty genotype class are written with empty statistics and a note naming
+    the genotype counts."""
     from regwas.io.embeddings import read_embeddings
 
     res = _run(small, "genotypic")
@@ -200,7 +201,19 @@ def test_genotypic_equals_statsmodels_manova(small):
     G = small["G"]
     empty = {f"v{j}" for j in range(len(FREQS)) if min((G[j] == c).sum() for c in (0, 1, 2)) == 0}
     assert empty, "the fixture should contain a variant with no alt homozygotes"
-    assert set(res["variant_id"]) == {f"v{j}" for j in range(len(FREQS))} - empty
+    assert set(res["variant_id"]) == {f"v{j}" for j in range(len(FREQS))}
+    untested = res[res["p_value"].isna()]
+    assert set(untested["variant_id"]) == empty
+    assert untested[["pillai", "f_stat", "neg_log10_p"]].isna().all().all()
+    for _, row in untested.iterrows():
+        j = int(row["variant_id"][1:])
+        c0, c1, c2 = ((G[j] == c).sum() for c in (0, 1, 2))
+        assert row["note"] == (
+            "untestable: empty genotype class for the 2-df test "
+            f"(REF hom {c0}, het {c1}, ALT hom {c2} called)"
+        )
+    res = res[res["p_value"].notna()]
+    assert (res["note"] == "").all()
     for _, row in res.iterrows():
         j = int(row["variant_id"][1:])
         called = G[j] >= 0
@@ -832,3 +845,66 @@ def test_leads_use_the_analysed_samples_and_blocked_ld(loci, tmp_path, monkeypat
         loci["gwas"], cfg, pattern, loci["dir"] / "emb.parquet", tmp_path / "b.tsv"
     )
     pd.testing.assert_frame_equal(small_blocks, ref)
+
+
+def test_untestable_rows_are_counted_apart_and_left_out_of_gwas_ssf(small, tmp_path):
+    """The merge counts tested and untested variants apart; lambda GC and the GWAS-SSF
+    export use the tested ones only."""
+    from regwas.publish.gwas_ssf import to_gwas_ssf
+
+    shard_path = tmp_path / "chr1.parquet"
+    shard(
+        small["emb"], small["prefix"], shard_path, {**LOOSE_QC, "model": "genotypic"}, small["cov"]
+    )
+    frame = pd.read_parquet(shard_path)
+    n_untested = int(frame["p_value"].isna().sum())
+    assert n_untested > 0
+    summary = gwas.merge_shards([shard_path], tmp_path / "g.tsv.gz", {})
+    assert summary["n_untested"] == n_untested
+    assert summary["n_variants"] == len(frame) - n_untested
+    assert summary["lambda_gc"] == pytest.approx(lambda_gc(frame["neg_log10_p"].dropna()))
+    merged = read_sumstats(tmp_path / "g.tsv.gz")
+    assert merged["p_value"].isna().sum() == n_untested
+    assert merged.loc[merged["p_value"].isna(), "note"].str.startswith("untestable").all()
+    ssf = to_gwas_ssf(merged)
+    assert len(ssf) == len(frame) - n_untested
+
+
+@pytest.mark.parametrize("method", ["distance", "ld"])
+def test_leads_hold_one_chromosome_of_genotypes_at_a_time(loci, tmp_path, monkeypatch, method):
+    """Memory of the lead step: LD clumping reads the significant variants of one chromosome
+    per call (never all chromosomes at once); distance clumping reads the leads alone. The
+    leads and their directions do not change (against the per-class means computed here)."""
+    from regwas.associate.gwas import clump
+
+    calls = []
+    real = clump.read_variants
+
+    def recording(pattern, chrom, variant_ids, sample_ids):
+        calls.append((chrom, len(variant_ids)))
+        return real(pattern, chrom, variant_ids, sample_ids)
+
+    monkeypatch.setattr(clump, "read_variants", recording)
+    cfg = {"clump": {"method": method, "window_kb": 100, "r2": 0.1}}
+    pattern = str(loci["dir"] / "chr{chrom}")
+    leads = gwas.lead_variants(
+        loci["gwas"], cfg, pattern, loci["dir"] / "emb.parquet", tmp_path / "l.tsv"
+    )
+    g = loci["gwas"]
+    sig = g[g["p_value"] < 5e-8]
+    assert [c for c, _ in calls] == sorted({c for c, _ in calls}, key=[c for c, _ in calls].index)
+    for chrom, n_rows in calls:
+        if method == "ld":
+            assert n_rows == int((sig["chromosome"] == chrom).sum())
+        else:
+            assert n_rows == int((leads["chromosome"] == chrom).sum())
+    # directions against a direct computation from the .bed
+    from regwas.io.genotypes import read_genotype_rows, read_variant_table
+
+    for _, row in leads.iterrows():
+        prefix = pattern.replace("{chrom}", row["chromosome"])
+        index = read_variant_table(prefix)["variant_id"].tolist().index(row["variant_id"])
+        G = read_genotype_rows(prefix, np.array([index]))[0]
+        Y = loci["Y"]
+        het = Y[G == 1].mean(axis=0) - Y[G == 0].mean(axis=0)
+        np.testing.assert_allclose(json.loads(row["direction_het"]), het, atol=1e-6)

@@ -492,3 +492,40 @@ def test_duplicate_variant_ids_in_a_bim_are_refused(geno, tmp_path):
     (tmp_path / "dup.bim").write_text("\n".join(lines) + "\n")
     with pytest.raises(InputError, match=r"dup\.bim: 1 variant ids occur more than once \(line 3"):
         read_bim(tmp_path / "dup.bim")
+
+
+@pytest.mark.skipif(shutil.which("plink2") is None, reason="plink2 not installed (make system)")
+@pytest.mark.parametrize("fmt", ["pgen", "bgen"])
+def test_pgen_and_bgen_inputs_give_the_bed_cohort(geno, cohort, tmp_path, fmt):
+    """The cohort's genotypes converted by plink2 to .pgen / 8-bit BGEN (REF first) give the
+    same samples table and genetic PCs as the .bed; chromosomes listing other samples are
+    named."""
+    import subprocess
+
+    if fmt == "bgen":
+        pytest.importorskip("bgen")
+    gdir = tmp_path / fmt
+    gdir.mkdir()
+    for c in ("1", "2"):
+        conv = ["--make-pgen"] if fmt == "pgen" else ["--export", "bgen-1.2", "bits=8", "ref-first"]
+        subprocess.run(
+            ["plink2", "--threads", "1", "--bfile", str(geno["root"] / f"chr{c}"), *conv]
+            + ["--out", str(gdir / f"chr{c}")],
+            check=True,
+            capture_output=True,
+        )
+    ref = prepare_cohort(cohort["inputs"], [1, 2], CFG, tmp_path / "ref", seed=0)
+    inputs = {**cohort["inputs"], "genotypes": str(gdir / "chr{chrom}")}
+    got = prepare_cohort(inputs, [1, 2], CFG, tmp_path / "got", seed=0)
+    assert got["n_samples"] == ref["n_samples"]
+    for name in ("samples.tsv", "pca.tsv"):
+        pd.testing.assert_frame_equal(
+            pd.read_csv(tmp_path / "got" / name, sep="\t"),
+            pd.read_csv(tmp_path / "ref" / name, sep="\t"),
+        )
+    sample_file = gdir / ("chr2.psam" if fmt == "pgen" else "chr2.sample")
+    text = sample_file.read_text().replace("S0005", "S9999")
+    sample_file.write_text(text)
+    with pytest.raises(InputError, match=rf"chr2\.{sample_file.suffix[1:]}: .*differ from .*chr1"):
+        prepare_cohort(inputs, [1, 2], CFG, tmp_path / "bad", seed=0)
+    assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())

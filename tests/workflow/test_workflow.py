@@ -132,6 +132,7 @@ def test_summary_statistics_and_plots(run):
         "df2",
         "p_value",
         "neg_log10_p",
+        "note",
     ]
     assert set(gwas["chromosome"].astype(str)) == {"1", "2", "3"}
     assert np.isfinite(gwas["neg_log10_p"]).all()

@@ -204,9 +204,28 @@ def cohort_manifests(wildcards):
     return list(cohort_inputs()["manifests"].values())
 
 
+# the files of each genotype format (as regwas.io.genotypes.FORMATS)
+GENOTYPE_FORMATS = {
+    "bed": ("bed", "bim", "fam"),
+    "pgen": ("pgen", "pvar", "psam"),
+    "bgen": ("bgen", "sample"),
+}
+
+
 def genotype_files(chrom):
+    """The files of one chromosome's genotype file set: the format named by the prefix's
+    extension (.bed/.pgen/.bgen), else the one whose genotype file exists (PLINK 1 when
+    none does yet, e.g. before the simulation); regwas refuses two formats under one prefix.
+    """
     prefix = cohort_inputs()["genotypes"].replace("{chrom}", str(chrom))
-    return [f"{prefix}.{ext}" for ext in ("bed", "bim", "fam")]
+    fmt = next((f for f in GENOTYPE_FORMATS if prefix.endswith(f".{f}")), None)
+    if fmt is not None:
+        prefix = prefix[: -len(fmt) - 1]
+    else:
+        fmt = next(
+            (f for f in GENOTYPE_FORMATS if os.path.exists(f"{prefix}.{f}")), "bed"
+        )
+    return [f"{prefix}.{ext}" for ext in GENOTYPE_FORMATS[fmt]]
 
 
 def all_genotype_files():

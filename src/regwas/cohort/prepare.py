@@ -31,6 +31,7 @@ from regwas.config.schema import section
 from regwas.errors import InputError
 from regwas.genetics.pca import compute_pcs
 from regwas.io.atomic import atomic_path
+from regwas.io.genotypes import sample_file
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def prepare_cohort(
     prefixes = chromosome_prefixes(inputs["genotypes"], chromosomes)
     fam = check_fam_files(prefixes)
     check_bed_files(prefixes, len(fam))  # cheap: before any record or image is opened
-    fam_path = f"{next(iter(prefixes.values()))}.fam"
+    fam_path = str(sample_file(next(iter(prefixes.values()))))
     fam_ids = fam["iid"].to_numpy(dtype=object)
     in_fam = set(fam_ids)
     sample_ids = set(samples["sample_id"])

@@ -12,7 +12,8 @@ from tqdm import tqdm
 
 from regwas.errors import InputError
 from regwas.genetics.standardise import genotype_moments, ld_r2, zscores
-from regwas.io.plink import MISSING, BedReader, read_bim, read_variant_rows
+from regwas.io.genotypes import open_genotypes, read_genotype_rows, read_variant_table
+from regwas.io.plink import MISSING
 from regwas.linalg import streamed_randomized_svd
 
 logger = logging.getLogger(__name__)
@@ -89,8 +90,8 @@ def select_pca_variants(
     selected: dict[str, np.ndarray] = {}
     n_pass = 0
     for chrom, prefix in prefixes.items():
-        with BedReader(prefix, sample_index=qc_index) as reader:
-            positions = reader.bim["position"].to_numpy()
+        with open_genotypes(prefix, sample_index=qc_index) as reader:
+            positions = reader.variants["position"].to_numpy()
             block = max(256, min(8192, _BLOCK_ELEMENTS // max(1, reader.n_samples)))
             pruner = _LDPruner(pca["ld_r2"], pca["ld_window"], reader.n_samples)
             last = -math.inf
@@ -193,11 +194,11 @@ def compute_pcs(
     for chrom, index in selected.items():
         if not len(index):
             continue
-        G = read_variant_rows(prefixes[chrom], index, sample_index)
+        G = read_genotype_rows(prefixes[chrom], index, sample_index)
         mean, sd, call, maf = genotype_moments(G)
         ok = (maf >= pca["min_maf"]) & (call >= pca["min_call_rate"]) & (sd > 0)
         blocks.append((G[ok], mean[ok], sd[ok], call[ok]))
-        b = read_bim(f"{prefixes[chrom]}.bim").iloc[index[ok]]
+        b = read_variant_table(prefixes[chrom]).iloc[index[ok]]
         used.append(b[["chromosome", "variant_id", "position"]])
     m = sum(len(b[0]) for b in blocks)
     n = len(sample_index)

@@ -246,14 +246,18 @@ def _result(pillai: np.ndarray, ok: np.ndarray, s: int, df1: float, df2: float) 
 
 
 def additive_test(G: np.ndarray, counts: Counts, basis: LatentBasis, backend) -> dict:
-    """1-df additive MANOVA of a block of int8 genotypes; returns per-variant arrays."""
-    called = counts.called.astype(np.float64)
-    mean = counts.alt_count / called
+    """1-df additive MANOVA of a block of int8 genotypes, or of float64 ALT dosages (missing
+    < 0) when ``counts`` carries their sums; returns per-variant arrays."""
+    called = counts.allele_called.astype(np.float64)
+    mean = counts.allele_sum / called
     proj = backend.project(G, mean)
     d = basis.d
     wg = proj[:, :d]
     qg = proj[:, d:]
-    ss_total = _centered_ss(counts.c0, counts.c1, counts.c2, 0.0, 1.0, 2.0, mean)
+    if counts.dosage is None:
+        ss_total = _centered_ss(counts.c0, counts.c1, counts.c2, 0.0, 1.0, 2.0, mean)
+    else:
+        ss_total = counts.dosage.centered_ss
     ss_res = ss_total - np.einsum("ij,ij->i", qg, qg)
     explained = np.einsum("ij,ij->i", wg, wg)
     ok = ss_res > 1e-9 * np.maximum(ss_total, 1e-300)
@@ -271,8 +275,9 @@ def genotypic_test(G: np.ndarray, counts: Counts, basis: LatentBasis, backend) -
     Undefined (testable False) when a genotype class is empty among the called samples.
     """
     called = counts.called.astype(np.float64)
-    f1 = counts.c1 / called
-    f2 = counts.c2 / called
+    with np.errstate(divide="ignore", invalid="ignore"):  # no hard call: untestable below
+        f1 = counts.c1 / called
+        f2 = counts.c2 / called
     mean = f1 + 2 * f2
     d = basis.d
     proj_g = backend.project(G, mean)

@@ -16,13 +16,41 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
+class DosageSums:
+    """Per-variant sums of ALT dosages (float64) over the samples that have one."""
+
+    called: np.ndarray
+    total: np.ndarray
+    centered_ss: np.ndarray
+    uncertain: np.ndarray  # True where a dosage differs from its hard call (imputed)
+
+    def subset(self, idx: np.ndarray) -> DosageSums:
+        return DosageSums(
+            self.called[idx], self.total[idx], self.centered_ss[idx], self.uncertain[idx]
+        )
+
+    @property
+    def info(self) -> np.ndarray:
+        """MACH R-squared (plink2's MACH_R2, the 'INFO' of imputed dosages): the observed
+        dosage variance over its binomial expectation 2p(1-p) (1 where p is 0 or 1)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = self.total / (2.0 * self.called)
+            expected = 2.0 * p * (1.0 - p)
+            r2 = (self.centered_ss / self.called) / expected
+        return np.where(expected > 0, r2, 1.0)
+
+
+@dataclass
 class Counts:
-    """Exact per-variant genotype counts of a block (int64)."""
+    """Exact per-variant genotype (hard-call) counts of a block (int64), and the dosage sums
+    when the block carries dosages (then allele frequency, call rate and the additive test use
+    the dosages; HWE and the genotypic test the hard calls)."""
 
     c0: np.ndarray
     c1: np.ndarray
     c2: np.ndarray
     miss: np.ndarray
+    dosage: DosageSums | None = None
 
     @property
     def called(self) -> np.ndarray:
@@ -32,17 +60,48 @@ class Counts:
     def alt_count(self) -> np.ndarray:
         return self.c1 + 2 * self.c2
 
+    @property
+    def allele_called(self) -> np.ndarray:
+        """Samples with a dosage (dosage blocks) or a hard call."""
+        return self.called if self.dosage is None else self.dosage.called
+
+    @property
+    def allele_sum(self) -> np.ndarray:
+        """ALT allele count: the dosage sum (dosage blocks) or the exact hard-call count."""
+        return self.alt_count if self.dosage is None else self.dosage.total
+
     def subset(self, idx: np.ndarray) -> Counts:
-        return Counts(self.c0[idx], self.c1[idx], self.c2[idx], self.miss[idx])
+        return Counts(
+            self.c0[idx],
+            self.c1[idx],
+            self.c2[idx],
+            self.miss[idx],
+            None if self.dosage is None else self.dosage.subset(idx),
+        )
 
 
-def genotype_counts(G: np.ndarray) -> Counts:
-    """Counts of 0/1/2/missing per variant of an int8 block (variants x samples)."""
+def genotype_counts(G: np.ndarray, D: np.ndarray | None = None) -> Counts:
+    """Counts of 0/1/2/missing per variant of an int8 block (variants x samples), with the
+    sums of the dosages ``D`` (float64, missing < 0) when given."""
     c1 = np.count_nonzero(G == 1, axis=1).astype(np.int64)
     c2 = np.count_nonzero(G == 2, axis=1).astype(np.int64)
     miss = np.count_nonzero(G < 0, axis=1).astype(np.int64)
     c0 = G.shape[1] - c1 - c2 - miss
-    return Counts(c0, c1, c2, miss)
+    return Counts(c0, c1, c2, miss, None if D is None else dosage_sums(D, G))
+
+
+def dosage_sums(D: np.ndarray, G: np.ndarray | None = None) -> DosageSums:
+    """Called count, sum and centred sum of squares of the dosages of each variant, and
+    whether any dosage differs from its hard call ``G`` (all True without ``G``)."""
+    ok = D >= 0
+    called = ok.sum(axis=1).astype(np.int64)
+    x = np.where(ok, D, 0.0)
+    total = x.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.where(called > 0, total / np.maximum(called, 1), 0.0)
+    centered = np.where(ok, D - mean[:, None], 0.0)
+    uncertain = np.ones(len(D), dtype=bool) if G is None else (D != G).any(axis=1)
+    return DosageSums(called, total, np.einsum("ij,ij->i", centered, centered), uncertain)
 
 
 def hwe_exact_p(het: np.ndarray, hom1: np.ndarray, hom2: np.ndarray) -> np.ndarray:

@@ -1,11 +1,15 @@
-"""Latent-space GWAS: exact vectorised MANOVA of (adjusted) embeddings on PLINK genotypes.
+"""Latent-space GWAS: exact vectorised MANOVA of (adjusted) embeddings on genotypes (PLINK 1,
+PLINK 2 .pgen or BGEN 1.2: regwas.io.genotypes; dosages enter the additive test as dosages).
 
 Per chromosome shard: align samples (embeddings, .fam, covariates), variant QC (call rate,
 MAF, minor allele count, HWE exact test), one GEMM per block of variants (gwas_kernel), a
 Parquet shard with the summary-statistics columns (regwas.io.sumstats). Shards are merged (sorted, lambda GC) and
 lead variants are found by distance and/or LD clumping (regwas.clump).
 
-QC'd-out and untestable variants are NOT written; their counts are returned and logged.
+QC'd-out variants are NOT written (their counts are returned and logged). Variants that pass
+QC but cannot be tested are written with empty statistics and the reason in ``note`` (2-df
+test: an empty genotype class, common for rare variants; additive: a genotype constant once
+the covariates are removed).
 Missing calls are mean-imputed (the exact test would drop those samples per variant); ``n`` is
 the number of called samples, while the degrees of freedom use all analysed samples."""
 
@@ -35,8 +39,8 @@ from regwas.errors import InputError
 from regwas.genetics.ancestry import ancestry_groups
 from regwas.io.atomic import atomic_path
 from regwas.io.embeddings import read_embeddings
-from regwas.io.plink import BedReader, bfile_paths, read_fam
-from regwas.io.sumstats import empty_sumstats
+from regwas.io.genotypes import open_genotypes, read_sample_ids, sample_file
+from regwas.io.sumstats import SUMSTATS_COLUMNS, empty_sumstats
 
 log = logging.getLogger(__name__)
 
@@ -249,21 +253,31 @@ def _hwe_fail(G: np.ndarray, counts: Counts, groups: np.ndarray | None, p: float
 def _qc(
     counts: Counts, n: int, cfg: dict, G: np.ndarray | None = None, groups: np.ndarray | None = None
 ) -> tuple[np.ndarray, dict[str, int]]:
-    """Variant QC from exact counts. Each variant is counted under the first filter it fails,
-    in the order call rate, monomorphic, MAF, MAC, HWE (so the counts add up). HWE is tested
-    within each group of ``groups`` (labels of the columns of ``G``) when given."""
-    called = counts.called
-    alt = counts.alt_count
+    """Variant QC. Each variant is counted under the first filter it fails, in the order call
+    rate, monomorphic, MAF, MAC, INFO, HWE (so the counts add up). HWE is tested within each
+    group of ``groups`` (labels of the columns of ``G``) when given.
+
+    On a block with dosages (as plink2 does with dosages): call rate, MAF and MAC come from the
+    dosages (a sample is missing only without a dosage, plink2's ``--geno dosage``), INFO
+    (MACH R2) filters at ``min_info``, and HWE counts the hard calls (plink2 ``--hwe``).
+    Otherwise every figure comes from the exact hard-call counts and INFO is not applied."""
+    called = counts.allele_called
+    alt = counts.allele_sum
     mac = np.minimum(alt, 2 * called - alt)
     with np.errstate(divide="ignore", invalid="ignore"):
         maf = np.where(called > 0, mac / (2.0 * called), 0.0)
     fail_call = called < float(cfg["min_call_rate"]) * n - 1e-9
-    fail_mono = ~fail_call & (mac == 0)
+    fail_mono = ~fail_call & (mac <= 0)
     left = ~(fail_call | fail_mono)
     fail_maf = left & (maf < float(cfg["min_maf"]))
     left &= ~fail_maf
     fail_mac = left & (mac < float(cfg["min_mac"]))
-    keep = left & ~fail_mac
+    left &= ~fail_mac
+    fail_info = np.zeros_like(left)
+    if counts.dosage is not None and float(cfg["min_info"]) > 0:
+        low = counts.dosage.info < float(cfg["min_info"])
+        fail_info = left & counts.dosage.uncertain & low  # hard-called variants: no INFO
+    keep = left & ~fail_info
     fail_hwe = np.zeros_like(keep)
     idx = np.flatnonzero(keep)
     if groups is None or G is None:
@@ -276,9 +290,27 @@ def _qc(
         "fail_monomorphic": int(fail_mono.sum()),
         "fail_maf": int(fail_maf.sum()),
         "fail_mac": int(fail_mac.sum()),
+        "fail_info": int(fail_info.sum()),
         "fail_hwe": int(fail_hwe.sum()),
     }
     return keep, stats
+
+
+def untestable_notes(ok: np.ndarray, counts: Counts, model: str) -> np.ndarray:
+    """The ``note`` of each row: empty where tested, else why the variant could not be."""
+    notes = np.full(len(ok), "", dtype=object)
+    for i in np.flatnonzero(~ok):
+        c0, c1, c2 = int(counts.c0[i]), int(counts.c1[i]), int(counts.c2[i])
+        if model == "genotypic" and min(c0, c1, c2) == 0:
+            notes[i] = (
+                "untestable: empty genotype class for the 2-df test "
+                f"(REF hom {c0}, het {c1}, ALT hom {c2} called)"
+            )
+        elif model == "genotypic":
+            notes[i] = "untestable: genotype classes collinear with the covariates"
+        else:
+            notes[i] = "untestable: genotype constant once the covariates are removed"
+    return notes
 
 
 def _limit_threads(threads: int):
@@ -320,24 +352,37 @@ def gwas_frame(
             return model_test(G, counts, basis, backend)
 
     tallies = {
-        k: 0 for k in ("fail_call_rate", "fail_monomorphic", "fail_maf", "fail_mac", "fail_hwe")
+        k: 0
+        for k in (
+            "fail_call_rate",
+            "fail_monomorphic",
+            "fail_maf",
+            "fail_mac",
+            "fail_info",
+            "fail_hwe",
+        )
     }
     parts: list[pd.DataFrame] = []
     n_untestable = 0
     t0 = time.perf_counter()
-    n_fam = len(read_fam(bfile_paths(bfile_prefix)["fam"]))
+    n_fam = len(read_sample_ids(bfile_prefix))
     everyone = len(fam_idx) == n_fam and np.array_equal(fam_idx, np.arange(n_fam))
     index = None if everyone else fam_idx
-    with BedReader(bfile_prefix, sample_index=index) as reader, _limit_threads(threads):
-        bim = reader.bim
+    n_dosage = 0
+    with open_genotypes(bfile_prefix, sample_index=index) as reader, _limit_threads(threads):
+        bim = reader.variants
         bar = tqdm(
             total=reader.n_variants,
             disable=None,
             unit="variant",
             desc=f"GWAS {Path(str(bfile_prefix)).name}",
         )
-        for start, stop, G in reader.blocks(int(cfg["block_size"])):
-            counts = genotype_counts(G)
+        step = int(cfg["block_size"])
+        for start in range(0, reader.n_variants, step):
+            stop = min(start + step, reader.n_variants)
+            G, D = reader.read_block(start, stop)
+            counts = genotype_counts(G, D)
+            n_dosage += 0 if D is None else int(counts.dosage.uncertain.sum())
             keep, stats = _qc(counts, basis.n, cfg, G, groups)
             for key, value in stats.items():
                 tallies[key] += value
@@ -346,11 +391,16 @@ def gwas_frame(
             if idx.size == 0:
                 continue
             sub = counts.subset(idx)
-            res = test(G[idx], sub)
+            if D is not None and cfg["model"] == "genotypic":
+                sub.dosage = None  # the 2-df test and its n use the hard calls
+            res = test(G[idx] if sub.dosage is None else D[idx], sub)
             ok = res["testable"]
             n_untestable += int((~ok).sum())
-            rows = bim.iloc[start + idx[ok]]
-            called = sub.called[ok]
+            rows = bim.iloc[start + idx]
+            called = sub.allele_called
+            with np.errstate(divide="ignore", invalid="ignore"):  # no hard call: empty frequency
+                freq = sub.allele_sum / (2.0 * called)
+            stats_ = {k: np.where(ok, res[k], np.nan) for k in ("pillai", "f_stat", "p_value")}
             parts.append(
                 pd.DataFrame(
                     {
@@ -359,16 +409,15 @@ def gwas_frame(
                         "variant_id": rows["variant_id"].astype(str).to_numpy(),
                         "effect_allele": rows["alt"].astype(str).to_numpy(),
                         "other_allele": rows["ref"].astype(str).to_numpy(),
-                        "effect_allele_frequency": sub.alt_count[ok] / (2.0 * called),
+                        "effect_allele_frequency": freq,
                         "n": called.astype(np.int64),
-                        "pillai": res["pillai"][ok],
-                        "f_stat": res["f_stat"][ok],
-                        "df1": res["df1"][ok].astype(np.int64),
-                        "df2": res["df2"][ok].astype(np.int64),
-                        "p_value": res["p_value"][ok],
-                        "neg_log10_p": res["neg_log10_p"][ok],
+                        **stats_,
+                        "df1": res["df1"].astype(np.int64),
+                        "df2": res["df2"].astype(np.int64),
+                        "neg_log10_p": np.where(ok, res["neg_log10_p"], np.nan),
+                        "note": untestable_notes(ok, sub, str(cfg["model"])),
                     }
-                )
+                )[SUMSTATS_COLUMNS]
             )
         bar.close()
         n_total = reader.n_variants
@@ -383,20 +432,22 @@ def gwas_frame(
         "precision": cfg["precision"],
         "n_variants_in": int(n_total),
         **tallies,
+        "n_variants_with_dosages": n_dosage,
         "n_untestable": n_untestable,
-        "n_tested": len(frame),
+        "n_tested": len(frame) - n_untestable,
         "seconds": round(seconds, 3),
     }
     log.info(
-        "%s: %d of %d variants tested (call rate %d, monomorphic %d, MAF %d, MAC %d, HWE %d "
-        "failed QC; %d untestable) in %.1f s",
+        "%s: %d of %d variants tested (call rate %d, monomorphic %d, MAF %d, MAC %d, INFO %d, "
+        "HWE %d failed QC; %d untestable, written with a note) in %.1f s",
         bfile_prefix,
-        len(frame),
+        len(frame) - n_untestable,
         n_total,
         tallies["fail_call_rate"],
         tallies["fail_monomorphic"],
         tallies["fail_maf"],
         tallies["fail_mac"],
+        tallies["fail_info"],
         tallies["fail_hwe"],
         n_untestable,
         seconds,
@@ -419,14 +470,12 @@ def gwas_chromosome(
     one covariate set) are partialled out of the embeddings and the genotypes."""
     cfg = section("gwas", cfg)
     seed = defaults("seed") if seed is None else int(seed)
-    paths = bfile_paths(bfile_prefix)
-    fam = read_fam(paths["fam"])
     basis, fam_idx, _, _, groups = prepare_analysis(
         embeddings_path,
-        fam["iid"].to_numpy(),
+        read_sample_ids(bfile_prefix),
         cfg,
         covariates,
-        str(paths["fam"]),
+        str(sample_file(bfile_prefix)),
         seed,
         covariate_columns,
     )

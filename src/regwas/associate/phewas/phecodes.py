@@ -96,6 +96,11 @@ def map_icd10(
     return counts.reset_index()
 
 
+# why a person is not analysed for a phecode (codes of case_status's ``reasons``; 4 is set by
+# the PheWAS for people with a missing covariate)
+EXCLUSION_REASONS = {1: "family", 2: "code_count", 3: "sex", 4: "missing_covariates"}
+
+
 def case_status(
     ids: np.ndarray,
     sex: np.ndarray,
@@ -104,6 +109,7 @@ def case_status(
     *,
     exclusion: str = "family",
     min_code_count: int = 1,
+    reasons: dict[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """Per phecode, a float vector over ``ids``: 1 case, 0 control, NaN not analysed.
 
@@ -111,6 +117,10 @@ def case_status(
     phecodes). A person with the phecode but fewer than ``min_code_count`` rows is neither case
     nor control. ``exclusion`` = "family" drops people with any other phecode of the same family
     from the controls; "none" keeps them.
+
+    ``reasons`` (a dict, filled when given): per phecode an int8 vector of why each person is
+    not analysed: 0 analysed, 1 family exclusion, 2 fewer than ``min_code_count`` code rows,
+    3 the other sex for a sex-specific phecode (``EXCLUSION_REASONS``).
     """
     if exclusion not in ("family", "none"):
         raise InputError(f"phewas.exclusion: '{exclusion}' is not one of ['family', 'none']")
@@ -125,15 +135,22 @@ def case_status(
     out: dict[str, np.ndarray] = {}
     for phecode, g in pp.groupby("phecode", sort=True):
         status = np.zeros(len(ids))
+        why = np.zeros(len(ids), dtype=np.int8)
         if exclusion == "family":
             status[family_rows[info.at[phecode, "family"]]] = np.nan
+            why[family_rows[info.at[phecode, "family"]]] = 1
         cnt = g["count"].to_numpy()
         status[g["row"].to_numpy()[cnt < min_code_count]] = np.nan
+        why[g["row"].to_numpy()[cnt < min_code_count]] = 2
         status[g["row"].to_numpy()[cnt >= min_code_count]] = 1.0
+        why[g["row"].to_numpy()[cnt >= min_code_count]] = 0
         want = {"Female": "F", "Male": "M"}.get(str(info.at[phecode, "sex"]))
         if want is not None:
             status[sex != want] = np.nan
+            why[sex != want] = 3
         out[str(phecode)] = status
+        if reasons is not None:
+            reasons[str(phecode)] = why
     return out
 
 

@@ -80,6 +80,7 @@ def corpus(tmp_path_factory) -> dict[str, Path]:
     (d / "mine").mkdir()
     (d / "mine" / "important.txt").write_text("keep")
     (d / "sim.yaml").write_text("seed: 1\nsimulate: {n_samples: 20}\n")
+    (d / "ecg.manifest.tsv").write_text("sample_id\tpath\nS000\tecg/S000\n")
     return d
 
 
@@ -296,6 +297,68 @@ CASES: list[tuple[str, Callable[[Path, Path], list[str]], str, str]] = [
         ],
         "samples.csv",
         "looks ','-separated",
+    ),
+    (
+        "adjust: the raw samples table",
+        lambda d, o: [
+            "adjust",
+            "--embeddings",
+            f"{d}/emb.parquet",
+            "--samples",
+            f"{d}/samples.tsv",
+            "--out",
+            str(o.with_suffix(".parquet")),
+        ],
+        "samples.tsv",
+        "run `regwas cohort` first",
+    ),
+    (
+        "gwas: the raw samples table as covariates",
+        lambda d, o: [
+            "gwas",
+            "--embeddings",
+            f"{d}/emb.parquet",
+            "--bfile",
+            f"{d}/geno",
+            "--covariates",
+            f"{d}/samples.tsv",
+            "--out",
+            str(o.with_suffix(".tsv.gz")),
+        ],
+        "samples.tsv",
+        "raw samples table",
+    ),
+    (
+        "store: missing manifest",
+        lambda d, o: [
+            "store",
+            "--manifest",
+            f"{d}/none.manifest.tsv",
+            "--modality",
+            "ecg",
+            "--space",
+            "native",
+            "--out",
+            str(o.parent),
+        ],
+        "none.manifest.tsv",
+        "does not exist",
+    ),
+    (
+        "store: a record that is not there",
+        lambda d, o: [
+            "store",
+            "--manifest",
+            f"{d}/ecg.manifest.tsv",
+            "--modality",
+            "ecg",
+            "--space",
+            "native",
+            "--out",
+            str(o.parent),
+        ],
+        "ecg/S000.hea",
+        "does not exist",
     ),
     (
         "simulate: a user's folder",

@@ -80,6 +80,8 @@ def corpus(tmp_path_factory) -> dict[str, Path]:
     (d / "mine").mkdir()
     (d / "mine" / "important.txt").write_text("keep")
     (d / "sim.yaml").write_text("seed: 1\nsimulate: {n_samples: 20}\n")
+    (d / "empty_dx.tsv").write_text("sample_id\ticd10\n")
+    (d / "bad_dx.tsv").write_text("sample_id\ticd10\nS000\tI10\n\nS001\tI1O\n")
     (d / "ecg.manifest.tsv").write_text("sample_id\tpath\nS000\tecg/S000\n")
     return d
 
@@ -359,6 +361,38 @@ CASES: list[tuple[str, Callable[[Path, Path], list[str]], str, str]] = [
         ],
         "ecg/S000.hea",
         "does not exist",
+    ),
+    (
+        "phewas: empty diagnoses (as cohort says)",
+        lambda d, o: [
+            "phewas",
+            "--embeddings",
+            f"{d}/emb.parquet",
+            "--samples",
+            f"{d}/samples.tsv",
+            "--diagnoses",
+            f"{d}/empty_dx.tsv",
+            "--out",
+            str(o),
+        ],
+        "empty_dx.tsv",
+        "the table has a header but no data rows",
+    ),
+    (
+        "phewas: a bad ICD-10 code by file line and sample",
+        lambda d, o: [
+            "phewas",
+            "--embeddings",
+            f"{d}/emb.parquet",
+            "--samples",
+            f"{d}/samples.tsv",
+            "--diagnoses",
+            f"{d}/bad_dx.tsv",
+            "--out",
+            str(o),
+        ],
+        "bad_dx.tsv",
+        "line 4 (sample_id S001), column 'icd10': 'I1O' is not a WHO ICD-10 code",
     ),
     (
         "simulate: a user's folder",

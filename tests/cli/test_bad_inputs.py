@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from regwas.cli import main
+from regwas.io.arraystore import ArrayStoreWriter
 from regwas.io.embeddings import write_embeddings
 
 N = 60
@@ -80,6 +81,11 @@ def corpus(tmp_path_factory) -> dict[str, Path]:
     (d / "mine").mkdir()
     (d / "mine" / "important.txt").write_text("keep")
     (d / "sim.yaml").write_text("seed: 1\nsimulate: {n_samples: 20}\n")
+    with ArrayStoreWriter(d / "nanstore", (4, 5), N) as store:
+        for i, sid in enumerate(ids):
+            row = rng.normal(size=(4, 5))
+            row[2, 3] = np.nan if i == 11 else row[2, 3]
+            store.append(sid, row)
     (d / "empty_dx.tsv").write_text("sample_id\ticd10\n")
     (d / "bad_dx.tsv").write_text("sample_id\ticd10\nS000\tI10\n\nS001\tI1O\n")
     (d / "ecg.manifest.tsv").write_text("sample_id\tpath\nS000\tecg/S000\n")
@@ -393,6 +399,12 @@ CASES: list[tuple[str, Callable[[Path, Path], list[str]], str, str]] = [
         ],
         "bad_dx.tsv",
         "line 4 (sample_id S001), column 'icd10': 'I1O' is not a WHO ICD-10 code",
+    ),
+    (
+        "embed: NaN in a store, by file and sample",
+        lambda d, o: ["embed", f"{d}/nanstore", "--out", str(o.with_suffix(".parquet"))],
+        "nanstore/data.npy",
+        "samples S011 hold NaN",
     ),
     (
         "simulate: a user's folder",

@@ -492,3 +492,20 @@ def test_duplicate_variant_ids_in_a_bim_are_refused(geno, tmp_path):
     (tmp_path / "dup.bim").write_text("\n".join(lines) + "\n")
     with pytest.raises(InputError, match=r"dup\.bim: 1 variant ids occur more than once \(line 3"):
         read_bim(tmp_path / "dup.bim")
+
+
+def test_drop_unmatched_samples_covers_manifest_rows(geno, cohort):
+    """A manifest row whose sample is not in the samples table stops the stage (naming the
+    option) or, with drop_unmatched_samples, is dropped and counted."""
+    inputs = cohort["inputs"]
+    _write(Path(inputs["samples"]), cohort["samples"][cohort["samples"]["sample_id"] != "S0002"])
+    with pytest.raises(InputError, match="drop_unmatched_samples"):
+        prepare_cohort(inputs, [1, 2], CFG, cohort["out"], seed=0)
+    _assert_nothing_written(cohort)
+    cfg = {**CFG, "drop_unmatched_samples": True}
+    summary = prepare_cohort(inputs, [1, 2], cfg, cohort["out"], seed=0)
+    assert summary["n_manifest_rows_without_sample"] == {"ecg": 1, "brain": 1}
+    for mod in ("ecg", "brain"):
+        out = pd.read_csv(cohort["out"] / f"{mod}.manifest.tsv", sep="\t")
+        assert out["sample_id"].tolist() == [s for s in geno["ids"][:6] if s != "S0002"]
+    assert "S0002" not in set(pd.read_csv(cohort["out"] / "samples.tsv", sep="\t")["sample_id"])

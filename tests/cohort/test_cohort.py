@@ -509,3 +509,20 @@ def test_drop_unmatched_samples_covers_manifest_rows(geno, cohort):
         out = pd.read_csv(cohort["out"] / f"{mod}.manifest.tsv", sep="\t")
         assert out["sample_id"].tolist() == [s for s in geno["ids"][:6] if s != "S0002"]
     assert "S0002" not in set(pd.read_csv(cohort["out"] / "samples.tsv", sep="\t")["sample_id"])
+
+
+def test_ecg_rate_and_leads_checked_against_the_config(cohort):
+    """cohort_qc.ecg_fs / ecg_leads: records that agree with each other but not with the config
+    are named (every one, with what they have and what the config says); matching values pass."""
+    cfg = {**CFG, "ecg_fs": 500, "ecg_leads": ["I", "II", "III"]}
+    with pytest.raises(InputError) as err:
+        prepare_cohort(cohort["inputs"], [1, 2], cfg, cohort["out"], seed=0)
+    msg = str(err.value)
+    assert "ecg manifest" in msg and "6 of 6 files" in msg
+    assert "sample S0000, column 'path'" in msg
+    assert "100 Hz, but cohort_qc.ecg_fs is 500 Hz" in msg
+    assert "leads (I,II), but cohort_qc.ecg_leads is (I,II,III)" in msg
+    _assert_nothing_written(cohort)
+    cfg = {**CFG, "ecg_fs": 100, "ecg_leads": ["I", "II"]}
+    summary = prepare_cohort(cohort["inputs"], [1, 2], cfg, cohort["out"], seed=0)
+    assert summary["manifests"]["ecg"] == 6

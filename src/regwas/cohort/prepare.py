@@ -140,7 +140,15 @@ def prepare_cohort(
 
     # 3. files named by the manifests
     for mod, man in manifests.items():
-        check_manifest_files(man, mod, manifests_in[mod], deep=cfg["check_files"], threads=threads)
+        check_manifest_files(
+            man,
+            mod,
+            manifests_in[mod],
+            deep=cfg["check_files"],
+            threads=threads,
+            ecg_fs=cfg["ecg_fs"],
+            ecg_leads=cfg["ecg_leads"],
+        )
 
     # 4. genetic PCs
     sample_index = np.flatnonzero(keep)

@@ -86,6 +86,7 @@ def corpus(tmp_path_factory) -> dict[str, Path]:
             row = rng.normal(size=(4, 5))
             row[2, 3] = np.nan if i == 11 else row[2, 3]
             store.append(sid, row)
+    (d / "dup.manifest.tsv").write_text("sample_id\tpath\nS000\tecg/S000\nS000\tecg/S001\n")
     (d / "empty_dx.tsv").write_text("sample_id\ticd10\n")
     (d / "bad_dx.tsv").write_text("sample_id\ticd10\nS000\tI10\n\nS001\tI1O\n")
     (d / "ecg.manifest.tsv").write_text("sample_id\tpath\nS000\tecg/S000\n")
@@ -405,6 +406,22 @@ CASES: list[tuple[str, Callable[[Path, Path], list[str]], str, str]] = [
         lambda d, o: ["embed", f"{d}/nanstore", "--out", str(o.with_suffix(".parquet"))],
         "nanstore/data.npy",
         "samples S011 hold NaN",
+    ),
+    (
+        "store: a duplicated sample in the manifest",
+        lambda d, o: [
+            "store",
+            "--manifest",
+            f"{d}/dup.manifest.tsv",
+            "--modality",
+            "ecg",
+            "--space",
+            "median_beat",
+            "--out",
+            str(o.parent),
+        ],
+        "dup.manifest.tsv",
+        "line 3 (sample_id S000), column 'sample_id': duplicate sample_id 'S000'",
     ),
     (
         "simulate: a user's folder",

@@ -9,6 +9,7 @@ import logging
 import tempfile
 from pathlib import Path
 
+from regwas.cohort.tables import validate_table
 from regwas.config.schema import defaults, load_config, section
 from regwas.errors import InputError
 from regwas.io.tables import read_tsv
@@ -59,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
     manifest = Path(args.manifest)
     if not manifest.is_file():
         raise InputError(f"{manifest}: manifest does not exist")
+    # checked as the cohort stage checks it: file, line and sample_id of a bad row
+    validate_table(manifest, "manifest")
     config = load_config(args.config) if args.config else {}
     if args.modality == "ecg":
         from regwas.register.ecg.stores import build_median_beat, build_native

@@ -80,8 +80,9 @@ def latent_rank(
     covariates nearly explain, is. Directions whose singular value is at most
     ``rtol`` x ``sigma_max`` (default max(n, d) x eps(float32), the matrix-rank convention for
     data held in float32; ``sigma_max``: the largest singular value of the scaled, centred
-    latents before residualising, i.e. of the data as stored) are rounding, not signal. Returns (U of the kept directions, right singular vectors of the dropped ones,
-    the smallest-to-largest singular value ratio, the tolerance used).
+    latents before residualising, i.e. of the data as stored) are rounding, not signal.
+    Returns (U of the kept directions, right singular vectors of the dropped ones, the
+    smallest singular value relative to ``sigma_max``, the relative tolerance used).
     """
     n, d = Yr.shape
     ok = scale > 0

@@ -265,3 +265,21 @@ def test_cli(tmp_path):
         ]
     )
     assert rc == 2 and not (tmp_path / "x.tsv").exists()
+
+
+def test_bad_code_is_named_by_file_line_and_sample(tmp_path):
+    """A code that is not ICD-10 is reported as the user sees it: the file, its line (header =
+    line 1) and the sample id; an empty diagnoses table is refused in the cohort stage's words."""
+    from regwas.errors import InputError
+
+    pmap = load_phecode_map()
+    path = tmp_path / "dx.tsv"
+    path.write_text("sample_id\ticd10\nA\tI10\nB\tI48.0\nC\t12X\n")
+    with pytest.raises(InputError) as err:
+        map_icd10(read_tsv(path, dtype=str), pmap)
+    msg = str(err.value)
+    assert msg.startswith(str(path)) and "line 4 (sample_id C): '12X'" in msg
+    assert "\n" not in msg
+    path.write_text("sample_id\ticd10\n")
+    with pytest.raises(InputError, match="the table has a header but no data rows"):
+        map_icd10(read_tsv(path, dtype=str), pmap)

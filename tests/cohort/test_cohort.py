@@ -529,3 +529,37 @@ def test_pgen_and_bgen_inputs_give_the_bed_cohort(geno, cohort, tmp_path, fmt):
     with pytest.raises(InputError, match=rf"chr2\.{sample_file.suffix[1:]}: .*differ from .*chr1"):
         prepare_cohort(inputs, [1, 2], CFG, tmp_path / "bad", seed=0)
     assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())
+
+
+def test_drop_unmatched_samples_covers_manifest_rows(geno, cohort):
+    """A manifest row whose sample is not in the samples table stops the stage (naming the
+    option) or, with drop_unmatched_samples, is dropped and counted."""
+    inputs = cohort["inputs"]
+    _write(Path(inputs["samples"]), cohort["samples"][cohort["samples"]["sample_id"] != "S0002"])
+    with pytest.raises(InputError, match="drop_unmatched_samples"):
+        prepare_cohort(inputs, [1, 2], CFG, cohort["out"], seed=0)
+    _assert_nothing_written(cohort)
+    cfg = {**CFG, "drop_unmatched_samples": True}
+    summary = prepare_cohort(inputs, [1, 2], cfg, cohort["out"], seed=0)
+    assert summary["n_manifest_rows_without_sample"] == {"ecg": 1, "brain": 1}
+    for mod in ("ecg", "brain"):
+        out = pd.read_csv(cohort["out"] / f"{mod}.manifest.tsv", sep="\t")
+        assert out["sample_id"].tolist() == [s for s in geno["ids"][:6] if s != "S0002"]
+    assert "S0002" not in set(pd.read_csv(cohort["out"] / "samples.tsv", sep="\t")["sample_id"])
+
+
+def test_ecg_rate_and_leads_checked_against_the_config(cohort):
+    """cohort_qc.ecg_fs / ecg_leads: records that agree with each other but not with the config
+    are named (every one, with what they have and what the config says); matching values pass."""
+    cfg = {**CFG, "ecg_fs": 500, "ecg_leads": ["I", "II", "III"]}
+    with pytest.raises(InputError) as err:
+        prepare_cohort(cohort["inputs"], [1, 2], cfg, cohort["out"], seed=0)
+    msg = str(err.value)
+    assert "ecg manifest" in msg and "6 of 6 files" in msg
+    assert "sample S0000, column 'path'" in msg
+    assert "100 Hz, but cohort_qc.ecg_fs is 500 Hz" in msg
+    assert "leads (I,II), but cohort_qc.ecg_leads is (I,II,III)" in msg
+    _assert_nothing_written(cohort)
+    cfg = {**CFG, "ecg_fs": 100, "ecg_leads": ["I", "II"]}
+    summary = prepare_cohort(cohort["inputs"], [1, 2], cfg, cohort["out"], seed=0)
+    assert summary["manifests"]["ecg"] == 6

@@ -218,3 +218,15 @@ def test_reconstruction_examples_match_the_model_and_are_drawn(tmp_path):
     with pytest.raises(InputError, match="missing arrays"):
         np.savez(tmp_path / "bad.npz", sample_id=np.array(["x"]))
         read_examples(tmp_path / "bad.npz")
+
+
+def test_nan_in_the_store_is_named_by_file_and_sample(tmp_path):
+    from regwas.represent.autoencoder import feature_stats
+
+    data = np.ones((12, 2, 8), dtype=np.float32)
+    data[5, 1, 3] = np.inf
+    store = ArrayStore(_store(tmp_path, data))
+    with pytest.raises(InputError) as err:
+        feature_stats(store, np.arange(12))
+    msg = str(err.value)
+    assert msg.startswith(str(store.dir / "data.npy")) and "samples S0005 hold NaN or inf" in msg

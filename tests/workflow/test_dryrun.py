@@ -99,3 +99,41 @@ def test_dropfuse_is_a_space_of_each_modality_it_covers(tmp_path):
     assert (
         code != 0 and "represent.dropfuse.inputs.brain must name one of brain's other spaces" in out
     )
+
+
+def test_a_config_typo_is_one_line(tmp_path):
+    """A misspelt key, top-level or nested, stops the run in one line naming the key and the
+    allowed ones (Snakemake's own validation printed the whole schema: 4,188 lines)."""
+    for changes, key in (
+        ({"modalitiez": ["ecg"]}, "'modalitiez'"),
+        ({"gwas": {"backnd": 1}}, "'gwas.backnd'"),
+    ):
+        code, out = dry_run(tmp_path, changes)
+        assert code != 0
+        errors = [line for line in out.splitlines() if "invalid configuration" in line]
+        assert len(errors) == 1 and f"unknown key {key}" in errors[0] and "allowed: " in errors[0]
+        assert len(out.splitlines()) <= 5, out[:3000]
+    code, out = dry_run(tmp_path, {"seed": "one"})
+    assert code != 0 and "key 'seed'" in out and len(out.splitlines()) <= 5
+
+
+def test_a_real_cohort_without_a_chromosome_stops_the_plan(tmp_path):
+    """cohort: files with a chromosome whose genotype files are not there: one error naming the
+    chromosome and inputs.genotypes, before any job (and no results folder)."""
+    for c in (1, 2):
+        for ext in ("bed", "bim", "fam"):
+            (tmp_path / f"chr{c}.{ext}").write_text("")
+    for name in ("s.tsv", "d.tsv", "ecg.tsv"):
+        (tmp_path / name).write_text("sample_id\n")
+    inputs = {
+        "genotypes": f"{tmp_path}/chr{{chrom}}",
+        "samples": f"{tmp_path}/s.tsv",
+        "diagnoses": f"{tmp_path}/d.tsv",
+        "manifests": {"ecg": f"{tmp_path}/ecg.tsv"},
+    }
+    changes = {"cohort": "files", "modalities": ["ecg"], "spaces": {"ecg": ["native"]}}
+    code, out = dry_run(tmp_path, {**changes, "chromosomes": [1, 2, 3], "inputs": inputs})
+    assert code != 0 and "chromosomes ['3'] have no genotype file set" in out, out[-2000:]
+    assert "inputs.genotypes" in out and not (tmp_path / "wd" / "results").exists()
+    code, out = dry_run(tmp_path, {**changes, "chromosomes": [1, 2], "inputs": inputs})
+    assert code == 0, out[-3000:]

@@ -229,7 +229,19 @@ def genotype_files(chrom):
 
 
 def all_genotype_files():
-    return [f for c in CHROMS for f in genotype_files(c)]
+    files = [f for c in CHROMS for f in genotype_files(c)]
+    if config["cohort"] == "files":
+        # a real cohort's genotypes are inputs, not outputs: a chromosome without its files
+        # stops the plan here, in one line naming the chromosome and the config keys
+        missing = [c for c in CHROMS if not all(map(os.path.exists, genotype_files(c)))]
+        if missing:
+            raise ValueError(
+                f"config: chromosomes {missing} have no genotype file set (e.g. "
+                f"{genotype_files(missing[0])[0][:-4]}.bed, .bim, .fam; inputs.genotypes is "
+                f"{config['inputs']['genotypes']!r}); name the chromosomes you have in "
+                "`chromosomes`"
+            )
+    return files
 
 
 def truth_files(wildcards=None):

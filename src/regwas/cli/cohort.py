@@ -42,6 +42,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="only check that manifest files exist (skip reading NIfTI / WFDB headers)",
     )
+    parser.add_argument(
+        "--ecg-fs", type=float, default=None, help="sampling rate every ECG record must have, Hz"
+    )
+    parser.add_argument(
+        "--ecg-leads",
+        default=None,
+        help="comma-separated lead names, in order, every ECG record must have (e.g. I,II,V1)",
+    )
     parser.add_argument("--seed", type=int, default=defaults("seed"))
     parser.add_argument("--threads", type=int, default=1)
 
@@ -59,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = {
         "drop_unmatched_samples": args.drop_unmatched_samples,
         "check_files": not args.no_check_files,
+        "ecg_fs": args.ecg_fs,
+        "ecg_leads": None if args.ecg_leads is None else args.ecg_leads.split(","),
         "pca": {"n_pcs": args.n_pcs, "max_variants": args.max_variants, "prune": args.prune},
     }
     inputs = {

@@ -339,8 +339,14 @@ def check_manifest_files(
     source: str,
     deep: bool = True,
     threads: int = 1,
+    ecg_fs: float | None = None,
+    ecg_leads: list[str] | None = None,
 ) -> None:
-    """Every path of a (resolved) manifest exists and reads; InputError names sample and path."""
+    """Every path of a (resolved) manifest exists and reads; InputError names sample and path.
+
+    WFDB records (read when ``deep``) must agree with each other on sampling rate, length and
+    leads, and with ``ecg_fs`` / ``ecg_leads`` (cohort_qc.ecg_fs, cohort_qc.ecg_leads: the
+    rate and the lead names in order) when those are set."""
     jobs = [
         (sid, col, p)
         for col in path_columns(manifest)
@@ -364,7 +370,11 @@ def check_manifest_files(
     else:
         found = [_check_one(p, deep) for p in tqdm(paths, desc=desc, disable=None)]
     bad = [(sid, col, p, why) for (sid, col, p), (why, _) in zip(jobs, found, strict=True) if why]
-    bad += _odd_records(jobs, [shape for _, shape in found])
+    shapes = [shape for _, shape in found]
+    expected = _unexpected_records(jobs, shapes, ecg_fs, ecg_leads)
+    bad += expected
+    flagged = {(sid, col) for sid, col, _, _ in expected}
+    bad += [b for b in _odd_records(jobs, shapes) if (b[0], b[1]) not in flagged]
     if bad:
         lines = [
             f"  sample {sid}, column '{col}': {p}: {why}" for sid, col, p, why in bad[:EXAMPLES]
@@ -385,6 +395,27 @@ def check_manifest_files(
 def _describe(shape: tuple) -> str:
     fs, n, leads = shape
     return f"{fs:g} Hz, {n} samples, {len(leads)} leads ({','.join(leads)})"
+
+
+def _unexpected_records(
+    jobs: list[tuple], shapes: list[tuple | None], fs: float | None, leads: list[str] | None
+) -> list[tuple]:
+    """WFDB records whose sampling rate or leads differ from the configured ones."""
+    out = []
+    for (sid, col, p), shape in zip(jobs, shapes, strict=True):
+        if shape is None:
+            continue
+        got_fs, _, got_leads = shape
+        why = []
+        if fs is not None and abs(got_fs - fs) > 1e-9 * fs:
+            why.append(f"{got_fs:g} Hz, but cohort_qc.ecg_fs is {fs:g} Hz")
+        if leads is not None and list(got_leads) != list(leads):
+            why.append(
+                f"leads ({','.join(got_leads)}), but cohort_qc.ecg_leads is ({','.join(leads)})"
+            )
+        if why:
+            out.append((sid, col, p, "; ".join(why)))
+    return out
 
 
 def _odd_records(jobs: list[tuple], shapes: list[tuple | None]) -> list[tuple]:

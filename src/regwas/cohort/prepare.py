@@ -77,13 +77,27 @@ def prepare_cohort(
     fam_ids = fam["iid"].to_numpy(dtype=object)
     in_fam = set(fam_ids)
     sample_ids = set(samples["sample_id"])
-    for mod, man in manifests.items():
+    n_without_row = {}
+    for mod, man in list(manifests.items()):
         unknown = [s for s in man["sample_id"] if s not in sample_ids]
-        if unknown:
+        n_without_row[mod] = len(unknown)
+        if not unknown:
+            continue
+        where = f"{mod} manifest {manifests_in[mod]}"
+        if not cfg["drop_unmatched_samples"]:
             raise InputError(
-                f"{mod} manifest {manifests_in[mod]}: {len(unknown)} sample ids are not in "
-                f"{inputs['samples']}: {_examples(unknown)}"
+                f"{where}: {len(unknown)} sample ids are not in {inputs['samples']}: "
+                f"{_examples(unknown)} (cohort_qc.drop_unmatched_samples: true "
+                "(--drop-unmatched-samples) drops them)"
             )
+        logger.warning(
+            "%s: dropped %d rows whose sample is not in %s (%s)",
+            where,
+            len(unknown),
+            inputs["samples"],
+            _examples(unknown),
+        )
+        manifests[mod] = man[man["sample_id"].isin(sample_ids)].reset_index(drop=True)
     unmatched = {
         f"samples {inputs['samples']}": [s for s in samples["sample_id"] if s not in in_fam]
     }
@@ -127,7 +141,15 @@ def prepare_cohort(
 
     # 3. files named by the manifests
     for mod, man in manifests.items():
-        check_manifest_files(man, mod, manifests_in[mod], deep=cfg["check_files"], threads=threads)
+        check_manifest_files(
+            man,
+            mod,
+            manifests_in[mod],
+            deep=cfg["check_files"],
+            threads=threads,
+            ecg_fs=cfg["ecg_fs"],
+            ecg_leads=cfg["ecg_leads"],
+        )
 
     # 4. genetic PCs
     sample_index = np.flatnonzero(keep)
@@ -155,6 +177,7 @@ def prepare_cohort(
         "n_samples": len(final_ids),
         "n_genotyped_without_row": n_no_row,
         "n_unmatched_dropped": n_unmatched,
+        "n_manifest_rows_without_sample": n_without_row,
         "n_diagnoses": len(diagnoses),
         "n_diagnoses_dropped": n_diag - len(diagnoses),
         "manifests": {mod: len(man) for mod, man in manifests.items()},

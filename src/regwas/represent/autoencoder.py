@@ -198,9 +198,8 @@ def feature_stats(store: ArrayStore, rows: np.ndarray, chunk: int = 256):
         block = np.asarray(flat[rows[a : a + chunk]], dtype=np.float64)
         if not np.isfinite(block).all():
             bad = rows[a : a + chunk][~np.isfinite(block).all(axis=1)]
-            raise InputError(
-                f"{store.dir}: rows of {store.sample_ids[bad[:5]].tolist()} hold NaN or inf"
-            )
+            who = ", ".join(map(str, store.sample_ids[bad[:5]]))
+            raise InputError(f"{store.dir / 'data.npy'}: the rows of samples {who} hold NaN or inf")
         s += block.sum(axis=0)
         sq += (block**2).sum(axis=0)
     mean = s / len(rows)

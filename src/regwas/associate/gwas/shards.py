@@ -175,14 +175,16 @@ def prepare_analysis(
     cov_idx = None if cov_idx is None else cov_idx[perm]
     z = z[emb_idx]
     names = [f"z{i:03d}" for i in range(z.shape[1])]
+    varies = np.ptp(z, axis=0) != 0 if z.shape[0] else np.zeros(z.shape[1], bool)
     z = drop_constant_dimensions(z, names, str(embeddings_path))
+    names = [name for name, keep in zip(names, varies, strict=True) if keep]
     if table is None:
         C = None
         k_names = ["intercept"]
     else:
         sub = table.iloc[cov_idx].reset_index(drop=True)
         C, k_names, _ = design_matrix(sub, columns, source="covariates")
-    basis = prepare_basis(z, C)
+    basis = prepare_basis(z, C, names)
     groups = hwe_group_labels(None if table is None else table.iloc[cov_idx], cfg, seed)
     if basis.n - basis.k - basis.d < 1:
         raise InputError(

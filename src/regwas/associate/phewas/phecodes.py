@@ -47,6 +47,19 @@ def phecode_family(phecode: str) -> str:
     return phecode.split(".", 1)[0]
 
 
+def _file_lines(table: pd.DataFrame, labels) -> list[str]:
+    """Where rows ``labels`` of ``table`` are, as a user sees them: "line N" of the file (header
+    = line 1; ``attrs["lines"]`` from the cohort's validate_table, else the row position + 2 of a
+    table read_tsv read) or, for a table built in memory, "row N" (1-based)."""
+    pos = table.index.get_indexer(labels)
+    lines = table.attrs.get("lines")
+    if lines is not None and len(lines) == len(table):
+        return [f"line {int(lines[p])}" for p in pos]
+    if "path" in table.attrs:
+        return [f"line {p + 2}" for p in pos]
+    return [f"row {p + 1}" for p in pos]
+
+
 def map_icd10(
     diagnoses: pd.DataFrame, phecode_map: pd.DataFrame, source: str = "diagnoses"
 ) -> pd.DataFrame:
@@ -60,14 +73,25 @@ def map_icd10(
             raise InputError(
                 f"{source}: no '{col}' column (columns: {list(diagnoses.columns)[:10]})"
             )
+    source = diagnoses.attrs.get("path", source)
+    if len(diagnoses) == 0:  # the cohort stage's words for the same file
+        raise InputError(f"{source}: the table has a header but no data rows")
     dx = diagnoses[["sample_id", "icd10"]].dropna()
+    raw = dx["icd10"].astype(str)
     dx = dx.assign(sample_id=dx["sample_id"].astype(str), icd10=normalise_icd10(dx["icd10"]))
     bad = ~dx["icd10"].str.match(ICD10_PATTERN)
     if bad.any():
-        rows = dx.index[bad][:5].tolist()
         raise InputError(
-            f"{source}: {int(bad.sum())} values in column 'icd10' are not ICD-10 codes "
-            f"(rows {rows}: {dx.loc[bad, 'icd10'].iloc[:5].tolist()})"
+            f"{source}: {int(bad.sum())} value(s) in column 'icd10' are not WHO ICD-10 codes: "
+            + "; ".join(
+                f"{where} (sample_id {sid}): {code!r}"
+                for where, sid, code in zip(
+                    _file_lines(diagnoses, dx.index[bad.to_numpy()][:5]),
+                    dx.loc[bad, "sample_id"].iloc[:5],
+                    raw[bad].iloc[:5],
+                    strict=True,
+                )
+            )
         )
     known = set(phecode_map["icd10"])
     lookup: dict[str, str | None] = {}

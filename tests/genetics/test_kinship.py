@@ -64,7 +64,13 @@ def _write(tmp_path, G, name="c"):
         }
     )
     ids = [f"P{i:02d}" for i in range(n)]
-    write_bed(tmp_path / name, np.where(G == -9, np.nan, G).astype(np.float32), bim, ids, np.ones(n, dtype=int))
+    write_bed(
+        tmp_path / name,
+        np.where(G == -9, np.nan, G).astype(np.float32),
+        bim,
+        ids,
+        np.ones(n, dtype=int),
+    )
     return str(tmp_path / name), ids
 
 

@@ -50,7 +50,9 @@ def test_unrelated_pcs_and_projection_equal_a_direct_svd(tmp_path):
     prefixes = _write(tmp_path, G)
     fit = np.ones(len(G), dtype=bool)
     fit[::7] = False  # 18 people projected
-    cfg = section("cohort_qc.pca", {"n_pcs": 4, "prune": "none", "min_maf": 0.01, "min_call_rate": 0.9})
+    cfg = section(
+        "cohort_qc.pca", {"n_pcs": 4, "prune": "none", "min_maf": 0.01, "min_call_rate": 0.9}
+    )
     scores, table, used = compute_pcs(prefixes, np.arange(len(G)), cfg, seed=1, fit=fit)
     assert len(used) == G.shape[1]
     assert (table["n_fit"] == fit.sum()).all()

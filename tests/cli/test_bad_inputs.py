@@ -65,11 +65,14 @@ def corpus(tmp_path_factory) -> dict[str, Path]:
     )
     samples.to_csv(d / "samples.tsv", sep="\t", index=False)
     samples.to_csv(d / "samples.csv", index=False)
+    (d / "keep.txt").write_text("\n".join([*ids[:50], "NOBODY"]) + "\n")
     samples.iloc[:10].to_csv(d / "few.tsv", sep="\t", index=False)
     pd.DataFrame({"sample_id": ids[:5], "icd10": ["I10"] * 5}).to_csv(
         d / "diagnoses.tsv", sep="\t", index=False
     )
     _bed(d / "geno", N, 40, rng)
+    for ext in ("bed", "bim", "fam"):  # a per-chromosome file set for the cohort stage
+        (d / f"chr1.{ext}").write_bytes((d / f"geno.{ext}").read_bytes())
     for ext in ("fam", "bim"):
         (d / f"trunc.{ext}").write_bytes((d / f"geno.{ext}").read_bytes())
     (d / "trunc.bed").write_bytes((d / "geno.bed").read_bytes()[:-5])
@@ -422,6 +425,26 @@ CASES: list[tuple[str, Callable[[Path, Path], list[str]], str, str]] = [
         ],
         "dup.manifest.tsv",
         "line 3 (sample_id S000), column 'sample_id': duplicate sample_id 'S000'",
+        "cohort: unknown genome build",
+        lambda d, o: [
+            "cohort",
+            *("--samples", f"{d}/samples.tsv", "--diagnoses", f"{d}/diagnoses.tsv"),
+            *("--genotypes", f"{d}/chr{{chrom}}", "--chromosomes", "1"),
+            *("--build", "hg19", "--out", str(o.parent)),
+        ],
+        "cohort_qc.pca.build",
+        "unknown genome build 'hg19'",
+    ),
+    (
+        "cohort: keep list with an unknown id",
+        lambda d, o: [
+            "cohort",
+            *("--samples", f"{d}/samples.tsv", "--diagnoses", f"{d}/diagnoses.tsv"),
+            *("--genotypes", f"{d}/chr{{chrom}}", "--chromosomes", "1"),
+            *("--keep", f"{d}/keep.txt", "--out", str(o.parent)),
+        ],
+        "keep.txt",
+        "1 sample ids are not in the genotypes",
     ),
     (
         "simulate: a user's folder",

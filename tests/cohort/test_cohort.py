@@ -247,7 +247,9 @@ def cohort(geno, tmp_path):
     return {"inputs": inputs, "dir": inputs_dir, "samples": samples, "out": tmp_path / "out"}
 
 
-CFG = {"pca": {"n_pcs": 3}}
+# 6 Mb of coalescent genome give kinship too noisy to call relatives (unrelated pairs above
+# 0.177): the relatedness tests below use unlinked variants
+CFG = {"pca": {"n_pcs": 3}, "relatedness": {"enabled": False}}
 
 
 def test_prepare_cohort_writes_checked_tables(geno, cohort):
@@ -258,8 +260,11 @@ def test_prepare_cohort_writes_checked_tables(geno, cohort):
         "diagnoses.tsv",
         "ecg.manifest.tsv",
         "pca.tsv",
+        "related_pairs.tsv",
+        "related_removed.tsv",
         "samples.tsv",
     ]
+    assert pd.read_csv(out / "related_removed.tsv", sep="\t").empty  # relatedness disabled
     s = pd.read_csv(out / "samples.tsv", sep="\t")
     assert s["sample_id"].tolist() == geno["ids"]  # .fam order
     src = cohort["samples"].set_index("sample_id").loc[geno["ids"]]
@@ -274,7 +279,13 @@ def test_prepare_cohort_writes_checked_tables(geno, cohort):
     e = pd.read_csv(out / "ecg.manifest.tsv", sep="\t")
     assert all(Path(p + ".hea").is_file() for p in e["path"])
     pca = pd.read_csv(out / "pca.tsv", sep="\t")
-    assert list(pca.columns) == ["component", "eigenvalue", "variance_explained", "n_variants"]
+    assert list(pca.columns) == [
+        "component",
+        "eigenvalue",
+        "variance_explained",
+        "n_variants",
+        "n_fit",
+    ]
     assert summary["n_samples"] == len(geno["ids"]) and summary["manifests"] == {
         "ecg": 6,
         "brain": 6,
@@ -563,3 +574,109 @@ def test_ecg_rate_and_leads_checked_against_the_config(cohort):
     cfg = {**CFG, "ecg_fs": 100, "ecg_leads": ["I", "II"]}
     summary = prepare_cohort(cohort["inputs"], [1, 2], cfg, cohort["out"], seed=0)
     assert summary["manifests"]["ecg"] == 6
+
+
+# --------------------------------------------------------------------------- relatives
+
+
+@pytest.fixture
+def related(geno, cohort):
+    """Unlinked genotypes (2 x 1,500 variants, HWE within the three populations, 0.3% missing)
+    of the cohort's people with planted relatives (.fam positions): person 20 the child of 5
+    and 6 (one allele transmitted from each parent per variant), person 30 a duplicate of
+    person 3 with 0.5% discordant calls."""
+    from bed_reader import to_bed
+
+    rng = np.random.default_rng(5)
+    root = cohort["dir"] / "related"
+    root.mkdir()
+    pops = geno["pops"]
+    n = len(pops)
+    assert pops[5] == pops[6] == pops[20] and pops[3] == pops[30]
+    for chrom in (1, 2):
+        m = 1500
+        freq = np.clip(rng.uniform(0.05, 0.95, m) + rng.normal(0, 0.1, (3, m)), 0.02, 0.98)
+        d = rng.binomial(2, freq[pops]).astype(np.float32)
+        d[20] = (rng.random((2, m)) < d[[5, 6]] / 2).sum(axis=0)
+        d[30] = d[3]
+        flip = rng.random(m) < 0.005
+        d[30, flip] = (d[30, flip] + 1) % 3
+        d[rng.random(d.shape) < 0.003] = np.nan
+        pos = np.arange(1, m + 1) * 1000
+        to_bed(
+            root / f"chr{chrom}.bed",
+            d,
+            properties={
+                "fid": geno["ids"],
+                "iid": geno["ids"],
+                "chromosome": [str(chrom)] * m,
+                "sid": [f"{chrom}:{p}" for p in pos],
+                "bp_position": pos,
+                "allele_1": ["A"] * m,
+                "allele_2": ["G"] * m,
+            },
+            count_A1=True,
+        )
+    assert n == len(geno["ids"])
+    inputs = {**cohort["inputs"], "genotypes": str(root / "chr{chrom}")}
+    diag = pd.DataFrame({"sample_id": [geno["ids"][20], geno["ids"][1]], "icd10": ["I10", "I10"]})
+    _write(Path(inputs["diagnoses"]), diag)
+    return inputs
+
+
+REL_CFG = {"pca": {"n_pcs": 3}}  # relatedness at its defaults (king_cutoff 0.0884)
+
+
+def test_planted_relatives_are_removed_from_every_table(geno, cohort, related):
+    ids = geno["ids"]
+    summary = prepare_cohort(related, [1, 2], REL_CFG, cohort["out"], seed=0)
+    out = cohort["out"]
+    removed = pd.read_csv(out / "related_removed.tsv", sep="\t")
+    # plink2's greedy rule, in its order: the partner of the first person with one relative
+    # (3: the duplicate 30), then of the next (5: the child 20, with 2 relatives), so the trio
+    # loses the child and keeps both parents
+    assert removed["sample_id"].tolist() == [ids[30], ids[20]]
+    assert removed["n_related"].tolist() == [1, 2]
+    assert removed["related_to"].iloc[0] == ids[3]
+    assert removed["kinship"].iloc[0] > 0.45
+    assert 0.18 < removed["kinship"].iloc[1] < 0.32
+    pairs = pd.read_csv(out / "related_pairs.tsv", sep="\t")
+    strong = pairs[pairs["kinship"] > 0.0884]
+    assert {frozenset(p) for p in zip(strong.sample_id_1, strong.sample_id_2, strict=True)} == {
+        frozenset((ids[5], ids[20])),
+        frozenset((ids[6], ids[20])),
+        frozenset((ids[3], ids[30])),
+    }
+    samples = pd.read_csv(out / "samples.tsv", sep="\t")
+    assert samples["sample_id"].tolist() == [s for i, s in enumerate(ids) if i not in (20, 30)]
+    assert ids[20] not in set(pd.read_csv(out / "diagnoses.tsv", sep="\t")["sample_id"])
+    assert pd.read_csv(out / "pca.tsv", sep="\t")["n_fit"].iloc[0] == len(ids) - 2
+    # the removed are projected onto the PCs of the unrelated: a duplicate lands on its twin
+    twin = samples.set_index("sample_id").loc[ids[3], ["PC1", "PC2", "PC3"]].to_numpy()
+    dup = removed.set_index("sample_id").loc[ids[30], ["PC1", "PC2", "PC3"]].to_numpy()
+    assert np.abs(dup[:2] - twin[:2]).max() < 0.25 * np.abs(twin[:2]).max() + 0.05
+    assert summary["n_related_removed"] == 2 and summary["n_samples"] == len(ids) - 2
+
+
+def test_keep_file_replaces_kinship_and_unknown_ids_stop(geno, cohort, related):
+    ids = geno["ids"]
+    keep = cohort["dir"] / "unrelated.txt"
+    keep.write_text("#FID IID\n" + "".join(f"{s} {s}\n" for s in ids if s != ids[7]))
+    cfg = {**REL_CFG, "relatedness": {"keep_file": str(keep)}}
+    prepare_cohort(related, [1, 2], cfg, cohort["out"], seed=0)
+    removed = pd.read_csv(cohort["out"] / "related_removed.tsv", sep="\t")
+    assert removed["sample_id"].tolist() == [ids[7]]
+    shutil.rmtree(cohort["out"])
+    keep.write_text("\n".join([*ids, "NOBODY"]) + "\n")
+    with pytest.raises(
+        InputError,
+        match=r"keep_file .*unrelated\.txt: 1 sample ids are not in the genotypes .*NOBODY",
+    ):
+        prepare_cohort(related, [1, 2], cfg, cohort["out"], seed=0)
+    _assert_nothing_written(cohort)
+
+
+def test_unknown_build_stops_before_anything_is_written(cohort):
+    with pytest.raises(InputError, match=r"cohort_qc\.pca\.build: unknown genome build 'hg38'"):
+        prepare_cohort(cohort["inputs"], [1, 2], {"pca": {"build": "hg38"}}, cohort["out"], 0)
+    _assert_nothing_written(cohort)

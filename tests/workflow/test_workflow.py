@@ -114,6 +114,13 @@ def test_registration_array_stores_and_embeddings(run):
         dims.add(z.shape[1])
     assert dims == {8}  # the same latent size in every space (config/test.yaml)
     assert {f"PC{i}" for i in range(1, 11)} <= set(samples.columns)
+    # relatedness (king_cutoff 0.35 in config/test.yaml): each planted duplicate's later copy
+    # is removed from the cohort, and only those (the trio's kinship 0.25 stays below)
+    truth = pd.read_csv(run / "simulated/truth/relatives.tsv", sep="\t")
+    removed = pd.read_csv(run / "cohort/related_removed.tsv", sep="\t")
+    dups = truth[truth["relationship"] == "duplicate"]
+    assert len(dups) == 2 and set(removed["sample_id"]) == set(dups["sample_id_2"])
+    assert not set(removed["sample_id"]) & set(samples["sample_id"])
 
 
 def test_summary_statistics_and_plots(run):

@@ -183,6 +183,12 @@ def cohort_inputs():
     }
 
 
+def relatedness_keep_file():
+    """The keep list that replaces the kinship computation, when config names one."""
+    keep = config["cohort_qc"]["relatedness"]["keep_file"]
+    return [] if keep is None else [keep]
+
+
 def cohort_manifests(wildcards):
     """One manifest per analysed modality. A simulated cohort has one only for a modality it
     renders: anything that needs another stops here, before any job runs, saying why."""

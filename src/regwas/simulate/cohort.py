@@ -28,7 +28,15 @@ log = logging.getLogger(__name__)
 
 
 # Fixed component numbers: a component's seed depends only on the master seed and this number.
-_COMPONENTS = {"genotypes": 1, "order": 2, "people": 3, "causal": 4, "factors": 5, "diseases": 6}
+_COMPONENTS = {
+    "genotypes": 1,
+    "order": 2,
+    "people": 3,
+    "causal": 4,
+    "factors": 5,
+    "diseases": 6,
+    "relatives": 7,
+}
 
 
 def component_seed(seed: int, component: str) -> np.random.SeedSequence:
@@ -299,6 +307,12 @@ def simulate(
                 float(c["site_ancestry"]),
                 np.random.default_rng(component_seed(seed, "site_ancestry")),
             )
+        rel = c["relatives"]
+        plan = None
+        if any(rel[k] for k in ("trios", "parent_offspring", "full_siblings", "duplicates")):
+            plan = gt.plan_relatives(
+                rel, sizes, np.random.default_rng(component_seed(seed, "relatives"))
+            )
         sex_code = np.where(people["sex"].to_numpy() == "F", 2, 1)
         log.info(
             "simulating genotypes of %d people on %d chromosomes",
@@ -314,6 +328,7 @@ def simulate(
             sex_code,
             tmp / "genotypes",
             threads=threads,
+            relatives=plan,
         )
         variants = pd.concat(
             [
@@ -399,6 +414,8 @@ def simulate(
             truth / "ancestry.tsv",
         )
         write_tsv(disease_truth, truth / "disease_effects.tsv", float_format="%.8g")
+        if plan is not None:
+            write_tsv(relatives_table(plan, order, ids), truth / "relatives.tsv")
         _write_json(
             truth / "simulation.json",
             {
@@ -412,6 +429,26 @@ def simulate(
         )
     log.info("synthetic biobank written to %s (%d variants)", out_dir, len(variants))
     return out_dir
+
+
+def relatives_table(plan: gt.RelativesPlan, order: np.ndarray, ids: list[str]) -> pd.DataFrame:
+    """The planted relative pairs by sample id (sample_id_1 before sample_id_2 in the .fam):
+    relationship and expected kinship."""
+    position = np.argsort(order)  # msprime individual -> cohort (.fam) position
+    rows = []
+    for a, b, kind in plan.pairs:
+        i, j = sorted((int(position[a]), int(position[b])))
+        rows.append(
+            {
+                "sample_id_1": ids[i],
+                "sample_id_2": ids[j],
+                "relationship": kind,
+                "expected_kinship": gt.RELATIONSHIPS[kind],
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["sample_id_1", "sample_id_2", "relationship", "expected_kinship"]
+    )
 
 
 def _version(package: str) -> str:

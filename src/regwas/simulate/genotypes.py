@@ -4,6 +4,8 @@ Several ancestry groups split from one ancestral population and exchange migrant
 population structure is a real confounder that the workflow must remove with genetic PCs.
 Mutations follow a JC69 nucleotide model; only biallelic SNVs above a MAF threshold are kept.
 ALT (the derived allele) is written as .bim A1 and the .bed stores ALT counts (as plink2).
+Relatives (``plan_relatives``) are planted by transmitting haplotypes from parents to children,
+parents outside the cohort being extra coalescent samples that are dropped afterwards.
 """
 
 from __future__ import annotations
@@ -67,18 +69,141 @@ def demography(cfg: dict):
     return dem
 
 
+RELATIONSHIPS = {"parent_offspring": 0.25, "full_siblings": 0.25, "duplicate": 0.5}
+
+
+@dataclass(frozen=True)
+class RelativesPlan:
+    """Planted relatives in msprime individual numbering of the cohort (0..n-1, population by
+    population). ``ghosts`` extra individuals per population are simulated after each
+    population's cohort members and serve as parents outside the cohort. ``children``: (child,
+    parent1, parent2) where a parent is ("cohort", i) or ("ghost", population, j);
+    ``duplicates``: (original, copy); ``pairs``: (i, j, relationship) to report."""
+
+    ghosts: tuple[int, ...]
+    children: tuple[tuple, ...]
+    duplicates: tuple[tuple[int, int], ...]
+    pairs: tuple[tuple[int, int, str], ...]
+    discordance: float
+    seed: int
+
+
+def plan_relatives(cfg: dict, sizes: dict[str, int], rng: np.random.Generator) -> RelativesPlan:
+    """Choose the planted families: each in one population (drawn by size), its cohort members
+    distinct people not used by another family."""
+    counts = list(sizes.values())
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    free = [list(rng.permutation(c)) for c in counts]
+    ghosts = [0] * len(counts)
+    children, duplicates, pairs = [], [], []
+
+    def take(k: int, how_many: int, what: str) -> list[int]:
+        if len(free[k]) < how_many:
+            raise InputError(
+                f"simulate.relatives: too few people in population {list(sizes)[k]} for the "
+                f"planted {what}; lower simulate.relatives or raise n_samples"
+            )
+        return [int(offsets[k] + free[k].pop()) for _ in range(how_many)]
+
+    def ghost(k: int) -> tuple:
+        ghosts[k] += 1
+        return ("ghost", k, ghosts[k] - 1)
+
+    p = np.asarray(counts, dtype=float) / sum(counts)
+    for kind in ("trios", "parent_offspring", "full_siblings", "duplicates"):
+        for _ in range(int(cfg[kind])):
+            k = int(rng.choice(len(counts), p=p))
+            if kind == "trios":
+                a, b, c = take(k, 3, kind)
+                children.append((c, ("cohort", a), ("cohort", b)))
+                pairs += [(a, c, "parent_offspring"), (b, c, "parent_offspring")]
+            elif kind == "parent_offspring":
+                a, c = take(k, 2, kind)
+                children.append((c, ("cohort", a), ghost(k)))
+                pairs.append((a, c, "parent_offspring"))
+            elif kind == "full_siblings":
+                s1, s2 = take(k, 2, kind)
+                g1, g2 = ghost(k), ghost(k)
+                children += [(s1, g1, g2), (s2, g1, g2)]
+                pairs.append((s1, s2, "full_siblings"))
+            else:
+                a, b = take(k, 2, kind)
+                duplicates.append((a, b))
+                pairs.append((a, b, "duplicate"))
+    return RelativesPlan(
+        tuple(ghosts),
+        tuple(children),
+        tuple(duplicates),
+        tuple(pairs),
+        float(cfg["duplicate_discordance"]),
+        int(rng.integers(2**31 - 1)),
+    )
+
+
+def _transmit(
+    haps: np.ndarray, positions: np.ndarray, crossovers: float, rng: np.random.Generator
+) -> np.ndarray:
+    """One gamete (sites) from a parent's two haplotypes (sites x 2): a random start and a
+    switch at each of Poisson(crossovers) uniform crossover positions."""
+    n_cross = rng.poisson(crossovers)
+    cuts = np.sort(rng.uniform(positions.min(), positions.max() + 1, n_cross))
+    which = (rng.integers(2) + np.searchsorted(cuts, positions)) % 2
+    return haps[np.arange(len(positions)), which]
+
+
+def apply_relatives(
+    haps: np.ndarray,
+    positions: np.ndarray,
+    sizes: dict[str, int],
+    plan: RelativesPlan,
+    crossovers: float,
+    chromosome: int,
+) -> np.ndarray:
+    """Cohort ALT counts (people x sites, int8) from the haplotypes of all simulated
+    individuals (individuals x sites x 2, population by population, each population's ghosts
+    after its cohort members), with the planted children and duplicates."""
+    counts = list(sizes.values())
+    sim_offsets = np.concatenate([[0], np.cumsum(np.add(counts, plan.ghosts))[:-1]])
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    pop_of = np.repeat(np.arange(len(counts)), counts)
+
+    def row(member) -> int:
+        if member[0] == "ghost":
+            return int(sim_offsets[member[1]] + counts[member[1]] + member[2])
+        i = int(member[1])
+        return int(sim_offsets[pop_of[i]] + i - offsets[pop_of[i]])
+
+    rng = np.random.default_rng([plan.seed, int(chromosome)])
+    parents = haps.copy()  # children are built from the parents' original haplotypes
+    for child, p1, p2 in plan.children:
+        g1 = _transmit(parents[row(p1)], positions, crossovers, rng)
+        g2 = _transmit(parents[row(p2)], positions, crossovers, rng)
+        haps[row(("cohort", child))] = np.stack([g1, g2], axis=1)
+    cohort_rows = [row(("cohort", i)) for i in range(sum(counts))]
+    dosage = haps[cohort_rows].sum(axis=2).astype(np.int8)
+    for a, b in plan.duplicates:
+        dosage[b] = dosage[a]
+        flip = rng.random(dosage.shape[1]) < plan.discordance
+        dosage[b, flip] = (dosage[b, flip] + rng.integers(1, 3, int(flip.sum()))) % 3
+    return dosage
+
+
 def simulate_chromosome(
     chromosome: int,
     cfg: dict,
     sizes: dict[str, int],
     seeds: tuple[int, int],
+    relatives: RelativesPlan | None = None,
 ) -> tuple[np.ndarray, pd.DataFrame, np.ndarray, int]:
     """Simulate one chromosome -> (ALT counts people x variants int8 in msprime individual
     order, bim table, population index per individual, number of segregating sites)."""
     import msprime
 
+    sim_sizes = sizes
+    if relatives is not None and any(relatives.ghosts):
+        sim_sizes = {k: v + g for (k, v), g in zip(sizes.items(), relatives.ghosts, strict=True)}
     ts = msprime.sim_ancestry(
-        samples=sizes,
+        samples=sim_sizes,
         demography=demography(cfg),
         sequence_length=int(cfg["chromosome_length"]),
         recombination_rate=float(cfg["recombination_rate"]),
@@ -115,8 +240,15 @@ def simulate_chromosome(
     nodes = ts.individuals_nodes  # individuals x 2
     samples = ts.samples()
     col = np.searchsorted(samples, nodes)
-    dosage = (haps[:, col[:, 0]] + haps[:, col[:, 1]]).astype(np.int8).T  # people x variants
     positions = ts.tables.sites.position.astype(np.int64) + 1  # 1-based
+    if relatives is None:
+        dosage = (haps[:, col[:, 0]] + haps[:, col[:, 1]]).astype(np.int8).T  # people x variants
+        pops = ts.individual_populations.astype(np.int64)
+    else:
+        ind_haps = np.stack([haps[:, col[:, 0]].T, haps[:, col[:, 1]].T], axis=2).astype(np.int8)
+        crossovers = float(cfg["recombination_rate"]) * float(cfg["chromosome_length"])
+        dosage = apply_relatives(ind_haps, positions, sizes, relatives, crossovers, chromosome)
+        pops = individual_populations(sizes)
     ref = np.array([s.ancestral_state for s in ts.sites()], dtype=object)
     alt = np.array(derived, dtype=object)
     bim = pd.DataFrame(
@@ -131,7 +263,6 @@ def simulate_chromosome(
             "ref": ref,
         }
     )
-    pops = ts.individual_populations.astype(np.int64)
     return dosage, bim, pops, n_segregating
 
 
@@ -170,9 +301,10 @@ def _chromosome_job(
     sample_ids: list[str],
     sex: np.ndarray,
     out_dir: str,
+    relatives: RelativesPlan | None = None,
 ) -> ChromosomeResult:
     """Simulate, reorder people into the cohort order, and write chr{chromosome}.*."""
-    dosage, bim, pops, n_seg = simulate_chromosome(chromosome, cfg, sizes, seeds)
+    dosage, bim, pops, n_seg = simulate_chromosome(chromosome, cfg, sizes, seeds, relatives)
     freq = np.stack([dosage[pops == k].mean(axis=0) / 2 for k in range(len(sizes))])
     min_pop_maf = np.minimum(freq, 1 - freq).min(axis=0)
     dosage = np.ascontiguousarray(dosage[order])
@@ -205,6 +337,7 @@ def simulate_genotypes(
     sex: np.ndarray,
     out_dir: Path,
     threads: int = 1,
+    relatives: RelativesPlan | None = None,
 ) -> list[ChromosomeResult]:
     """Simulate every chromosome and write out_dir/chr{c}.bed/.bim/.fam.
 
@@ -217,7 +350,10 @@ def simulate_genotypes(
     seeds = chromosome_seeds(seed_seq, n_chrom)
     out_dir.mkdir(parents=True, exist_ok=True)
     chroms = list(range(1, n_chrom + 1))
-    args = [(c, cfg, sizes, seeds[c - 1], order, sample_ids, sex, str(out_dir)) for c in chroms]
+    args = [
+        (c, cfg, sizes, seeds[c - 1], order, sample_ids, sex, str(out_dir), relatives)
+        for c in chroms
+    ]
     results: list[ChromosomeResult] = []
     bar = tqdm(total=n_chrom, desc="chromosomes", unit="chr", disable=None)
     if threads > 1 and n_chrom > 1:

@@ -11,6 +11,7 @@ __all__, __getattr__, __dir__ = lazy_api(
             "normalise_chromosome",
             "chromosome_order",
             "parse_chromosomes",
+            "is_x_chromosome",
         ],
         "inflation": ["LN10", "CHI2_1DF_MEDIAN", "lambda_gc"],
         "pca": ["PRUNE_METHODS", "select_pca_variants", "randomized_pca", "compute_pcs"],

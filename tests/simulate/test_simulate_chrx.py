@@ -107,3 +107,32 @@ def test_chrx_leaves_autosomes_and_truth_unchanged(cohort_x: Path, tmp_path: Pat
         "diagnoses.tsv",
     ):
         assert sha256_file(plain / rel) == sha256_file(cohort_x / rel), rel
+
+
+def test_gwas_keeps_the_simulated_x(cohort_x: Path, tmp_path: Path) -> None:
+    """With the default QC (HWE p >= 1e-10, MAF >= 1%, MAC >= 20) the GWAS keeps nearly every
+    common simulated X variant (the pooled HWE test used to drop every common one), and under null embeddings the
+    p-values are not inflated."""
+    from regwas.associate import gwas
+    from regwas.io.embeddings import write_embeddings
+
+    samples = pd.read_csv(cohort_x / "samples.tsv", sep="\t")
+    rng = np.random.default_rng(0)
+    write_embeddings(
+        samples["sample_id"].tolist(), rng.normal(size=(len(samples), 4)), tmp_path / "e.parquet"
+    )
+    cov = samples[["sample_id", "age"]].assign(sex_male=(samples["sex"] == "M").astype(int))
+    counts = gwas.gwas_chromosome(
+        tmp_path / "e.parquet",
+        cohort_x / "genotypes" / "chrX",
+        tmp_path / "x.parquet",
+        {"hwe_groups": "none"},
+        cov,
+        covariate_columns=["age", "sex_male"],
+    )
+    assert counts["fail_hwe"] <= 0.01 * counts["n_variants_in"]
+    common = counts["n_variants_in"] - counts["fail_maf"] - counts["fail_mac"]  # MAC >= 20
+    assert counts["n_tested"] >= 0.95 * common > 0
+    assert counts["n_covariate_columns"] == 3  # intercept, age, sex (once)
+    res = pd.read_parquet(tmp_path / "x.parquet")
+    assert 0.2 < res["p_value"].median() < 0.8

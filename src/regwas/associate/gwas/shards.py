@@ -280,8 +280,9 @@ def hwe_group_labels(table: pd.DataFrame | None, cfg: dict, seed: int = 0) -> np
 
 
 def female_hwe_groups(groups: np.ndarray | None, male: np.ndarray, min_group: int) -> np.ndarray:
-    """HWE groups of chromosome X: women only (men get -1), within ``groups`` when given;
-    groups with fewer than ``min_group`` women are not tested (unless there is only one)."""
+    """HWE groups of chromosome X: women only (men get -1), within ``groups`` when given, where
+    a group left with fewer than ``min_group`` women is not tested; without ``groups`` all
+    women form one group."""
     base = np.zeros(len(male), dtype=np.int64) if groups is None else np.asarray(groups).copy()
     base[np.asarray(male, dtype=bool)] = -1
     if groups is not None:
@@ -475,9 +476,10 @@ def x_file_set(bim_path: str | os.PathLike) -> bool:
     chroms = pd.unique(read_bim(bim_path)["chromosome"].astype(str))
     flags = [is_x_chromosome(c) for c in chroms]
     if any(flags) and not all(flags):
+        others = [c for c, f in zip(chroms, flags, strict=True) if not f]
         raise InputError(
-            f"{bim_path}: chromosome X is mixed with {', '.join(c for c, f in zip(chroms, flags, strict=True) if not f)[:80]}; "
-            "give X its own file set (plink2 --chr X --make-bed)"
+            f"{bim_path}: chromosome X is mixed with {', '.join(others[:5])}; give X its own "
+            "file set (plink2 --chr X --make-bed)"
         )
     return bool(flags) and all(flags)
 

@@ -183,8 +183,9 @@ def test_chrx_hwe_among_women_equals_plink2_hardy(tmp_path):
     assert "v0" in expected and hardy.loc["v0", "P"] > 0.5
     c = genotype_counts(G[:1])
     assert hwe_exact_p(c.c1, c.c0, c.c2)[0] < 1e-30  # pooled: men look like a het deficit
-    # .bim code 23 is X: reported as X
-    assert (res["chromosome"] == "X").all()
+    # .bim code 23 is X; the chromosome is reported as the .bim names it (file sets are found
+    # by that name: chr{chrom})
+    assert (res["chromosome"] == "23").all()
 
 
 @needs_plink2
@@ -259,3 +260,21 @@ def test_mixed_x_file_set_is_an_error(tmp_path):
         x_file_set(tmp_path / "m.bim")
     write_bed(tmp_path / "a", G, list("abcd"), chrom=["1", "2"])
     assert not x_file_set(tmp_path / "a.bim")
+
+
+def test_lead_genotypes_on_x_drop_male_heterozygous_calls(tmp_path):
+    """Clumping LD and lead directions read X as the GWAS does: heterozygous male calls missing;
+    autosomes keep every call."""
+    from regwas.associate.gwas.clump import read_variants
+
+    ids = [f"s{i}" for i in range(6)]
+    sex = np.array([1, 1, 2, 2, 1, 2])
+    G = np.array([[1, 2, 1, 0, 0, 1], [0, 1, 2, 1, 2, 0]], dtype=np.int8)
+    for c in ("X", "1"):
+        write_bed(tmp_path / f"chr{c}", G, ids, chrom=c, sex=sex)
+    order = np.array(ids[::-1])
+    got = read_variants(str(tmp_path / "chr{chrom}"), "X", np.array(["v1", "v0"]), order)
+    want = np.where((G == 1) & (sex == 1), -9, G)[[1, 0]][:, ::-1]
+    np.testing.assert_array_equal(got, want)
+    got = read_variants(str(tmp_path / "chr{chrom}"), "1", np.array(["v0"]), np.array(ids))
+    np.testing.assert_array_equal(got, G[:1])

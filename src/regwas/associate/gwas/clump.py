@@ -32,8 +32,10 @@ import numpy as np
 import pandas as pd
 
 from regwas.associate.gwas.lead_directions import cluster_directions, directions
+from regwas.associate.gwas.qc import set_male_het_missing
 from regwas.config.schema import section
 from regwas.errors import InputError
+from regwas.genetics.chromosomes import is_x_chromosome
 from regwas.genetics.standardise import ld_r2, unit_rows
 from regwas.io.embeddings import read_embeddings
 from regwas.io.plink import bfile_paths, read_bim, read_fam, read_variant_rows
@@ -107,7 +109,8 @@ def _prefix_for(pattern: str, chrom: str) -> str:
 def read_variants(
     pattern: str, chrom: str, variant_ids: np.ndarray, sample_ids: np.ndarray
 ) -> np.ndarray:
-    """ALT counts (variants x samples, int8, -9 missing) of named variants, samples aligned."""
+    """ALT counts (variants x samples, int8, -9 missing) of named variants, samples aligned.
+    On chromosome X heterozygous male calls (.fam sex 1) are missing, as in the GWAS."""
     prefix = _prefix_for(pattern, chrom)
     paths = bfile_paths(prefix)
     fam = read_fam(paths["fam"])
@@ -122,7 +125,10 @@ def read_variants(
             f"{paths['bim']}: significant variants missing or with duplicate ids "
             f"(e.g. {', '.join(map(str, variant_ids[:3]))})"
         )
-    return read_variant_rows(prefix, vidx, sidx)
+    G = read_variant_rows(prefix, vidx, sidx)
+    if is_x_chromosome(chrom):
+        set_male_het_missing(G, fam["sex"].astype(str).to_numpy()[sidx] == "1")
+    return G
 
 
 def analysed_samples(

@@ -416,9 +416,7 @@ def gwas_frame(
             parts.append(
                 pd.DataFrame(
                     {
-                        "chromosome": (
-                            rows["chromosome"].astype(str).to_numpy() if male is None else "X"
-                        ),
+                        "chromosome": rows["chromosome"].astype(str).to_numpy(),
                         "base_pair_location": rows["position"].to_numpy(np.int64),
                         "variant_id": rows["variant_id"].astype(str).to_numpy(),
                         "effect_allele": rows["alt"].astype(str).to_numpy(),

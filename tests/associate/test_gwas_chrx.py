@@ -278,3 +278,56 @@ def test_lead_genotypes_on_x_drop_male_heterozygous_calls(tmp_path):
     np.testing.assert_array_equal(got, want)
     got = read_variants(str(tmp_path / "chr{chrom}"), "1", np.array(["v0"]), np.array(ids))
     np.testing.assert_array_equal(got, G[:1])
+
+
+@needs_plink2
+def test_chrx_hwe_within_groups_among_women(tmp_path):
+    """gwas.hwe_groups on X: the exact test among the women of each group. A variant in HWE in
+    each of two sites with different allele frequencies passes (pooling the women would show a
+    Wahlund heterozygote deficit), one out of HWE in one site fails: the variants kept are those
+    whose plink2 --hardy p among each site's women passes."""
+    rng = np.random.default_rng(3)
+    n_f, n_m = 200, 150
+    sites = np.repeat(["a", "b"], n_f + n_m)
+    male = np.tile(np.r_[np.zeros(n_f, bool), np.ones(n_m, bool)], 2)
+    ids = [f"s{i}" for i in range(len(sites))]
+
+    def women(hom_ref, het, hom_alt):
+        return rng.permutation(np.repeat([0, 1, 2], [hom_ref, het, hom_alt]))
+
+    def site_block(counts, q):
+        return np.r_[women(*counts), 2 * rng.binomial(1, q, n_m)]
+
+    rows = [
+        np.r_[site_block((162, 36, 2), 0.1), site_block((32, 96, 72), 0.6)],  # v0: Wahlund
+        np.r_[site_block((118, 44, 38), 0.3), site_block((98, 84, 18), 0.3)],  # v1: fails in a
+    ]
+    for q in rng.uniform(0.1, 0.5, 6):  # v2..v7: random draws, both sites alike
+        draws = [np.bincount(rng.binomial(2, q, n_f), minlength=3) for _ in "ab"]
+        rows.append(np.r_[site_block(draws[0], q), site_block(draws[1], q)])
+    G = np.array(rows, dtype=np.int8)
+    write_bed(tmp_path / "x", G, ids, chrom="X", sex=np.where(male, 1, 2))
+    write_embeddings(ids, rng.normal(size=(len(ids), 2)), tmp_path / "e.parquet")
+    threshold = 1e-6
+    passes = np.ones(len(G), bool)
+    for s in ("a", "b"):
+        w = (~male) & (sites == s)
+        write_bed(tmp_path / s, G[:, w], list(np.array(ids)[w]), chrom="1", sex=np.full(w.sum(), 2))
+        _plink2("--bfile", str(tmp_path / s), "--hardy", "--out", str(tmp_path / s))
+        p = pd.read_csv(tmp_path / f"{s}.hardy", sep="\t")["P"].to_numpy()
+        passes &= p >= threshold
+    cov = pd.DataFrame({"sample_id": ids, "age": rng.normal(50, 5, len(ids)), "site": sites})
+    cfg = {**OPEN_QC, "hwe_p": threshold, "hwe_groups": "site", "hwe_min_group": 50}
+    counts = gwas.gwas_chromosome(
+        tmp_path / "e.parquet",
+        tmp_path / "x",
+        tmp_path / "o.parquet",
+        cfg,
+        cov,
+        covariate_columns=["age"],
+    )
+    res = pd.read_parquet(tmp_path / "o.parquet")
+    assert set(res["variant_id"]) == {f"v{i}" for i in np.flatnonzero(passes)}
+    assert passes[0] and not passes[1] and counts["fail_hwe"] == int((~passes).sum())
+    f = genotype_counts(G[:1, ~male])
+    assert hwe_exact_p(f.c1, f.c0, f.c2)[0] < threshold  # all women pooled: Wahlund deficit

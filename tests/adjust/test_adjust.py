@@ -264,3 +264,26 @@ def test_adjust_file_and_cli(tmp_path):
         ]
     )
     assert rc == 2
+
+
+def test_embedding_outliers_match_a_direct_mahalanobis_and_flag_a_planted_outlier():
+    """D² equals scipy's Mahalanobis distance with the inverse sample covariance; Gaussian
+    embeddings flag nobody at the Bonferroni threshold; one person moved 12 SD in a
+    direction is flagged, and listed first."""
+    from scipy.spatial.distance import mahalanobis
+
+    from regwas.adjust.confounders import embedding_outliers
+
+    rng = np.random.default_rng(7)
+    n, d = 2000, 8
+    z = rng.standard_normal((n, d)) @ rng.standard_normal((d, d))
+    ids = np.array([f"S{i:04d}" for i in range(n)])
+    rep = embedding_outliers(ids, z)
+    assert rep["rank"] == d and rep["n_flagged"] == 0
+    z[123] += 12 * z.std(axis=0)
+    rep = embedding_outliers(ids, z)
+    vi = np.linalg.inv(np.cov(z.T))
+    direct = mahalanobis(z[123], z.mean(axis=0), vi) ** 2
+    assert rep["flagged"][0]["sample_id"] == "S0123"
+    np.testing.assert_allclose(rep["flagged"][0]["mahalanobis_sq"], direct, rtol=1e-4)
+    assert rep["n_flagged"] == 1

@@ -89,3 +89,32 @@ def test_chromosome_x_is_simulated_and_analysed(tmp_path):
         tmp_path, {"chromosomes": [1, "X"], "simulate": {"genotypes": {"n_chromosomes": 2}}}
     )
     assert code != 0 and "chromosomes ['X'] are not simulated" in out
+
+
+def test_dropfuse_is_a_space_of_each_modality_it_covers(tmp_path):
+    """A modality lists dropfuse among its spaces: one dropfuse job feeds every covered
+    modality's dropfuse embeddings (no embed job for them) and the spine runs on them; one
+    modality alone, or a missing input space, stops the plan naming the key."""
+    sim = {"modalities": ["ecg", "brain"]}
+    spaces = {"ecg": ["native", "median_beat", "dropfuse"], "brain": ["native", "dropfuse"]}
+    inputs = {"dropfuse": {"inputs": {"ecg": "median_beat", "brain": "native"}}}
+    base = {"modalities": ["ecg", "brain"], "simulate": sim, "spaces": spaces}
+    code, out = dry_run(tmp_path, {**base, "represent": inputs})
+    assert code == 0, out[-3000:]
+    assert out.count("\nrule dropfuse:") == 1
+    block = job_block(out, "dropfuse")
+    assert "results/ecg/median_beat/data.npy" in block and "results/brain/native/data.npy" in block
+    assert "results/brain/dropfuse/embeddings.parquet" in block
+    embeds = [b for b in out.split("\nrule ")[1:] if b.startswith("embed:")]
+    assert len(embeds) == 3 and not any("dropfuse" in b.split("output:")[1] for b in embeds)
+    assert "results/ecg/dropfuse/gwas.tsv.gz" in out
+    code, out = dry_run(
+        tmp_path, {**base, "spaces": {**spaces, "brain": ["native"]}, "represent": inputs}
+    )
+    assert code != 0 and "only ecg lists the space dropfuse" in out
+    code, out = dry_run(
+        tmp_path, {**base, "represent": {"dropfuse": {"inputs": {"ecg": "median_beat"}}}}
+    )
+    assert (
+        code != 0 and "represent.dropfuse.inputs.brain must name one of brain's other spaces" in out
+    )

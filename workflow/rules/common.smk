@@ -68,6 +68,37 @@ def all_spaces():
     return [(m, s) for m in MODALITIES for s in spaces(m)]
 
 
+# --- DropFuse: a space of every modality that lists it, trained on their stores together ---
+DROPFUSE = "dropfuse"
+DROPFUSE_MODALITIES = [m for m in MODALITIES if DROPFUSE in spaces(m)]
+DROPFUSE_INPUTS = config["represent"]["dropfuse"]["inputs"]
+
+
+def check_dropfuse():
+    if not DROPFUSE_MODALITIES:
+        return
+    if len(DROPFUSE_MODALITIES) < 2:
+        raise ValueError(
+            f"config: only {DROPFUSE_MODALITIES[0]} lists the space dropfuse; DropFuse fuses "
+            "two or more modalities (add dropfuse to another modality's spaces, or remove it)"
+        )
+    for m in DROPFUSE_MODALITIES:
+        source = DROPFUSE_INPUTS.get(m)
+        if source is None or source == DROPFUSE or source not in spaces(m):
+            raise ValueError(
+                f"config: represent.dropfuse.inputs.{m} must name one of {m}'s other spaces "
+                f"({', '.join(s for s in spaces(m) if s != DROPFUSE)}), got {source!r}"
+            )
+
+
+check_dropfuse()
+
+
+def stored_space(modality, space):
+    """False for spaces whose embeddings come from elsewhere (DropFuse), with no array store."""
+    return space != DROPFUSE
+
+
 # --- chromosomes: one source ---------------------------------------------------------------
 # A simulated cohort has chromosomes 1..simulate.genotypes.n_chromosomes, and X with
 # simulate.genotypes.chrx (the simulator writes all of them). `chromosomes`, the ones read and
@@ -221,8 +252,13 @@ IMAGE_MODALITIES = {"brain", "cardiac", "dxa"}
 
 
 def image_spaces(modality):
-    """The spaces of an image modality shown as overlays (Jacobian maps are not images)."""
-    return [s for s in spaces(modality) if not s.endswith("_jac")]
+    """The spaces of an image modality shown as overlays (Jacobian maps and fused latent
+    spaces are not images)."""
+    return [
+        s
+        for s in spaces(modality)
+        if not s.endswith("_jac") and stored_space(modality, s)
+    ]
 
 
 def plot_targets(modality):
@@ -237,6 +273,8 @@ def plot_targets(modality):
         for space in registered_spaces(modality)
     ]
     out.append(plot_file("qq.png", modality))
+    if config["represent"]["method"] == "autoencoder":
+        out += [plot_file(f"{s}.autoencoder.png", modality) for s in spaces(modality)]
     if modality in IMAGE_MODALITIES:
         out.append(plot_file("overlays.png", modality))
     return out
@@ -249,8 +287,14 @@ def modality_targets(modality):
     return out + plot_targets(modality)
 
 
+def dropfuse_targets():
+    if not DROPFUSE_MODALITIES:
+        return []
+    return [f"{RESULTS}/{DROPFUSE}/{f}" for f in ("retrieval.json", "training_log.tsv")]
+
+
 def all_targets():
-    out = [f"{RESULTS}/comparison.tsv"]
+    out = [f"{RESULTS}/comparison.tsv", *dropfuse_targets()]
     for modality in MODALITIES:
         out += modality_targets(modality)
     return out
@@ -299,6 +343,7 @@ def bundle_results():
         "results/headline.tsv",
     ]
     out += ["results/plots/headline.png", "results/plots/headline.pdf"]
+    out += dropfuse_targets()
     for m in MODALITIES:
         for s in spaces(m):
             d = f"results/{m}/{s}"

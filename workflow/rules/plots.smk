@@ -127,3 +127,27 @@ rule plot_overlays:
         cfg=config["plots"],
     script:
         "../../scripts/plot_overlays.py"
+
+
+rule plot_autoencoder:
+    input:
+        training_log=space_file("training_log.tsv"),
+        examples=space_file("reconstruction_examples.npz"),
+    output:
+        png=report(
+            plot_file("{space}.autoencoder.png"),
+            caption="../report/autoencoder.rst",
+            category="Representations",
+            subcategory="{modality}",
+        ),
+        pdf=plot_file("{space}.autoencoder.pdf"),
+    log:
+        f"{LOGS}/plots/{{modality}}_{{space}}_autoencoder.log",
+    benchmark:
+        f"{BENCH}/plots/{{modality}}_{{space}}_autoencoder.tsv"
+    conda:
+        "../../envs/plots.yaml"
+    params:
+        cfg=config["plots"],
+    script:
+        "../../scripts/plot_autoencoder.py"

@@ -6,6 +6,7 @@ from regwas._exports import lazy_api
 __all__, __getattr__, __dir__ = lazy_api(
     __name__,
     {
+        "autoencoder": ["read_examples", "autoencoder_figure", "autoencoder_plots"],
         "common": [
             "check_columns",
             "neg_log10_column",

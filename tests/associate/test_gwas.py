@@ -30,8 +30,10 @@ def write_bed(
     chrom: str | list[str] = "1",
     positions: np.ndarray | None = None,
     variant_ids: list[str] | None = None,
+    sex: np.ndarray | None = None,
 ) -> None:
-    """Write ALT counts (variants x samples, -9 missing) as a PLINK 1 file set (A1 = ALT = 'A')."""
+    """Write ALT counts (variants x samples, -9 missing) as a PLINK 1 file set (A1 = ALT = 'A');
+    ``sex``: .fam sex codes (1 male, 2 female, 0 unknown; default unknown)."""
     from bed_reader import to_bed
 
     m, n = G.shape
@@ -49,6 +51,8 @@ def write_bed(
         "allele_1": ["A"] * m,
         "allele_2": ["G"] * m,
     }
+    if sex is not None:
+        props["sex"] = [int(v) for v in sex]
     to_bed(f"{prefix}.bed", val, properties=props, count_A1=True)
 
 

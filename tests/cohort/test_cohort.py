@@ -680,3 +680,43 @@ def test_unknown_build_stops_before_anything_is_written(cohort):
     with pytest.raises(InputError, match=r"cohort_qc\.pca\.build: unknown genome build 'hg38'"):
         prepare_cohort(cohort["inputs"], [1, 2], {"pca": {"build": "hg38"}}, cohort["out"], 0)
     _assert_nothing_written(cohort)
+
+
+def _with_x(geno, cohort, tmp_path, sex_of=None) -> dict:
+    """The cohort's genotypes with the .fam sex from its samples table (``sex_of`` overrides
+    some) and a chrX file set (chr2's genotypes relabelled X)."""
+    gdir = tmp_path / "gx"
+    shutil.copytree(geno["root"], gdir)
+    for ext in ("bed", "fam"):
+        shutil.copy(gdir / f"chr2.{ext}", gdir / f"chrX.{ext}")
+    bim = (gdir / "chr2.bim").read_text().splitlines()
+    (gdir / "chrX.bim").write_text("".join("X" + line[1:] + "\n" for line in bim))
+    sex = cohort["samples"].set_index("sample_id")["sex"].map({"M": "1", "F": "2"})
+    sex.update(pd.Series(sex_of or {}, dtype=str))
+    for c in ("1", "2", "X"):
+        fam = pd.read_csv(gdir / f"chr{c}.fam", sep=r"\s+", header=None, dtype=str)
+        fam[4] = sex.loc[fam[1]].to_numpy()
+        fam.to_csv(gdir / f"chr{c}.fam", sep=" ", header=False, index=False)
+    return {**cohort["inputs"], "genotypes": str(gdir / "chr{chrom}")}
+
+
+def test_chrx_left_out_of_pcs_and_fam_sex_checked(geno, cohort, tmp_path):
+    """With X among the chromosomes the genetic PCs come from the autosomes only (identical to
+    a run without X), and a .fam sex that contradicts the samples table stops the run naming the
+    person; 0 (unknown) is allowed."""
+    prepare_cohort(cohort["inputs"], [1, 2], CFG, tmp_path / "auto", seed=0)
+    first = cohort["samples"]["sample_id"].iloc[0]
+    inputs = _with_x(geno, cohort, tmp_path, {first: "0"})
+    prepare_cohort(inputs, [1, 2, "X"], CFG, cohort["out"], seed=0)
+    for name in ("pca.tsv", "samples.tsv"):
+        a = pd.read_csv(tmp_path / "auto" / name, sep="\t")
+        b = pd.read_csv(cohort["out"] / name, sep="\t")
+        pd.testing.assert_frame_equal(a, b)
+    shutil.rmtree(cohort["out"])
+    wrong = cohort["samples"].iloc[3]
+    flip = {wrong["sample_id"]: "2" if wrong["sex"] == "M" else "1"}
+    inputs = _with_x(geno, cohort, tmp_path / "w", flip)
+    with pytest.raises(InputError, match=rf"chr1\.fam: the sex of 1 people .*{wrong['sample_id']}"):
+        prepare_cohort(inputs, [1, 2, "X"], CFG, cohort["out"], seed=0)
+    with pytest.raises(InputError, match="need at least one autosome"):
+        prepare_cohort(_with_x(geno, cohort, tmp_path / "o"), ["X"], CFG, cohort["out"], seed=0)

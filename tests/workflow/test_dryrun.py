@@ -72,6 +72,25 @@ def test_chromosomes_default_to_the_simulated_ones(tmp_path):
     assert code != 0 and "chromosomes ['3'] are not simulated" in out
 
 
+def test_chromosome_x_is_simulated_and_analysed(tmp_path):
+    """simulate.genotypes.chrx adds chrX to the simulation and, without `chromosomes`, to the
+    GWAS shards; `chromosomes` may name it (x or X); without chrx naming it is an error."""
+    sim = {"simulate": {"genotypes": {"n_chromosomes": 2, "chrx": True}}}
+    code, out = dry_run(tmp_path, {"chromosomes": None, **sim})
+    assert code == 0, out[-3000:]
+    gwas = [b for b in out.split("\nrule ")[1:] if b.startswith("gwas_chrom:")]
+    assert sorted({b.split("chrom=")[1].split()[0] for b in gwas}) == ["1", "2", "X"]
+    assert "genotypes/chrX.bed" in job_block(out, "simulate")
+    code, out = dry_run(tmp_path, {"chromosomes": [2, "x"], **sim})
+    assert code == 0, out[-3000:]
+    gwas = [b for b in out.split("\nrule ")[1:] if b.startswith("gwas_chrom:")]
+    assert sorted({b.split("chrom=")[1].split()[0] for b in gwas}) == ["2", "X"]
+    code, out = dry_run(
+        tmp_path, {"chromosomes": [1, "X"], "simulate": {"genotypes": {"n_chromosomes": 2}}}
+    )
+    assert code != 0 and "chromosomes ['X'] are not simulated" in out
+
+
 def test_dropfuse_is_a_space_of_each_modality_it_covers(tmp_path):
     """A modality lists dropfuse among its spaces: one dropfuse job feeds every covered
     modality's dropfuse embeddings (no embed job for them) and the spine runs on them; one

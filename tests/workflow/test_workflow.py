@@ -88,7 +88,8 @@ def test_comparison_has_one_row_per_space_with_truth_columns(run):
     ):
         assert col in table.columns, col
     causal = pd.read_csv(run / "simulated/truth/causal_variants.tsv", sep="\t")
-    # only causal variants on the analysed chromosomes (1-3 of the 22 simulated) count
+    # only causal variants on the analysed chromosomes (1-3 of the 22 simulated; X has none) count
+    assert "X" not in set(causal["chromosome"].astype(str))
     analysed = causal["chromosome"].astype(str).isin(["1", "2", "3"])
     assert (table["causal_total"] == ((causal["modality"] == "ecg") & analysed).sum()).all()
     assert table["lambda_gc"].between(0.7, 1.5).all()
@@ -141,8 +142,13 @@ def test_summary_statistics_and_plots(run):
         "neg_log10_p",
         "note",
     ]
-    assert set(gwas["chromosome"].astype(str)) == {"1", "2", "3"}
+    assert set(gwas["chromosome"].astype(str)) == {"1", "2", "3", "X"}
+    assert gwas["chromosome"].astype(str).iloc[-1] == "X"  # sorted after the autosomes
     assert np.isfinite(gwas["neg_log10_p"]).all()
+    # chromosome X passes the default QC (HWE among women): about as many variants per base pair
+    # as an autosome, not the handful a pooled HWE test leaves
+    per_chrom = gwas["chromosome"].astype(str).value_counts()
+    assert per_chrom["X"] > 0.5 * per_chrom[["1", "2", "3"]].mean()
     phewas = pd.read_csv(run / "ecg/median_beat/phewas.tsv", sep="\t")
     assert {"phecode", "beta", "p_value", "significant", "auc_projection"} <= set(phewas.columns)
     for name in ("native.manhattan", "median_beat_vs_native.miami", "qq", "native.phewas_qq"):
@@ -166,7 +172,7 @@ def planned_jobs(output: str) -> dict[str, int]:
     return jobs
 
 
-# every job of config/test.yaml (2 spaces x 3 chromosomes)
+# every job of config/test.yaml (2 spaces x 4 chromosomes: 1-3 and X)
 ALL_JOBS = {
     "simulate": 1,
     "cohort": 1,
@@ -174,7 +180,7 @@ ALL_JOBS = {
     "ecg_median_beat": 1,
     "embed": 2,
     "adjust": 2,
-    "gwas_chrom": 6,
+    "gwas_chrom": 8,
     "gwas_merge": 2,
     "gwas_leads": 2,
     "phewas": 2,
@@ -372,7 +378,7 @@ def test_gpu_is_requested_only_for_the_torch_backend(tmp_path):
     def gwas_jobs(*extra):
         out = snakemake(tmp_path, "--configfile", config, "-n", "-p", *extra).stdout
         blocks = [b for b in out.split("\nrule ") if b.startswith("gwas_chrom:")]
-        assert len(blocks) == 6  # 2 spaces x 3 chromosomes
+        assert len(blocks) == 8  # 2 spaces x 4 chromosomes
         return blocks
 
     assert all("gpu=1" in b for b in gwas_jobs("--config", "gwas={backend: torch}"))

@@ -100,27 +100,30 @@ def stored_space(modality, space):
 
 
 # --- chromosomes: one source ---------------------------------------------------------------
-# A simulated cohort has chromosomes 1..simulate.genotypes.n_chromosomes (the simulator writes
-# all of them). `chromosomes`, the ones read and tested, defaults to all of those and may name a
-# subset (config/test.yaml simulates 22 and analyses 3); a real cohort (cohort: files) names its
-# own, default 1..22.
+# A simulated cohort has chromosomes 1..simulate.genotypes.n_chromosomes, and X with
+# simulate.genotypes.chrx (the simulator writes all of them). `chromosomes`, the ones read and
+# tested, defaults to all of those and may name a subset (config/test.yaml simulates 22 and
+# analyses 3); a real cohort (cohort: files) names its own, default 1..22. X is written "X".
 
 
 def simulated_chromosomes():
     n = int(config["simulate"]["genotypes"]["n_chromosomes"])
-    return [str(c) for c in range(1, n + 1)]
+    x = ["X"] if config["simulate"]["genotypes"]["chrx"] else []
+    return [str(c) for c in range(1, n + 1)] + x
 
 
 def analysed_chromosomes():
     if config["cohort"] != "simulate":
         return [str(c) for c in config.get("chromosomes", range(1, 23))]
     simulated = simulated_chromosomes()
-    chosen = [str(c) for c in config.get("chromosomes", simulated)]
+    chosen = [str(c).upper() for c in config.get("chromosomes", simulated)]
     unknown = [c for c in chosen if c not in simulated]
     if unknown:
         raise ValueError(
             f"config: chromosomes {unknown} are not simulated (simulate.genotypes.n_chromosomes "
-            f"is {len(simulated)}); leave `chromosomes` out to analyse all of them"
+            f"is {config['simulate']['genotypes']['n_chromosomes']}, chrx is "
+            f"{config['simulate']['genotypes']['chrx']}); leave `chromosomes` out to analyse "
+            "all of them"
         )
     return chosen
 

@@ -34,12 +34,43 @@ from regwas.cohort.checks import (
 from regwas.cohort.tables import validate_table
 from regwas.config.schema import section
 from regwas.errors import InputError
+from regwas.genetics.chromosomes import is_x_chromosome
 from regwas.genetics.kinship import king_cutoff, king_pairs
 from regwas.genetics.pca import compute_pcs, long_range_ld_regions
 from regwas.io.atomic import atomic_path
 from regwas.io.genotypes import sample_file
 
 logger = logging.getLogger(__name__)
+
+
+def check_x_sex(fam: pd.DataFrame, samples: pd.DataFrame, fam_path: str, samples_path: str) -> None:
+    """Chromosome X is analysed with the .fam sex (1 male, 2 female): it must agree with the
+    samples table's sex (M/F) wherever the .fam gives one; 0 (unknown) is allowed (those people
+    are left out on X, with a warning, as plink2 --glm does)."""
+    if "sex" not in fam.columns:
+        raise InputError(
+            f"{fam_path}: chromosome X needs the sex of each sample: give the genotypes as PLINK 1 "
+            "(.bed/.fam) or PLINK 2 (.pgen/.psam with SEX)"
+        )
+    fam_sex = pd.Series(fam["sex"].astype(str).to_numpy(), index=fam["iid"].to_numpy())
+    table_sex = samples.set_index("sample_id")["sex"]
+    code = fam_sex.reindex(table_sex.index)
+    expected = table_sex.map({"M": "1", "F": "2"})
+    bad = code.isin(["1", "2"]) & (code != expected)
+    if bad.any():
+        ids = list(table_sex.index[bad.to_numpy()])
+        raise InputError(
+            f"{fam_path}: the sex of {len(ids)} people (column 5: 1 male, 2 female) differs from "
+            f"{samples_path} (e.g. {', '.join(map(str, ids[:5]))}); chromosome X needs the "
+            "right sex: correct one of the two, or set the .fam sex to 0 to leave them out on X"
+        )
+    unknown = int((~code.isin(["1", "2"])).sum())
+    if unknown:
+        logger.warning(
+            "%s: %d people have no sex (1 or 2) in the .fam; the GWAS leaves them out on X",
+            fam_path,
+            unknown,
+        )
 
 
 def prepare_cohort(
@@ -160,10 +191,18 @@ def prepare_cohort(
             ecg_leads=cfg["ecg_leads"],
         )
 
-    # 4. relatives: kinship of everyone analysed; the removed leave every output table
+    # 4. relatives, from the autosomes (X, with men hemizygous, would add a sex axis, as for
+    # the PCs); the removed leave every output table
+    if any(is_x_chromosome(c) for c in prefixes):
+        check_x_sex(fam, samples, fam_path, inputs["samples"])
+    autosomes = {c: p for c, p in prefixes.items() if not is_x_chromosome(c)}
+    if not autosomes:
+        raise InputError(
+            f"chromosomes {list(prefixes)}: genetic PCs need at least one autosome besides X"
+        )
     sample_index = np.flatnonzero(keep)
     with threadpool_limits(limits=threads):
-        pairs, removed = find_relatives(prefixes, sample_index, final_ids, fam_path, rel)
+        pairs, removed = find_relatives(autosomes, sample_index, final_ids, fam_path, rel)
     unrelated = ~np.isin(final_ids, removed["sample_id"].to_numpy())
     kept_ids = set(final_ids[unrelated])
     samples = samples[samples["sample_id"].isin(kept_ids)].reset_index(drop=True)
@@ -181,9 +220,9 @@ def prepare_cohort(
             n_rel_diag - len(diagnoses),
         )
 
-    # 5. genetic PCs fitted on the unrelated, the removed relatives projected
+    # 5. genetic PCs (autosomes) fitted on the unrelated, the removed relatives projected
     with threadpool_limits(limits=threads):
-        scores, pca_table, used = compute_pcs(prefixes, sample_index, pca, seed, fit=unrelated)
+        scores, pca_table, used = compute_pcs(autosomes, sample_index, pca, seed, fit=unrelated)
     pc_cols = list(pca_table["component"])
     removed = removed.merge(
         pd.DataFrame(scores[~unrelated], columns=pc_cols).assign(sample_id=final_ids[~unrelated]),

@@ -12,6 +12,7 @@ __all__, __getattr__, __dir__ = lazy_api(
             "normalise_chromosome",
             "chromosome_order",
             "parse_chromosomes",
+            "is_x_chromosome",
         ],
         "kinship": ["KING_COLUMNS", "king_kinship", "king_pairs", "king_cutoff"],
         "inflation": ["LN10", "CHI2_1DF_MEDIAN", "lambda_gc"],

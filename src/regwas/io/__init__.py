@@ -28,6 +28,7 @@ __all__, __getattr__, __dir__ = lazy_api(
             "genotype_file_names",
             "genotype_paths",
             "read_sample_ids",
+            "read_sex_codes",
             "sample_file",
             "read_variant_table",
             "read_psam",

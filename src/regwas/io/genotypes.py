@@ -259,6 +259,24 @@ def read_variant_table(path: str | os.PathLike) -> pd.DataFrame:
     return _bgen_variants(_bgen_reader(paths["bgen"], paths["sample"]), paths["bgen"])
 
 
+def read_sex_codes(prefix: str | os.PathLike) -> np.ndarray:
+    """The sex code ('1' male, '2' female, else unknown) per sample of a chromosome X file set,
+    from its .fam or its .psam's SEX column; a BGEN (no sex in the .sample file we read) or a
+    .psam without SEX is refused."""
+    paths = genotype_paths(prefix)
+    if "fam" in paths:
+        return read_fam(paths["fam"])["sex"].astype(str).to_numpy()
+    if "psam" in paths:
+        psam = read_psam(paths["psam"])
+        if "sex" in psam.columns:
+            return psam["sex"].fillna("0").astype(str).to_numpy()
+        raise InputError(f"{paths['psam']}: chromosome X needs a SEX column in the .psam")
+    raise InputError(
+        f"{prefix}: chromosome X needs the sex of each sample: give it as PLINK 1 (.bed/.fam) or "
+        "PLINK 2 (.pgen/.psam with SEX)"
+    )
+
+
 # ----------------------------------------------------------------------------- readers
 
 

@@ -315,9 +315,10 @@ def simulate(
             )
         sex_code = np.where(people["sex"].to_numpy() == "F", 2, 1)
         log.info(
-            "simulating genotypes of %d people on %d chromosomes",
+            "simulating genotypes of %d people on %d chromosomes%s",
             n,
             c["genotypes"]["n_chromosomes"],
+            " and X" if c["genotypes"]["chrx"] else "",
         )
         results = gt.simulate_genotypes(
             c["genotypes"],
@@ -335,8 +336,8 @@ def simulate(
                 r.bim.assign(
                     chromosome=r.chromosome,
                     index=np.arange(len(r.bim)),
-                    maf=np.minimum(r.alt_count, 2 * n - r.alt_count) / (2 * n),
-                    alt_frequency=r.alt_count / (2 * n),
+                    maf=np.minimum(r.alt_count, r.n_alleles - r.alt_count) / r.n_alleles,
+                    alt_frequency=r.alt_count / r.n_alleles,
                     min_population_maf=r.min_population_maf,
                 )
                 for r in results
@@ -344,8 +345,12 @@ def simulate(
             ignore_index=True,
         )
         factor_keys = [(m, f) for m in names for f in names[m]]
+        # causal variants are autosomal: chromosome X (when simulated) carries none, so adding
+        # it changes neither the planted truth nor the factors
         causal = ph.select_causal_variants(
-            variants,
+            variants[variants["chromosome"] != gt.X_CHROMOSOME]
+            .reset_index(drop=True)
+            .astype({"chromosome": np.int64}),
             factor_keys,
             c["factors"],
             np.random.default_rng(component_seed(seed, "causal")),

@@ -6,6 +6,13 @@ Mutations follow a JC69 nucleotide model; only biallelic SNVs above a MAF thresh
 ALT (the derived allele) is written as .bim A1 and the .bed stores ALT counts (as plink2).
 Relatives (``plan_relatives``) are planted by transmitting haplotypes from parents to children,
 parents outside the cohort being extra coalescent samples that are dropped afterwards.
+
+With ``chrx`` a non-pseudo-autosomal X chromosome is added (chrX.*, .bim chromosome X): it is
+simulated with three quarters of the autosomal effective size (men carry one X), each man keeps
+one of his two simulated haplotypes and is written hemizygous as 0 or 2 (PLINK's coding of a
+haploid call), and the MAF filter counts a man's allele once. Every .fam carries the sex.
+Relatives' X is transmitted like an autosome (not sex-aware) and a man among them keeps one of
+his two transmitted alleles at random; the cohort stage removes relatives before any test.
 """
 
 from __future__ import annotations
@@ -29,11 +36,17 @@ log = logging.getLogger(__name__)
 class ChromosomeResult:
     """What one simulated chromosome produced: its .bim table and ALT allele counts."""
 
-    chromosome: int
+    chromosome: int | str  # 1..22, or "X"
     bim: pd.DataFrame  # chromosome, variant_id, cm, position, alt, ref
-    alt_count: np.ndarray  # ALT alleles per variant summed over samples (int64)
+    alt_count: np.ndarray  # ALT alleles per variant summed over samples (int64; men once on X)
     min_population_maf: np.ndarray  # smallest MAF of each variant over the populations
     n_segregating: int  # sites before filtering
+    n_alleles: int  # allele copies per variant: 2 x people, on X 2 x women + men
+
+
+X_CHROMOSOME = "X"
+X_SEED_INDEX = 22  # chromosome X takes the seeds of a 23rd chromosome (autosomes use 0..21)
+X_NE_FACTOR = 0.75  # X copies per person relative to autosomes (equal numbers of both sexes)
 
 
 def population_sizes(proportions: dict[str, float], n: int) -> dict[str, int]:
@@ -53,12 +66,13 @@ def population_sizes(proportions: dict[str, float], n: int) -> dict[str, int]:
     return dict(zip(names, counts.tolist(), strict=True))
 
 
-def demography(cfg: dict):
-    """The msprime demography: populations split from an ancestor, with symmetric migration."""
+def demography(cfg: dict, ne_factor: float = 1.0):
+    """The msprime demography: populations split from an ancestor, with symmetric migration
+    (effective sizes times ``ne_factor``: 3/4 for chromosome X)."""
     import msprime
 
     names = list(cfg["populations"])
-    ne = float(cfg["effective_size"])
+    ne = float(cfg["effective_size"]) * ne_factor
     dem = msprime.Demography()
     for name in names:
         dem.add_population(name=name, initial_size=ne)
@@ -189,23 +203,30 @@ def apply_relatives(
 
 
 def simulate_chromosome(
-    chromosome: int,
+    chromosome: int | str,
     cfg: dict,
     sizes: dict[str, int],
     seeds: tuple[int, int],
     relatives: RelativesPlan | None = None,
+    male: np.ndarray | None = None,
 ) -> tuple[np.ndarray, pd.DataFrame, np.ndarray, int]:
     """Simulate one chromosome -> (ALT counts people x variants int8 in msprime individual
-    order, bim table, population index per individual, number of segregating sites)."""
+    order, bim table, population index per individual, number of segregating sites).
+
+    Chromosome X (``male`` flags the men in msprime individual order): effective size x 3/4,
+    length simulate.genotypes.chrx_length, men hemizygous (their first haplotype, coded 0/2),
+    MAF counting a man's allele once."""
     import msprime
 
+    x = male is not None
+    length = cfg["chrx_length"] if x and cfg.get("chrx_length") else cfg["chromosome_length"]
     sim_sizes = sizes
     if relatives is not None and any(relatives.ghosts):
         sim_sizes = {k: v + g for (k, v), g in zip(sizes.items(), relatives.ghosts, strict=True)}
     ts = msprime.sim_ancestry(
         samples=sim_sizes,
-        demography=demography(cfg),
-        sequence_length=int(cfg["chromosome_length"]),
+        demography=demography(cfg, X_NE_FACTOR if x else 1.0),
+        sequence_length=int(length),
         recombination_rate=float(cfg["recombination_rate"]),
         ploidy=2,
         random_seed=int(seeds[0]),
@@ -246,11 +267,22 @@ def simulate_chromosome(
         pops = ts.individual_populations.astype(np.int64)
     else:
         ind_haps = np.stack([haps[:, col[:, 0]].T, haps[:, col[:, 1]].T], axis=2).astype(np.int8)
-        crossovers = float(cfg["recombination_rate"]) * float(cfg["chromosome_length"])
+        crossovers = float(cfg["recombination_rate"]) * float(length)
         dosage = apply_relatives(ind_haps, positions, sizes, relatives, crossovers, chromosome)
         pops = individual_populations(sizes)
     ref = np.array([s.ancestral_state for s in ts.sites()], dtype=object)
     alt = np.array(derived, dtype=object)
+    if x and relatives is None:  # men keep one haplotype, written as a homozygous call 0/2
+        dosage[male] = 2 * haps[:, col[male, 0]].T.astype(np.int8)
+    elif x:  # after transmission: a man keeps one of his two alleles, drawn at random
+        het = np.asarray(male, dtype=bool)[:, None] & (dosage == 1)
+        rng = np.random.default_rng([int(seeds[1]), X_SEED_INDEX])
+        dosage[het] = np.where(rng.random(int(het.sum())) < 0.5, 2, 0).astype(np.int8)
+    if x:
+        alt_alleles, n_alleles = allele_counts(dosage, male)
+        mac = np.minimum(alt_alleles, n_alleles - alt_alleles)
+        ok = (mac > 0) & (mac >= float(cfg["min_maf"]) * n_alleles)
+        dosage, positions, ref, alt = dosage[:, ok], positions[ok], ref[ok], alt[ok]
     bim = pd.DataFrame(
         {
             "chromosome": str(chromosome),
@@ -264,6 +296,16 @@ def simulate_chromosome(
         }
     )
     return dosage, bim, pops, n_segregating
+
+
+def allele_counts(dosage: np.ndarray, male: np.ndarray | None) -> tuple[np.ndarray, int]:
+    """(ALT alleles per variant, allele copies) of ALT counts people x variants; on chromosome X
+    (``male`` given, men coded 0/2) a man counts once."""
+    if male is None:
+        return dosage.sum(axis=0, dtype=np.int64), 2 * dosage.shape[0]
+    male = np.asarray(male, dtype=bool)
+    alt = dosage[~male].sum(axis=0, dtype=np.int64) + dosage[male].sum(axis=0, dtype=np.int64) // 2
+    return alt, int(2 * (~male).sum() + male.sum())
 
 
 def write_bed(
@@ -293,7 +335,7 @@ def write_bed(
 
 
 def _chromosome_job(
-    chromosome: int,
+    chromosome: int | str,
     cfg: dict,
     sizes: dict[str, int],
     seeds: tuple[int, int],
@@ -303,14 +345,23 @@ def _chromosome_job(
     out_dir: str,
     relatives: RelativesPlan | None = None,
 ) -> ChromosomeResult:
-    """Simulate, reorder people into the cohort order, and write chr{chromosome}.*."""
-    dosage, bim, pops, n_seg = simulate_chromosome(chromosome, cfg, sizes, seeds, relatives)
-    freq = np.stack([dosage[pops == k].mean(axis=0) / 2 for k in range(len(sizes))])
+    """Simulate, reorder people into the cohort order, and write chr{chromosome}.*.
+    ``sex`` (cohort order) is the .fam code, 1 male and 2 female."""
+    male = None
+    if chromosome == X_CHROMOSOME:
+        male = np.empty(len(order), dtype=bool)
+        male[order] = np.asarray(sex) == 1  # msprime individual order[i] is cohort person i
+    dosage, bim, pops, n_seg = simulate_chromosome(chromosome, cfg, sizes, seeds, relatives, male)
+    freq = []
+    for k in range(len(sizes)):
+        alt_k, n_k = allele_counts(dosage[pops == k], None if male is None else male[pops == k])
+        freq.append(alt_k / n_k)
+    freq = np.stack(freq)
     min_pop_maf = np.minimum(freq, 1 - freq).min(axis=0)
+    alt_count, n_alleles = allele_counts(dosage, male)
     dosage = np.ascontiguousarray(dosage[order])
     write_bed(Path(out_dir) / f"chr{chromosome}", dosage, bim, sample_ids, sex)
-    alt_count = dosage.sum(axis=0, dtype=np.int64)
-    return ChromosomeResult(chromosome, bim, alt_count, min_pop_maf, n_seg)
+    return ChromosomeResult(chromosome, bim, alt_count, min_pop_maf, n_seg, n_alleles)
 
 
 def individual_populations(sizes: dict[str, int]) -> np.ndarray:
@@ -339,19 +390,34 @@ def simulate_genotypes(
     threads: int = 1,
     relatives: RelativesPlan | None = None,
 ) -> list[ChromosomeResult]:
-    """Simulate every chromosome and write out_dir/chr{c}.bed/.bim/.fam.
+    """Simulate every chromosome and write out_dir/chr{c}.bed/.bim/.fam (1..n_chromosomes, then
+    X when ``cfg["chrx"]``); ``sex`` is the .fam code of each person (1 male, 2 female).
 
     ``order[i]`` is the msprime individual shown as cohort person i (a fixed shuffle, so
     sample order does not reveal ancestry). Chromosomes run in ``threads`` processes; each has
-    its own seed, so results do not depend on ``threads``.
+    its own seed (X those of a 23rd chromosome), so results do not depend on ``threads`` and
+    adding X leaves the autosomes unchanged.
     """
     sizes = population_sizes(cfg["populations"], n_samples)
-    n_chrom = int(cfg["n_chromosomes"])
-    seeds = chromosome_seeds(seed_seq, n_chrom)
+    n_auto = int(cfg["n_chromosomes"])
+    seeds = chromosome_seeds(seed_seq, X_SEED_INDEX + 1)
     out_dir.mkdir(parents=True, exist_ok=True)
-    chroms = list(range(1, n_chrom + 1))
+    chroms: list[int | str] = list(range(1, n_auto + 1))
+    if cfg.get("chrx"):
+        chroms.append(X_CHROMOSOME)
+    n_chrom = len(chroms)
     args = [
-        (c, cfg, sizes, seeds[c - 1], order, sample_ids, sex, str(out_dir), relatives)
+        (
+            c,
+            cfg,
+            sizes,
+            seeds[X_SEED_INDEX if c == X_CHROMOSOME else c - 1],
+            order,
+            sample_ids,
+            sex,
+            str(out_dir),
+            relatives,
+        )
         for c in chroms
     ]
     results: list[ChromosomeResult] = []
@@ -368,7 +434,7 @@ def simulate_genotypes(
     bar.close()
     for res in results:
         log.info(
-            "chr%d: %d segregating sites, %d biallelic SNVs with MAF >= %s",
+            "chr%s: %d segregating sites, %d biallelic SNVs with MAF >= %s",
             res.chromosome,
             res.n_segregating,
             len(res.bim),

@@ -32,11 +32,19 @@ import numpy as np
 import pandas as pd
 
 from regwas.associate.gwas.lead_directions import cluster_directions, directions
+from regwas.associate.gwas.qc import set_male_het_missing
 from regwas.config.schema import section
 from regwas.errors import InputError
+from regwas.genetics.chromosomes import is_x_chromosome
 from regwas.genetics.standardise import ld_r2, unit_rows
 from regwas.io.embeddings import read_embeddings
-from regwas.io.genotypes import read_genotype_rows, read_sample_ids, read_variant_table, sample_file
+from regwas.io.genotypes import (
+    read_genotype_rows,
+    read_sample_ids,
+    read_sex_codes,
+    read_variant_table,
+    sample_file,
+)
 from regwas.io.sumstats import SUMSTATS_COLUMNS
 from regwas.io.tables import write_tsv
 
@@ -107,7 +115,8 @@ def _prefix_for(pattern: str, chrom: str) -> str:
 def read_variants(
     pattern: str, chrom: str, variant_ids: np.ndarray, sample_ids: np.ndarray
 ) -> np.ndarray:
-    """ALT counts (variants x samples, int8, -9 missing) of named variants, samples aligned."""
+    """ALT counts (variants x samples, int8, -9 missing) of named variants, samples aligned.
+    On chromosome X heterozygous male calls (.fam sex 1) are missing, as in the GWAS."""
     prefix = _prefix_for(pattern, chrom)
     fam_index = pd.Index(read_sample_ids(prefix))
     sidx = fam_index.get_indexer(sample_ids)
@@ -120,7 +129,10 @@ def read_variants(
             f"{prefix}: significant variants missing from its variant table or with duplicate ids "
             f"(e.g. {', '.join(map(str, variant_ids[:3]))})"
         )
-    return read_genotype_rows(prefix, vidx, sidx)
+    G = read_genotype_rows(prefix, vidx, sidx)
+    if is_x_chromosome(chrom):
+        set_male_het_missing(G, read_sex_codes(prefix)[sidx] == "1")
+    return G
 
 
 def analysed_samples(

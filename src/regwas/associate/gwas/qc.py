@@ -1,5 +1,10 @@
 """Variant QC of the latent GWAS: exact genotype counts, call rate, MAF, MAC and the
-exact HWE test (Wigginton et al. 2005)."""
+exact HWE test (Wigginton et al. 2005).
+
+Chromosome X (non-PAR): males are hemizygous and a PLINK .bed stores their calls as 0 or 2
+(homozygous). Allele counts count a male once (2 x female calls + male calls alleles, as plink2
+--freq), heterozygous male calls are set missing (``set_male_het_missing``, as plink 1.9 and
+plink2 --set-hh-missing), and the HWE test uses women only (as plink2 --hardy's .hardy.x)."""
 
 from __future__ import annotations
 
@@ -51,6 +56,9 @@ class Counts:
     c2: np.ndarray
     miss: np.ndarray
     dosage: DosageSums | None = None
+    # chromosome X only: ALT alleles and called alleles counting each male once (None: diploid)
+    x_alt: np.ndarray | None = None
+    x_alleles: np.ndarray | None = None
 
     @property
     def called(self) -> np.ndarray:
@@ -58,6 +66,7 @@ class Counts:
 
     @property
     def alt_count(self) -> np.ndarray:
+        """Sum of the genotype values 0/1/2 over called samples (the regression's genotype)."""
         return self.c1 + 2 * self.c2
 
     @property
@@ -67,16 +76,29 @@ class Counts:
 
     @property
     def allele_sum(self) -> np.ndarray:
-        """ALT allele count: the dosage sum (dosage blocks) or the exact hard-call count."""
+        """Sum of the genotype values (the regression's genotype): the dosage sum (dosage
+        blocks) or the exact hard-call count (males 0/2 on chromosome X)."""
         return self.alt_count if self.dosage is None else self.dosage.total
 
+    @property
+    def alt_alleles(self) -> np.ndarray:
+        """ALT alleles among the called ones (males once on chromosome X)."""
+        return self.allele_sum if self.x_alt is None else self.x_alt
+
+    @property
+    def allele_total(self) -> np.ndarray:
+        """Called alleles: 2 per called sample, 1 per called male on chromosome X."""
+        return 2 * self.allele_called if self.x_alleles is None else self.x_alleles
+
     def subset(self, idx: np.ndarray) -> Counts:
+        x = (None, None) if self.x_alt is None else (self.x_alt[idx], self.x_alleles[idx])
         return Counts(
             self.c0[idx],
             self.c1[idx],
             self.c2[idx],
             self.miss[idx],
             None if self.dosage is None else self.dosage.subset(idx),
+            *x,
         )
 
 
@@ -102,6 +124,35 @@ def dosage_sums(D: np.ndarray, G: np.ndarray | None = None) -> DosageSums:
     centered = np.where(ok, D - mean[:, None], 0.0)
     uncertain = np.ones(len(D), dtype=bool) if G is None else (D != G).any(axis=1)
     return DosageSums(called, total, np.einsum("ij,ij->i", centered, centered), uncertain)
+
+
+def set_male_het_missing(G: np.ndarray, male: np.ndarray) -> np.ndarray:
+    """Set heterozygous calls of males (columns where ``male``) to missing (-9) in place, as
+    plink2 --set-hh-missing does on chromosome X; returns their number per variant (int64)."""
+    cols = np.flatnonzero(male)
+    if cols.size == 0:
+        return np.zeros(G.shape[0], dtype=np.int64)
+    sub = G[:, cols]
+    het = sub == 1
+    n_het = np.count_nonzero(het, axis=1).astype(np.int64)
+    rows = np.flatnonzero(n_het)
+    if rows.size:
+        sub[het] = -9
+        G[np.ix_(rows, cols)] = sub[rows]
+    return n_het
+
+
+def x_genotype_counts(G: np.ndarray, male: np.ndarray) -> Counts:
+    """Counts of a chromosome X block whose males are coded 0/2 (heterozygous male calls already
+    missing): genotype-value counts over everyone plus allele counts that count a male once."""
+    counts = genotype_counts(G)
+    male = np.asarray(male, dtype=bool)
+    female = genotype_counts(G[:, ~male])
+    male_alt = np.count_nonzero(G[:, male] == 2, axis=1).astype(np.int64)
+    male_called = np.count_nonzero(G[:, male] >= 0, axis=1).astype(np.int64)
+    counts.x_alt = female.alt_count + male_alt
+    counts.x_alleles = 2 * female.called + male_called
+    return counts
 
 
 def hwe_exact_p(het: np.ndarray, hom1: np.ndarray, hom2: np.ndarray) -> np.ndarray:

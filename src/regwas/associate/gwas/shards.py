@@ -11,7 +11,14 @@ QC but cannot be tested are written with empty statistics and the reason in ``no
 test: an empty genotype class, common for rare variants; additive: a genotype constant once
 the covariates are removed).
 Missing calls are mean-imputed (the exact test would drop those samples per variant); ``n`` is
-the number of called samples, while the degrees of freedom use all analysed samples."""
+the number of called samples, while the degrees of freedom use all analysed samples.
+
+Chromosome X (non-PAR; a file set whose .bim says X or 23 throughout) follows plink2 --glm's
+default (--xchr-model 2): males' calls are coded 0/2 as the .bed stores them, sex from the .fam
+is added as a covariate (a covariate set that already holds it is not counted twice: the
+covariate basis is rank-revealing) and samples of unknown sex are left out; heterozygous male
+calls are set missing (plink2 --set-hh-missing) and counted; allele frequencies, MAF and MAC
+count a male once; HWE is tested among women (within their gwas.hwe_groups)."""
 
 from __future__ import annotations
 
@@ -32,14 +39,28 @@ from regwas.associate.gwas.kernel import (
     prepare_basis,
     screened_test,
 )
-from regwas.associate.gwas.qc import Counts, genotype_counts, hwe_pass
+from regwas.associate.gwas.qc import (
+    Counts,
+    genotype_counts,
+    hwe_pass,
+    set_male_het_missing,
+    x_genotype_counts,
+)
 from regwas.config.schema import defaults, section
 from regwas.covariates import design_matrix
 from regwas.errors import InputError
 from regwas.genetics.ancestry import ancestry_groups
+from regwas.genetics.chromosomes import is_x_chromosome
 from regwas.io.atomic import atomic_path
 from regwas.io.embeddings import read_embeddings
-from regwas.io.genotypes import open_genotypes, read_sample_ids, sample_file
+from regwas.io.genotypes import (
+    genotype_paths,
+    open_genotypes,
+    read_sample_ids,
+    read_sex_codes,
+    read_variant_table,
+    sample_file,
+)
 from regwas.io.sumstats import SUMSTATS_COLUMNS, empty_sumstats
 
 log = logging.getLogger(__name__)
@@ -151,10 +172,15 @@ def prepare_analysis(
     fam_source: str = ".fam",
     seed: int = 0,
     columns: list[str] | None = None,
+    x_sex: np.ndarray | None = None,
 ) -> tuple[LatentBasis, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """Align samples and build the whitened basis: (basis, fam_idx, sample ids, latents used,
     HWE group label per analysed sample or None for pooled HWE). ``columns`` are the covariate
-    columns of ``covariates`` (default: the config's one covariate set)."""
+    columns of ``covariates`` (default: the config's one covariate set).
+
+    ``x_sex`` (chromosome X): the .fam sex code per .fam row ('1' male, '2' female, else
+    unknown). Samples of unknown sex are left out, a male indicator joins the covariates and
+    the HWE groups hold women only (men get label -1)."""
     ids, z, meta = read_embeddings(embeddings_path)
     table = _covariate_table(covariates)
     adjusted = meta.get("adjust_covariates")
@@ -171,6 +197,23 @@ def prepare_analysis(
     )
     # analyse in .fam order: the genotype reader then needs no per-block sample permutation
     perm = np.argsort(fam_idx, kind="stable")
+    if x_sex is not None:
+        sex = np.asarray(x_sex).astype(str)[fam_idx[perm]]
+        known = np.isin(sex, ["1", "2"])
+        if not known.all():
+            log.warning(
+                "%s: %d of %d samples have no sex (1 or 2) in the .fam; left out on chromosome "
+                "X (e.g. %s)",
+                fam_source,
+                int((~known).sum()),
+                len(known),
+                ", ".join(map(str, ids[emb_idx[perm][~known]][:5])),
+            )
+            perm = perm[known]
+        if perm.size == 0:
+            raise InputError(
+                f"{fam_source}: no analysed sample has a sex (1 or 2) for chromosome X"
+            )
     emb_idx, fam_idx = emb_idx[perm], fam_idx[perm]
     cov_idx = None if cov_idx is None else cov_idx[perm]
     z = z[emb_idx]
@@ -184,8 +227,15 @@ def prepare_analysis(
     else:
         sub = table.iloc[cov_idx].reset_index(drop=True)
         C, k_names, _ = design_matrix(sub, columns, source="covariates")
+    male = None
+    if x_sex is not None:
+        male = np.asarray(x_sex).astype(str)[fam_idx] == "1"
+        C = male[:, None].astype(np.float64) if C is None else np.hstack([C, male[:, None]])
+        k_names = [*k_names, "sex (chromosome X)"]
     basis = prepare_basis(z, C, names)
     groups = hwe_group_labels(None if table is None else table.iloc[cov_idx], cfg, seed)
+    if male is not None:
+        groups = female_hwe_groups(groups, male, int(cfg["hwe_min_group"]))
     if basis.n - basis.k - basis.d < 1:
         raise InputError(
             f"{embeddings_path}: {basis.n} samples are too few for {basis.d} latent dimensions "
@@ -242,6 +292,18 @@ def hwe_group_labels(table: pd.DataFrame | None, cfg: dict, seed: int = 0) -> np
     return codes.astype(np.int64)
 
 
+def female_hwe_groups(groups: np.ndarray | None, male: np.ndarray, min_group: int) -> np.ndarray:
+    """HWE groups of chromosome X: women only (men get -1), within ``groups`` when given, where
+    a group left with fewer than ``min_group`` women is not tested; without ``groups`` all
+    women form one group."""
+    base = np.zeros(len(male), dtype=np.int64) if groups is None else np.asarray(groups).copy()
+    base[np.asarray(male, dtype=bool)] = -1
+    if groups is not None:
+        labels, sizes = np.unique(base[base >= 0], return_counts=True)
+        base[np.isin(base, labels[sizes < min_group])] = -1
+    return base
+
+
 def _hwe_fail(G: np.ndarray, counts: Counts, groups: np.ndarray | None, p: float) -> np.ndarray:
     """True where HWE fails: pooled, or in any group (label >= 0) when groups are given."""
     if groups is None:
@@ -262,12 +324,13 @@ def _qc(
     On a block with dosages (as plink2 does with dosages): call rate, MAF and MAC come from the
     dosages (a sample is missing only without a dosage, plink2's ``--geno dosage``), INFO
     (MACH R2) filters at ``min_info``, and HWE counts the hard calls (plink2 ``--hwe``).
-    Otherwise every figure comes from the exact hard-call counts and INFO is not applied."""
+    Otherwise every figure comes from the exact hard-call counts and INFO is not applied. On
+    chromosome X allele counts count a male once."""
     called = counts.allele_called
-    alt = counts.allele_sum
-    mac = np.minimum(alt, 2 * called - alt)
+    alt, total = counts.alt_alleles, counts.allele_total
+    mac = np.minimum(alt, total - alt)
     with np.errstate(divide="ignore", invalid="ignore"):
-        maf = np.where(called > 0, mac / (2.0 * called), 0.0)
+        maf = np.where(total > 0, mac / np.maximum(total, 1.0), 0.0)
     fail_call = called < float(cfg["min_call_rate"]) * n - 1e-9
     fail_mono = ~fail_call & (mac <= 0)
     left = ~(fail_call | fail_mono)
@@ -328,9 +391,11 @@ def gwas_frame(
     cfg: dict,
     threads: int = 1,
     groups: np.ndarray | None = None,
+    male: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     """Test every QC-passing variant of one PLINK file set; returns (results, counts).
-    ``groups`` labels the analysed samples (in ``fam_idx`` order) for the HWE filter."""
+    ``groups`` labels the analysed samples (in ``fam_idx`` order) for the HWE filter; ``male``
+    (chromosome X only) flags the men among them (module docstring)."""
     from tqdm.auto import tqdm
 
     backend = make_backend(cfg["backend"], basis.stacked)
@@ -366,6 +431,7 @@ def gwas_frame(
     }
     parts: list[pd.DataFrame] = []
     n_untestable = 0
+    male_het_calls = 0
     t0 = time.perf_counter()
     n_fam = len(read_sample_ids(bfile_prefix))
     everyone = len(fam_idx) == n_fam and np.array_equal(fam_idx, np.arange(n_fam))
@@ -383,7 +449,16 @@ def gwas_frame(
         for start in range(0, reader.n_variants, step):
             stop = min(start + step, reader.n_variants)
             G, D = reader.read_block(start, stop)
-            counts = genotype_counts(G, D)
+            if male is None:
+                counts = genotype_counts(G, D)
+            elif D is not None:
+                raise InputError(
+                    f"{bfile_prefix}: chromosome X with dosages is not supported yet (hard calls "
+                    "only: convert with plink2 --make-bed or --make-pgen without dosages)"
+                )
+            else:
+                male_het_calls += int(set_male_het_missing(G, male).sum())
+                counts = x_genotype_counts(G, male)
             n_dosage += 0 if D is None else int(counts.dosage.uncertain.sum())
             keep, stats = _qc(counts, basis.n, cfg, G, groups)
             for key, value in stats.items():
@@ -401,7 +476,7 @@ def gwas_frame(
             rows = bim.iloc[start + idx]
             called = sub.allele_called
             with np.errstate(divide="ignore", invalid="ignore"):  # no hard call: empty frequency
-                freq = sub.allele_sum / (2.0 * called)
+                freq = sub.alt_alleles / sub.allele_total
             stats_ = {k: np.where(ok, res[k], np.nan) for k in ("pillai", "f_stat", "p_value")}
             parts.append(
                 pd.DataFrame(
@@ -437,6 +512,7 @@ def gwas_frame(
         "n_variants_with_dosages": n_dosage,
         "n_untestable": n_untestable,
         "n_tested": len(frame) - n_untestable,
+        **({} if male is None else {"n_males": int(male.sum()), "male_het_calls": male_het_calls}),
         "seconds": round(seconds, 3),
     }
     log.info(
@@ -457,6 +533,23 @@ def gwas_frame(
     return frame, counts_out
 
 
+def x_file_set(prefix: str | os.PathLike) -> bool:
+    """True when every variant of the genotype file set is on chromosome X (X or 23), False
+    when none is; InputError for a file set that mixes X with other chromosomes (X is tested
+    with its own samples and covariates, so it needs its own file set)."""
+    paths = genotype_paths(prefix)
+    bim_path = paths.get("bim") or paths.get("pvar") or paths.get("bgen") or prefix
+    chroms = pd.unique(read_variant_table(prefix)["chromosome"].astype(str))
+    flags = [is_x_chromosome(c) for c in chroms]
+    if any(flags) and not all(flags):
+        others = [c for c, f in zip(chroms, flags, strict=True) if not f]
+        raise InputError(
+            f"{bim_path}: chromosome X is mixed with {', '.join(others[:5])}; give X its own "
+            "file set (plink2 --chr X --make-bed)"
+        )
+    return bool(flags) and all(flags)
+
+
 def gwas_chromosome(
     embeddings_path: str | os.PathLike,
     bfile_prefix: str | os.PathLike,
@@ -472,6 +565,8 @@ def gwas_chromosome(
     one covariate set) are partialled out of the embeddings and the genotypes."""
     cfg = section("gwas", cfg)
     seed = defaults("seed") if seed is None else int(seed)
+    x = x_file_set(bfile_prefix)
+    sex = read_sex_codes(bfile_prefix) if x else None
     basis, fam_idx, _, _, groups = prepare_analysis(
         embeddings_path,
         read_sample_ids(bfile_prefix),
@@ -480,8 +575,17 @@ def gwas_chromosome(
         str(sample_file(bfile_prefix)),
         seed,
         covariate_columns,
+        x_sex=sex,
     )
-    frame, counts = gwas_frame(basis, bfile_prefix, fam_idx, cfg, threads, groups)
+    male = sex.astype(str)[fam_idx] == "1" if x else None
+    if x:
+        log.info(
+            "%s: chromosome X, %d men (coded 0/2) and %d women; sex added as a covariate",
+            bfile_prefix,
+            int(male.sum()),
+            int((~male).sum()),
+        )
+    frame, counts = gwas_frame(basis, bfile_prefix, fam_idx, cfg, threads, groups, male)
     with atomic_path(out_path, suffix=".parquet") as tmp:
         frame.to_parquet(tmp, index=False)
     return counts

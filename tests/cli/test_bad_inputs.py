@@ -425,6 +425,8 @@ CASES: list[tuple[str, Callable[[Path, Path], list[str]], str, str]] = [
         ],
         "dup.manifest.tsv",
         "line 3 (sample_id S000), column 'sample_id': duplicate sample_id 'S000'",
+    ),
+    (
         "cohort: unknown genome build",
         lambda d, o: [
             "cohort",

@@ -257,9 +257,9 @@ def test_mixed_x_file_set_is_an_error(tmp_path):
     G = np.zeros((2, 4), dtype=np.int8)
     write_bed(tmp_path / "m", G, list("abcd"), chrom=["1", "X"])
     with pytest.raises(InputError, match="chromosome X is mixed with 1"):
-        x_file_set(tmp_path / "m.bim")
+        x_file_set(tmp_path / "m")
     write_bed(tmp_path / "a", G, list("abcd"), chrom=["1", "2"])
-    assert not x_file_set(tmp_path / "a.bim")
+    assert not x_file_set(tmp_path / "a")
 
 
 def test_lead_genotypes_on_x_drop_male_heterozygous_calls(tmp_path):

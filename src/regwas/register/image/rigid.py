@@ -71,7 +71,8 @@ def register_rigid(
         raise ValueError(f"transform: one of {RIGID_TYPES}, got {transform!r}")
     if grid.dims != 2:
         raise ValueError("register_rigid: 2D images only")
-    cfg = {"affine_transform": transform, "syn_transform": "SyN"}
+    # no divergence retry: the multi-start initialiser is affine, and this registration is rigid
+    cfg = {"affine_transform": transform, "syn_transform": "SyN", "min_ncc": -1.0, "retry": False}
     res = register_ants(
         fixed,
         fixed_labels,

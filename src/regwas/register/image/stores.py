@@ -387,8 +387,11 @@ def gather_chunks(
     return qc_all
 
 
-def write_qc_summary(store_dir: str | os.PathLike) -> pd.DataFrame:
-    """qc_summary.tsv: per QC metric n, mean, sd, median, min, max; plus subjects excluded."""
+def write_qc_summary(
+    store_dir: str | os.PathLike, columns: Iterable[str] = QC_COLUMNS
+) -> pd.DataFrame:
+    """qc_summary.tsv: per QC metric (of ``columns``) n, mean, sd, median, min, max; plus
+    subjects excluded."""
     d = Path(store_dir)
     qc = read_tsv(d / QC, dtype={"sample_id": str})
     rows = [
@@ -398,7 +401,7 @@ def write_qc_summary(store_dir: str | os.PathLike) -> pd.DataFrame:
             "mean": float((~qc["ok"].astype(bool)).sum()),
         }
     ]
-    for col in QC_COLUMNS:
+    for col in columns:
         if col in qc.columns:
             v = pd.to_numeric(qc[col], errors="coerce").dropna()
             if len(v):

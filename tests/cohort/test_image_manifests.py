@@ -26,14 +26,18 @@ def _manifest(paths: dict[str, str]) -> pd.DataFrame:
 
 
 def test_good_cines_and_dxa_images_pass(tmp_path):
-    cines = {f"S{i}": _nifti(tmp_path / f"c{i}.nii.gz", (8, 8, 1, 6), (2, 2, 8, 40)) for i in range(3)}
+    cines = {
+        f"S{i}": _nifti(tmp_path / f"c{i}.nii.gz", (8, 8, 1, 6), (2, 2, 8, 40)) for i in range(3)
+    }
     check_manifest_files(_manifest(cines), "cardiac", "cardiac.manifest.tsv")
     dxa = {f"S{i}": _nifti(tmp_path / f"d{i}.nii.gz", (6, 12, 1)) for i in range(3)}
     check_manifest_files(_manifest(dxa), "dxa", "dxa.manifest.tsv")
 
 
 def test_a_cine_without_time_axis_is_named(tmp_path):
-    paths = {f"S{i}": _nifti(tmp_path / f"c{i}.nii.gz", (8, 8, 1, 6), (2, 2, 8, 40)) for i in range(2)}
+    paths = {
+        f"S{i}": _nifti(tmp_path / f"c{i}.nii.gz", (8, 8, 1, 6), (2, 2, 8, 40)) for i in range(2)
+    }
     paths["S9"] = _nifti(tmp_path / "flat.nii.gz", (8, 8, 6))
     with pytest.raises(InputError, match=r"sample S9.*flat\.nii\.gz.*time axis"):
         check_manifest_files(_manifest(paths), "cardiac", "cardiac.manifest.tsv")
@@ -47,7 +51,9 @@ def test_a_cine_without_frame_interval_is_named(tmp_path):
 
 
 def test_a_cine_with_another_frame_count_is_named(tmp_path):
-    paths = {f"S{i}": _nifti(tmp_path / f"c{i}.nii.gz", (8, 8, 1, 6), (2, 2, 8, 40)) for i in range(3)}
+    paths = {
+        f"S{i}": _nifti(tmp_path / f"c{i}.nii.gz", (8, 8, 1, 6), (2, 2, 8, 40)) for i in range(3)
+    }
     paths["S7"] = _nifti(tmp_path / "long.nii.gz", (8, 8, 1, 9), (2, 2, 8, 40))
     with pytest.raises(InputError, match=r"sample S7.*long\.nii\.gz.*\(8, 8, 9\).*\(8, 8, 6\)"):
         check_manifest_files(_manifest(paths), "cardiac", "cardiac.manifest.tsv")
@@ -67,6 +73,8 @@ def test_a_manifest_row_with_no_file_is_named(tmp_path):
     man = _manifest({"S1": _nifti(tmp_path / "d1.nii.gz", (6, 12, 1)), "S2": None})
     with pytest.raises(InputError, match=r"dxa manifest dxa\.manifest\.tsv: sample S2 has no file"):
         check_manifest_files(man, "dxa", "dxa.manifest.tsv")
-    man = _manifest({"S1": _nifti(tmp_path / "d1.nii.gz", (6, 12, 1)), "S3": str(tmp_path / "x.nii.gz")})
+    man = _manifest(
+        {"S1": _nifti(tmp_path / "d1.nii.gz", (6, 12, 1)), "S3": str(tmp_path / "x.nii.gz")}
+    )
     with pytest.raises(InputError, match=r"sample S3.*x\.nii\.gz: does not exist"):
         check_manifest_files(man, "dxa", "dxa.manifest.tsv")

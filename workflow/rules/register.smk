@@ -234,6 +234,8 @@ rule dxa_rigid:
 
 # Cardiac cine: frames in acquisition order (native) and resampled onto a common cycle-phase
 # grid by DeepCycle, trained on the cohort (deepcycle); phase QC against the simulator's truth.
+# The env of the learned image registration (torch + the image-registration package's NIfTI
+# geometry, which can hand images to ANTs).
 
 
 rule cardiac_native:
@@ -248,7 +250,7 @@ rule cardiac_native:
     benchmark:
         f"{BENCH}/cardiac_native.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../../envs/voxelmorph.yaml"
     params:
         cfg=config["cardiac"],
     script:
@@ -270,7 +272,7 @@ rule cardiac_deepcycle:
     benchmark:
         f"{BENCH}/cardiac_deepcycle.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../../envs/voxelmorph.yaml"
     params:
         cfg=config["cardiac"],
         seed=config["seed"],

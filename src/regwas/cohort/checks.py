@@ -252,7 +252,8 @@ def _check_one(
     if os.path.isfile(path + ".hea"):
         return _wfdb_record(path) if deep else (None, None)
     problem = _check_plain(path, deep)
-    if problem or not deep or modality not in IMAGE_LAYOUTS:
+    nifti = path.endswith((".nii", ".nii.gz"))
+    if problem or not deep or not nifti or modality not in IMAGE_LAYOUTS:
         return problem, None
     return _image_layout(path, modality)
 

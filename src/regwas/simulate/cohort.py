@@ -248,7 +248,9 @@ def _render(
         n_imaged = max(1, round(fraction * len(people)))
         keep = np.sort(rng.choice(len(people), n_imaged, replace=False))
         people = people.iloc[keep].reset_index(drop=True)
-        log.info("%s: %d of the people are imaged (imaged_fraction %g)", modality, n_imaged, fraction)
+        log.info(
+            "%s: %d of the people are imaged (imaged_fraction %g)", modality, n_imaged, fraction
+        )
     module = _renderer(modality)
     render = getattr(module, f"render_{modality}")
     cols = [c for c in factors.columns if c.startswith(f"{modality}.")]

@@ -42,8 +42,7 @@ from regwas.register.cine.deepcycle import (
     resample_to_grid,
     train,
 )
-from regwas.register.image.dxa import read_image_manifest
-from regwas.register.image.stores import write_qc_summary
+from regwas.register.image.tables import read_image_manifest, write_qc_summary
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +135,11 @@ def build_cardiac_deepcycle(
     dcfg = cfg["deepcycle"]
     ids, cines, frame_ms = load_cines(manifest_path, cfg["size"])
     n, t = cines.shape[:2]
-    small = np.stack([prepare(c, dcfg["size"]) for c in cines]) if dcfg["size"] != cfg["size"] else cines
+    small = (
+        np.stack([prepare(c, dcfg["size"]) for c in cines])
+        if dcfg["size"] != cfg["size"]
+        else cines
+    )
     rng = np.random.default_rng([int(seed), 0xDC])
     pick = np.sort(rng.choice(n, min(n, dcfg["train_subjects"]), replace=False))
     torch.set_num_threads(int(dcfg["threads"]))
@@ -199,4 +202,3 @@ def build_cardiac_deepcycle(
     log.info("DeepCycle: %s", summary)
     write_qc_summary(out_dir, QC_COLUMNS)
     return qc
-

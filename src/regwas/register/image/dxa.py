@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -28,7 +27,7 @@ from regwas.io.arraystore import ArrayStoreWriter
 from regwas.io.tables import read_tsv
 from regwas.register.image.metrics import mean_dice, ncc
 from regwas.register.image.nifti import Grid, read_image
-from regwas.register.image.stores import write_qc_summary
+from regwas.register.image.tables import read_image_manifest, write_qc_summary
 
 log = logging.getLogger(__name__)
 
@@ -38,37 +37,6 @@ QC_COLUMNS = ["seconds", "ncc_before", "ncc_after", "dice_before", "dice_after"]
 def dxa_config(cfg: dict | None) -> dict:
     """The ``dxa`` config section, validated against the schema with defaults filled in."""
     return section("dxa", cfg)
-
-
-def read_image_manifest(path: str | os.PathLike, modality: str) -> pd.DataFrame:
-    """sample_id, image and labels (or None) of an image manifest (columns sample_id, path and
-    optional label_path; relative paths against the manifest's folder). InputError names the
-    manifest and the sample of a row with no file."""
-    man = read_tsv(path, dtype=str)
-    for col in ("sample_id", "path"):
-        if col not in man.columns:
-            raise InputError(f"{modality} manifest {path}: missing column {col!r}")
-    if len(man) == 0:
-        raise InputError(f"{modality} manifest {path}: no rows")
-    if man["sample_id"].duplicated().any():
-        sid = man.loc[man["sample_id"].duplicated(), "sample_id"].iloc[0]
-        raise InputError(f"{modality} manifest {path}: sample {sid} listed twice")
-    base = Path(path).resolve().parent
-
-    def resolve(p):
-        if not isinstance(p, str) or not p.strip():
-            return None
-        q = Path(p)
-        return str(q if q.is_absolute() else base / q)
-
-    out = pd.DataFrame({"sample_id": man["sample_id"].astype(str)})
-    out["image"] = [resolve(p) for p in man["path"]]
-    if out["image"].isna().any():
-        sid = out.loc[out["image"].isna(), "sample_id"].iloc[0]
-        raise InputError(f"{modality} manifest {path}: sample {sid} has no file (column path)")
-    labels = man["label_path"] if "label_path" in man.columns else [None] * len(man)
-    out["labels"] = [resolve(p) for p in labels]
-    return out
 
 
 def median_bmi_exemplar(ids: list[str], samples_path: str | os.PathLike) -> str:

@@ -62,3 +62,13 @@ rule ecg:
 rule brain:
     input:
         modality_targets("brain"),
+
+
+rule cardiac:
+    input:
+        modality_targets("cardiac"),
+
+
+rule dxa:
+    input:
+        modality_targets("dxa"),

@@ -373,3 +373,33 @@ def test_cli_never_deletes_user_files(tmp_path: Path, monkeypatch: pytest.Monkey
     assert main(["simulate", "--config", str(config), "--out", ".", "--force"]) == 2
     assert [p.name for p in user.iterdir()] == ["important.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "data"]
+
+
+def test_imaged_subset_and_causal_variants_per_modality(tmp_path: Path) -> None:
+    """simulate.imaged_fraction images a seeded subset (manifest and image phenotypes only for
+    them); factors.causal_per_modality sets a modality's causal count; the planted skeletal
+    codes of the defaults are drawn with their DXA factor."""
+    cfg = {
+        "n_samples": 60,
+        "modalities": ["dxa"],
+        "imaged_fraction": {"dxa": 0.5},
+        "genotypes": {"n_chromosomes": 3, "chromosome_length": 300_000},
+        "factors": {"causal_per_factor": 3, "causal_per_modality": {"dxa": 1}},
+    }
+    out = simulate(cfg, 4, tmp_path / "bb")
+    samples = pd.read_csv(out / "samples.tsv", sep="\t")
+    man = pd.read_csv(out / "dxa.manifest.tsv", sep="\t")
+    assert len(man) == 30 and set(man["sample_id"]) < set(samples["sample_id"])
+    imaged = samples["sample_id"].isin(man["sample_id"])
+    assert samples.loc[imaged, "dxa_height_mm"].notna().all()
+    assert samples.loc[~imaged, "dxa_height_mm"].isna().all()
+    causal = pd.read_csv(out / "truth/causal_variants.tsv", sep="\t")
+    assert causal.groupby("factor").size().to_dict() == {"bmd": 1, "height": 1, "hip_width": 1}
+    truth = pd.read_csv(out / "truth/disease_effects.tsv", sep="\t").set_index("icd10")
+    assert truth.loc["M81.9", "factor"] == "bmd" and truth.loc["M16.9", "factor"] == "hip_width"
+    assert "I51.7" not in truth.index  # cardiac is not simulated: its codes are skipped
+    # the subset is seeded: the same seed images the same people
+    again = simulate(cfg, 4, tmp_path / "bb2")
+    assert pd.read_csv(again / "dxa.manifest.tsv", sep="\t")["sample_id"].equals(man["sample_id"])
+    with pytest.raises(InputError, match="imaged_fraction.*cardiac"):
+        simulate({**cfg, "imaged_fraction": {"cardiac": 0.5}}, 4, tmp_path / "bb3")

@@ -156,3 +156,31 @@ def test_a_real_cohort_without_a_chromosome_stops_the_plan(tmp_path):
     assert "inputs.genotypes" in out and not (tmp_path / "wd" / "results").exists()
     code, out = dry_run(tmp_path, {**changes, "chromosomes": [1, 2], "inputs": inputs})
     assert code == 0, out[-3000:]
+
+
+def test_cardiac_and_dxa_spaces_are_planned(tmp_path):
+    """cardiac (native, deepcycle) and dxa (native, rigid) go through the spine: their stores,
+    every per-space result, overlays and comparison are planned; the simulation declares the
+    cine's true phase, which DeepCycle's QC reads."""
+    changes = {
+        "modalities": ["cardiac", "dxa"],
+        "spaces": {"cardiac": ["native", "deepcycle"], "dxa": ["native", "rigid"]},
+        "simulate": {
+            "modalities": ["cardiac", "dxa"],
+            "imaged_fraction": {"cardiac": 0.5, "dxa": 0.5},
+            "factors": {"causal_per_modality": {"cardiac": 1, "dxa": 1}},
+        },
+    }
+    code, out = dry_run(tmp_path, changes)
+    assert code == 0, out[-3000:]
+    for rule in ("dxa_native", "dxa_rigid", "cardiac_native", "cardiac_deepcycle"):
+        assert f"\nrule {rule}:" in out, rule
+    assert "truth/cardiac_phase.tsv" in job_block(out, "simulate")
+    assert "truth/cardiac_phase.tsv" in job_block(out, "cardiac_deepcycle")
+    for target in (
+        "results/cardiac/deepcycle/gwas.tsv.gz",
+        "results/dxa/rigid/probes.tsv",
+        "results/plots/cardiac/overlays.png",
+        "results/plots/dxa/rigid_vs_native.miami.png",
+    ):
+        assert target in out, target

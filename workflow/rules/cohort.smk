@@ -14,6 +14,7 @@ rule simulate:
         ),
         causal=f"{SIM}/truth/causal_variants.tsv",
         diseases=f"{SIM}/truth/disease_effects.tsv",
+        extra_truth=simulated_extra_truth(),
     log:
         f"{LOGS}/simulate.log",
     benchmark:

@@ -162,6 +162,21 @@ def simulated_manifests():
     return [f"{SIM}/{m}.manifest.tsv" for m in sim["modalities"]]
 
 
+def simulated_extra_truth():
+    """Truth files only some modalities' renderers write (the cine's true phase per frame)."""
+    sim = config["simulate"]
+    if sim["render"] and "cardiac" in sim["modalities"]:
+        return [f"{SIM}/truth/cardiac_phase.tsv"]
+    return []
+
+
+def cardiac_phase_truth(wildcards=None):
+    """The simulated cine's true phase per frame (DeepCycle QC), when the cohort is simulated."""
+    if config["cohort"] == "simulate":
+        return {"truth": f"{SIM}/truth/cardiac_phase.tsv"}
+    return {}
+
+
 def cohort_inputs():
     """The cohort's raw input files: simulated ones, or a real cohort's from config."""
     if config["cohort"] == "simulate":

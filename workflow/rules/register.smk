@@ -186,3 +186,95 @@ rule brain_voxelmorph_apply:
         cfg=config["brain"]["voxelmorph"],
     script:
         "../../scripts/brain_voxelmorph_apply.py"
+
+
+# DXA: the images as scanned (native) and ANTs rigid to the median-BMI exemplar (rigid).
+
+
+rule dxa_native:
+    input:
+        manifest=f"{COHORT}/dxa.manifest.tsv",
+        samples=f"{COHORT}/samples.tsv",
+    output:
+        data=space_file("data.npy", "dxa", "native"),
+        samples=space_file("samples.tsv", "dxa", "native"),
+        qc=space_file("qc.tsv", "dxa", "native"),
+        summary=space_file("qc_summary.tsv", "dxa", "native"),
+    log:
+        f"{LOGS}/dxa_native.log",
+    benchmark:
+        f"{BENCH}/dxa_native.tsv"
+    conda:
+        "../../envs/register.yaml"
+    script:
+        "../../scripts/dxa_native.py"
+
+
+rule dxa_rigid:
+    input:
+        manifest=f"{COHORT}/dxa.manifest.tsv",
+        samples=f"{COHORT}/samples.tsv",
+    output:
+        data=space_file("data.npy", "dxa", "rigid"),
+        samples=space_file("samples.tsv", "dxa", "rigid"),
+        qc=space_file("qc.tsv", "dxa", "rigid"),
+        summary=space_file("qc_summary.tsv", "dxa", "rigid"),
+    log:
+        f"{LOGS}/dxa_rigid.log",
+    benchmark:
+        f"{BENCH}/dxa_rigid.tsv"
+    conda:
+        "../../envs/register.yaml"
+    params:
+        cfg=config["dxa"],
+        seed=config["seed"],
+    script:
+        "../../scripts/dxa_rigid.py"
+
+
+# Cardiac cine: frames in acquisition order (native) and resampled onto a common cycle-phase
+# grid by DeepCycle, trained on the cohort (deepcycle); phase QC against the simulator's truth.
+# The env of the learned image registration (torch + the image-registration package's NIfTI
+# geometry, which can hand images to ANTs).
+
+
+rule cardiac_native:
+    input:
+        manifest=f"{COHORT}/cardiac.manifest.tsv",
+    output:
+        data=space_file("data.npy", "cardiac", "native"),
+        samples=space_file("samples.tsv", "cardiac", "native"),
+        qc=space_file("qc.tsv", "cardiac", "native"),
+    log:
+        f"{LOGS}/cardiac_native.log",
+    benchmark:
+        f"{BENCH}/cardiac_native.tsv"
+    conda:
+        "../../envs/voxelmorph.yaml"
+    params:
+        cfg=config["cardiac"],
+    script:
+        "../../scripts/cardiac_native.py"
+
+
+rule cardiac_deepcycle:
+    input:
+        unpack(cardiac_phase_truth),
+        manifest=f"{COHORT}/cardiac.manifest.tsv",
+    output:
+        data=space_file("data.npy", "cardiac", "deepcycle"),
+        samples=space_file("samples.tsv", "cardiac", "deepcycle"),
+        qc=space_file("qc.tsv", "cardiac", "deepcycle"),
+        summary=space_file("qc_summary.tsv", "cardiac", "deepcycle"),
+        model=space_file("model.pt", "cardiac", "deepcycle"),
+    log:
+        f"{LOGS}/cardiac_deepcycle.log",
+    benchmark:
+        f"{BENCH}/cardiac_deepcycle.tsv"
+    conda:
+        "../../envs/voxelmorph.yaml"
+    params:
+        cfg=config["cardiac"],
+        seed=config["seed"],
+    script:
+        "../../scripts/cardiac_deepcycle.py"

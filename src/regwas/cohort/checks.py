@@ -295,11 +295,43 @@ def check_file(path: str, deep: bool = True) -> str | None:
     return _check_one(path, deep)[0]
 
 
-def _check_one(path: str, deep: bool = True) -> tuple[str | None, tuple | None]:
-    """check_file's problem, and for a WFDB record its (rate, samples, leads)."""
+def _check_one(
+    path: str, deep: bool = True, modality: str | None = None
+) -> tuple[str | None, tuple | None]:
+    """check_file's problem, and for a WFDB record its (rate, samples, leads); for an image of
+    a modality with a fixed layout (``IMAGE_LAYOUTS``) its layout ("image", shape)."""
     if os.path.isfile(path + ".hea"):
         return _wfdb_record(path) if deep else (None, None)
-    return _check_plain(path, deep), None
+    problem = _check_plain(path, deep)
+    nifti = path.endswith((".nii", ".nii.gz"))
+    if problem or not deep or not nifti or modality not in IMAGE_LAYOUTS:
+        return problem, None
+    return _image_layout(path, modality)
+
+
+#: modalities whose images must have one layout: a cine is (x, y, 1, t) with its frame interval
+#: in pixdim[4]; a DXA image is a 2D projection (x, y) or (x, y, 1)
+IMAGE_LAYOUTS = ("cardiac", "dxa")
+
+
+def _image_layout(path: str, modality: str) -> tuple[str | None, tuple | None]:
+    """(problem or None, ("image", shape the cohort must share)) of a cine or DXA NIfTI."""
+    import nibabel as nib
+
+    img = nib.load(path)
+    shape, zooms = tuple(int(x) for x in img.shape), img.header.get_zooms()
+    if modality == "cardiac":
+        if len(shape) != 4 or shape[2] != 1 or shape[3] < 4:
+            return (
+                f"a cine needs shape (x, y, 1, t) with a time axis of >= 4 frames, got {shape}",
+                None,
+            )
+        if not float(zooms[3]) > 0:
+            return f"the cine has no frame interval (pixdim[4] is {float(zooms[3]):g})", None
+        return None, ("image", (shape[0], shape[1], shape[3]))
+    if len(shape) < 2 or any(x != 1 for x in shape[2:]):
+        return f"a DXA image must be 2D, shape (x, y) or (x, y, 1), got {shape}", None
+    return None, ("image", shape[:2])
 
 
 def _check_plain(path: str, deep: bool) -> str | None:
@@ -353,6 +385,13 @@ def check_manifest_files(
         for sid, p in zip(manifest["sample_id"], manifest[col], strict=True)
         if not pd.isna(p)
     ]
+    if "path" in manifest.columns:
+        empty = manifest["path"].isna() | (manifest["path"].astype(str).str.strip() == "")
+        if empty.any():
+            raise InputError(
+                f"{modality} manifest {source}: sample {manifest.loc[empty, 'sample_id'].iloc[0]}"
+                f" has no file (column path); {int(empty.sum())} rows without one"
+            )
     paths = [p for _, _, p in jobs]
     desc = f"checking {modality} files"
     if threads > 1 and deep and len(paths) >= 200:
@@ -361,14 +400,18 @@ def check_manifest_files(
         with ProcessPoolExecutor(max_workers=threads) as pool:
             found = list(
                 tqdm(
-                    pool.map(functools.partial(_check_one, deep=deep), paths, chunksize=chunk),
+                    pool.map(
+                        functools.partial(_check_one, deep=deep, modality=modality),
+                        paths,
+                        chunksize=chunk,
+                    ),
                     total=len(paths),
                     desc=desc,
                     disable=None,
                 )
             )
     else:
-        found = [_check_one(p, deep) for p in tqdm(paths, desc=desc, disable=None)]
+        found = [_check_one(p, deep, modality) for p in tqdm(paths, desc=desc, disable=None)]
     bad = [(sid, col, p, why) for (sid, col, p), (why, _) in zip(jobs, found, strict=True) if why]
     shapes = [shape for _, shape in found]
     expected = _unexpected_records(jobs, shapes, ecg_fs, ecg_leads)
@@ -393,6 +436,8 @@ def check_manifest_files(
 
 
 def _describe(shape: tuple) -> str:
+    if shape[0] == "image":
+        return f"shape {shape[1]}"
     fs, n, leads = shape
     return f"{fs:g} Hz, {n} samples, {len(leads)} leads ({','.join(leads)})"
 

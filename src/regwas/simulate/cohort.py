@@ -78,8 +78,9 @@ def resolve_config(cfg: dict | None) -> dict:
             f"simulate.genotypes.populations: proportions sum to {sum(pops.values())}, not 1"
         )
     f = c["factors"]
+    most = max([f["causal_per_factor"], *f["causal_per_modality"].values()])
     systematic = (
-        f["causal_per_factor"] * f["variance_per_variant"]
+        most * f["variance_per_variant"]
         + f["ancestry_shift"] ** 2
         + f["age_effect"] ** 2
         + f["sex_effect"] ** 2
@@ -89,6 +90,11 @@ def resolve_config(cfg: dict | None) -> dict:
         raise InputError(
             f"simulate.factors.variance_per_variant: causal_per_factor x variance_per_variant + "
             f"squared covariate and ancestry effects = {systematic:.3f}; must stay below 0.9"
+        )
+    unknown = sorted(set(c["imaged_fraction"]) - set(c["modalities"]))
+    if unknown:
+        raise InputError(
+            f"simulate.imaged_fraction: {unknown} not in simulate.modalities {c['modalities']}"
         )
     _check_diseases(c)
     return c
@@ -161,7 +167,7 @@ def _resolve_diseases(cfg: dict, names: dict[str, list[str]]) -> list[dict]:
         d = dict(d)
         m = d["modality"]
         if m is not None and m not in names:
-            log.warning("diseases[%d] %s: modality %s is not simulated; skipped", i, d["icd10"], m)
+            log.info("diseases[%d] %s: modality %s is not simulated; skipped", i, d["icd10"], m)
             continue
         if m is not None:
             fac = d["factor"]
@@ -239,7 +245,20 @@ def _render(
     root: Path,
     threads: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Call render_{modality}; return (manifest: sample_id + path columns, phenotype columns)."""
+    """Call render_{modality}; return (manifest: sample_id + path columns, phenotype columns).
+
+    With ``simulate.imaged_fraction.{modality}`` below 1 only a seeded subset of the people is
+    imaged (as a biobank images a subset): the manifest lists them alone and the others get no
+    image-derived phenotypes."""
+    fraction = float(cfg["imaged_fraction"].get(modality, 1.0))
+    if fraction < 1.0:
+        rng = np.random.default_rng(component_seed(seed, f"{modality}.imaged"))
+        n_imaged = max(1, round(fraction * len(people)))
+        keep = np.sort(rng.choice(len(people), n_imaged, replace=False))
+        people = people.iloc[keep].reset_index(drop=True)
+        log.info(
+            "%s: %d of the people are imaged (imaged_fraction %g)", modality, n_imaged, fraction
+        )
     module = _renderer(modality)
     render = getattr(module, f"render_{modality}")
     cols = [c for c in factors.columns if c.startswith(f"{modality}.")]

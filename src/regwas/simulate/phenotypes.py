@@ -99,7 +99,8 @@ def select_causal_variants(
     ``variants`` has chromosome (int), index (row in its .bim), variant_id, position, alt, ref,
     maf and min_population_maf.
     """
-    k = int(cfg["causal_per_factor"])
+    k_default = int(cfg["causal_per_factor"])
+    k_by = {m: int(v) for m, v in (cfg.get("causal_per_modality") or {}).items()}
     min_dist = int(cfg["min_causal_distance"])
     min_maf = float(cfg["min_causal_maf"])
     cand = variants[(variants["maf"] >= min_maf) & (variants["min_population_maf"] >= min_maf)]
@@ -108,8 +109,9 @@ def select_causal_variants(
     picked: dict[int, list[int]] = {int(c): [] for c in chroms}
     rows = []
     slot = 0
+    total = sum(k_by.get(m, k_default) for m, _ in factor_keys)
     for modality, factor in factor_keys:
-        for _ in range(k):
+        for _ in range(k_by.get(modality, k_default)):
             found = None
             for step in range(len(chroms)):
                 c = int(chroms[(slot + step) % len(chroms)])
@@ -124,9 +126,10 @@ def select_causal_variants(
                     break
             if found is None:
                 raise InputError(
-                    f"simulate.factors.causal_per_factor: cannot place {k * len(factor_keys)} "
+                    f"simulate.factors.causal_per_factor: cannot place {total} "
                     f"causal variants with MAF >= {min_maf} (in every population) at least "
-                    f"{min_dist} bp apart; lower causal_per_factor or min_causal_distance, or "
+                    f"{min_dist} bp apart; lower causal_per_factor (or causal_per_modality) or "
+                    "min_causal_distance, or "
                     "simulate more or longer chromosomes"
                 )
             rows.append({"modality": modality, "factor": factor, **found.to_dict()})

@@ -17,5 +17,12 @@ __all__, __getattr__, __dir__ = lazy_api(
             "phase_qc",
             "resample_to_grid",
         ],
+        "stores": [
+            "cardiac_config",
+            "load_cines",
+            "build_cardiac_native",
+            "read_true_phase",
+            "build_cardiac_deepcycle",
+        ],
     },
 )

@@ -1,5 +1,6 @@
-"""Image registration (brain MRI, DXA; the cardiac cine issue reuses it): NIfTI geometry,
-QC metrics, ANTs affine/SyN and rigid 2D, templates, chunked array stores, VoxelMorph."""
+"""Image registration (brain MRI, DXA; the cine stores reuse its helpers): NIfTI geometry,
+QC metrics, ANTs affine/SyN and rigid 2D, templates, chunked array stores, DXA stores,
+VoxelMorph."""
 
 from regwas._exports import lazy_api
 
@@ -39,7 +40,14 @@ __all__, __getattr__, __dir__ = lazy_api(
             "n_chunks",
             "register_chunk",
             "gather_chunks",
-            "write_qc_summary",
+        ],
+        "tables": ["read_image_manifest", "write_qc_summary"],
+        "dxa": [
+            "dxa_config",
+            "median_bmi_exemplar",
+            "DxaImage",
+            "build_dxa_native",
+            "build_dxa_rigid",
         ],
         "voxelmorph": [
             "warp",

@@ -36,19 +36,11 @@ from regwas.io.mni import load_template
 from regwas.io.tables import read_tsv
 from regwas.register.image.metrics import mean_dice, ncc
 from regwas.register.image.nifti import Grid, read_image, resample_to_grid
+from regwas.register.image.tables import QC_COLUMNS, write_qc_summary
 
 log = logging.getLogger(__name__)
 
 TEMPLATE_IMAGE, TEMPLATE_LABELS = "template.nii.gz", "template_dseg.nii.gz"
-QC_COLUMNS = [
-    "seconds",
-    "ncc_before",
-    "ncc_after",
-    "dice_before",
-    "dice_after",
-    "pct_nonpos_jac",
-    "retried",
-]
 
 
 def brain_config(cfg: dict | None) -> dict:
@@ -393,35 +385,3 @@ def gather_chunks(
     log.info("%s: %d subjects, %d excluded (failed registration)", out_dir, len(qc_all), n_bad)
     write_qc_summary(out_dir)
     return qc_all
-
-
-def write_qc_summary(store_dir: str | os.PathLike) -> pd.DataFrame:
-    """qc_summary.tsv: per QC metric n, mean, sd, median, min, max; plus subjects excluded."""
-    d = Path(store_dir)
-    qc = read_tsv(d / QC, dtype={"sample_id": str})
-    rows = [
-        {
-            "metric": "excluded",
-            "n": len(qc),
-            "mean": float((~qc["ok"].astype(bool)).sum()),
-        }
-    ]
-    for col in QC_COLUMNS:
-        if col in qc.columns:
-            v = pd.to_numeric(qc[col], errors="coerce").dropna()
-            if len(v):
-                rows.append(
-                    {
-                        "metric": col,
-                        "n": len(v),
-                        "mean": v.mean(),
-                        "sd": v.std(),
-                        "median": v.median(),
-                        "min": v.min(),
-                        "max": v.max(),
-                    }
-                )
-    table = pd.DataFrame(rows)
-    with atomic_path(d / "qc_summary.tsv") as tmp:
-        table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
-    return table

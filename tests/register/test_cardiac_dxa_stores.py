@@ -1,0 +1,157 @@
+"""The DXA and cardiac cine array stores the workflow builds: native stores equal a direct
+computation, rigid DXA registration to the median-BMI exemplar raises NCC and Dice for every
+person, DeepCycle's store carries the phase QC against the simulator's true phase and the
+frame-index baseline; bad images stop with the sample and file named."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from regwas.errors import InputError
+from regwas.io.arraystore import ArrayStore
+from regwas.io.tables import read_tsv
+from regwas.simulate import cardiac, dxa
+
+os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = "1"
+N = 10
+
+
+def _people(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "sample_id": [f"S{i:06d}" for i in range(n)],
+            "sex": rng.choice(["F", "M"], n),
+            "bmi": rng.normal(26, 4, n).round(1),
+        }
+    )
+
+
+def _render(tmp: Path, module, n: int, cfg: dict) -> tuple[Path, Path]:
+    people = _people(n, 1)
+    factors = pd.DataFrame(
+        np.random.default_rng(2).standard_normal((n, len(module.FACTORS))),
+        columns=module.FACTORS,
+        index=people["sample_id"],
+    )
+    render = getattr(module, f"render_{module.__name__.rsplit('.', 1)[1]}")
+    table = render(people, factors, cfg, 5, tmp)
+    table[["sample_id", "path", "label_path"]].to_csv(tmp / "manifest.tsv", sep="\t", index=False)
+    people.to_csv(tmp / "samples.tsv", sep="\t", index=False)
+    return tmp / "manifest.tsv", tmp / "samples.tsv"
+
+
+@pytest.fixture(scope="module")
+def dxa_files(tmp_path_factory):
+    return _render(tmp_path_factory.mktemp("dxa"), dxa, N, {})
+
+
+def test_exemplar_is_the_median_bmi_person(dxa_files):
+    from regwas.register.image.dxa import median_bmi_exemplar
+
+    samples = read_tsv(dxa_files[1], dtype={"sample_id": str})
+    ids = samples["sample_id"].tolist()
+    # direct: the lower median of the sorted BMIs
+    expected = samples.sort_values("bmi", kind="stable")["sample_id"].iloc[(N - 1) // 2]
+    assert median_bmi_exemplar(ids, dxa_files[1]) == expected
+
+
+def test_dxa_native_and_rigid_stores(dxa_files, tmp_path):
+    pytest.importorskip("ants")
+    from regwas.register.image.dxa import build_dxa_native, build_dxa_rigid
+
+    manifest, samples = dxa_files
+    build_dxa_native(manifest, samples, tmp_path / "native")
+    build_dxa_rigid(manifest, samples, {}, 3, tmp_path / "rigid")
+    native, rigid = ArrayStore(tmp_path / "native"), ArrayStore(tmp_path / "rigid")
+    man = read_tsv(manifest, dtype=str)
+    assert list(native.sample_ids) == list(rigid.sample_ids) == man["sample_id"].tolist()
+    first = np.asarray(nib.load(manifest.parent / man["path"][0]).dataobj)[:, :, 0]
+    np.testing.assert_array_equal(native.data[0], first)  # as scanned, no scaling
+    qc = read_tsv(tmp_path / "rigid" / "qc.tsv", dtype={"sample_id": str}).set_index("sample_id")
+    assert qc["ok"].astype(bool).all()
+    others = qc[qc["ncc_before"] < 0.999]  # every person but the exemplar itself
+    assert len(others) == N - 1
+    assert (others["ncc_after"] > others["ncc_before"]).all()
+    assert others["dice_after"].mean() > others["dice_before"].mean() + 0.1
+    summary = read_tsv(tmp_path / "rigid" / "qc_summary.tsv")
+    assert {"ncc_after", "dice_after", "seconds"} <= set(summary["metric"])
+
+
+def test_a_dxa_image_of_another_shape_stops_the_native_store(dxa_files, tmp_path):
+    from regwas.register.image.dxa import build_dxa_native
+
+    manifest, samples = dxa_files
+    man = read_tsv(manifest, dtype=str)
+    man["path"] = [str(manifest.parent / p) for p in man["path"]]
+    man["label_path"] = [str(manifest.parent / p) for p in man["label_path"]]
+    odd = tmp_path / "odd.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((20, 30, 1), np.float32), np.eye(4)), odd)
+    man.loc[3, "path"] = str(odd)
+    man.to_csv(tmp_path / "m.tsv", sep="\t", index=False)
+    with pytest.raises(InputError, match=rf"sample {man.sample_id[3]}: .*odd\.nii\.gz: shape"):
+        build_dxa_native(tmp_path / "m.tsv", samples, tmp_path / "out")
+    assert not (tmp_path / "out" / "data.npy").exists()
+
+
+@pytest.fixture(scope="module")
+def cine_files(tmp_path_factory):
+    return _render(tmp_path_factory.mktemp("cine"), cardiac, N, {"frames": 12, "matrix": 32})
+
+
+def test_cardiac_native_store_equals_the_prepared_frames(cine_files, tmp_path):
+    from regwas.register.cine.deepcycle import prepare, read_cine
+    from regwas.register.cine.stores import build_cardiac_native
+
+    manifest, _ = cine_files
+    build_cardiac_native(manifest, {"size": 16}, tmp_path / "native")
+    store = ArrayStore(tmp_path / "native")
+    assert store.data.shape == (N, 16, 16, 12)
+    man = read_tsv(manifest, dtype=str)
+    frames = prepare(read_cine(manifest.parent / man["path"][4])[0], 16)
+    np.testing.assert_allclose(store.data[4], np.moveaxis(frames, 0, -1), rtol=1e-6)
+
+
+def test_deepcycle_store_reports_phase_qc_against_truth(cine_files, tmp_path):
+    pytest.importorskip("torch")
+    from regwas.register.cine.deepcycle import frame_index_phase, phase_qc
+    from regwas.register.cine.stores import build_cardiac_deepcycle, read_true_phase
+
+    manifest, _ = cine_files
+    cfg = {"size": 16, "deepcycle": {"size": 8, "stage1_steps": 5, "threads": 1}}
+    truth = manifest.parent / "truth" / "cardiac_phase.tsv"
+    build_cardiac_deepcycle(manifest, cfg, 1, tmp_path / "dc", true_phase=truth)
+    store = ArrayStore(tmp_path / "dc")
+    assert store.data.shape == (N, 16, 16, 12) and (tmp_path / "dc" / "model.pt").exists()
+    qc = read_tsv(tmp_path / "dc" / "qc.tsv", dtype={"sample_id": str})
+    ids = qc["sample_id"].tolist()
+    # the baseline columns equal phase_qc of the frame-index phase against the true phase
+    base = phase_qc(frame_index_phase(N, 12), read_true_phase(truth, ids, 12))
+    np.testing.assert_allclose(qc["error_deg_frame_index"], base["error_deg"], rtol=1e-5)
+    np.testing.assert_allclose(qc["concordance_frame_index"], 1.0, atol=1e-6)
+    assert qc["concordance"].between(0, 1).all() and set(qc["qc_pass"]) <= {0, 1}
+    # frames in the first row of the grid are a blend of the subject's own frames
+    assert np.isfinite(store.data[:]).all()
+
+
+def test_cines_with_another_frame_count_stop_the_store(cine_files, tmp_path):
+    from regwas.register.cine.stores import build_cardiac_native
+
+    manifest, _ = cine_files
+    man = read_tsv(manifest, dtype=str)
+    man["path"] = [str(manifest.parent / p) for p in man["path"]]
+    man["label_path"] = [str(manifest.parent / p) for p in man["label_path"]]
+    odd = tmp_path / "odd.nii.gz"
+    img = nib.Nifti1Image(np.ones((32, 32, 1, 7), np.float32), np.eye(4))
+    img.header.set_zooms((2.5, 2.5, 8.0, 40.0))
+    nib.save(img, odd)
+    man.loc[2, "path"] = str(odd)
+    man.to_csv(tmp_path / "m.tsv", sep="\t", index=False)
+    with pytest.raises(InputError, match=rf"sample {man.sample_id[2]}: .*odd\.nii\.gz: 7 frames"):
+        build_cardiac_native(tmp_path / "m.tsv", {}, tmp_path / "out")

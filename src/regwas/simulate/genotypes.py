@@ -171,7 +171,7 @@ def apply_relatives(
     sizes: dict[str, int],
     plan: RelativesPlan,
     crossovers: float,
-    chromosome: int,
+    chromosome: int | str,
 ) -> np.ndarray:
     """Cohort ALT counts (people x sites, int8) from the haplotypes of all simulated
     individuals (individuals x sites x 2, population by population, each population's ghosts
@@ -187,7 +187,9 @@ def apply_relatives(
         i = int(member[1])
         return int(sim_offsets[pop_of[i]] + i - offsets[pop_of[i]])
 
-    rng = np.random.default_rng([plan.seed, int(chromosome)])
+    # chromosome X draws with the 23rd seed slot, as its coalescent does
+    key = X_SEED_INDEX + 1 if str(chromosome) == X_CHROMOSOME else int(chromosome)
+    rng = np.random.default_rng([plan.seed, key])
     parents = haps.copy()  # children are built from the parents' original haplotypes
     for child, p1, p2 in plan.children:
         g1 = _transmit(parents[row(p1)], positions, crossovers, rng)

@@ -4,6 +4,7 @@
 # workflow/profiles/default (auto-loaded through the top-level `profiles` link; snakemake looks
 # for profiles/default); rules set only what depends on the config (gwas_chrom's gpu).
 import os
+import sys
 
 from snakemake.utils import min_version, validate
 
@@ -16,6 +17,20 @@ min_version("8.0")
 configfile: "config/config.yaml"
 
 
+# A bad key (a typo at any level, a wrong type, a value out of range) stops the run with one
+# line naming the key (and, for a typo, the allowed ones), before Snakemake's own validation,
+# whose message prints the whole schema (thousands of lines). Without regwas in Snakemake's
+# env, snakemake's validate below still runs.
+try:
+    from regwas.config.schema import validate_config
+    from regwas.errors import InputError
+except ImportError:
+    validate_config = None
+if validate_config is not None:
+    try:
+        validate_config(config, source="config")
+    except InputError as err:
+        sys.exit("; ".join(line.strip() for line in str(err).splitlines()))
 validate(config, "workflow/schemas/config.schema.yaml")
 
 

@@ -7,10 +7,25 @@ requested column are reported (or dropped, when the caller allows it).
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
 from regwas.errors import InputError
+
+
+def raw_table_hint(table: pd.DataFrame, missing: list[str]) -> str:
+    """A hint for a missing-columns error when ``table`` looks like the raw samples table (the
+    cohort stage adds ``sex_male`` and the genetic PCs ``PC1..``): empty otherwise."""
+    wants = [c for c in missing if c == "sex_male" or re.fullmatch(r"PC\d+", str(c))]
+    has = [c for c in table.columns if re.fullmatch(r"PC\d+", str(c))]
+    if not wants or has:
+        return ""
+    return (
+        "; this looks like the raw samples table (no genetic PC columns): run `regwas "
+        "cohort` first and pass its samples.tsv"
+    )
 
 
 def design_matrix(
@@ -28,10 +43,13 @@ def design_matrix(
     the first sample ids (``table`` should carry a sample_id column or index).
     Constant columns (after one-hot) are dropped: they are collinear with the intercept.
     """
+    path = table.attrs.get("path")  # the file read_tsv read the table from, when known
+    source = f"{path} ({source})" if path and path not in source else source
     missing_cols = [c for c in columns if c not in table.columns]
     if missing_cols:
         raise InputError(
             f"{source}: no column(s) {missing_cols}; available: {list(table.columns)[:20]}"
+            + raw_table_hint(table, missing_cols)
         )
     ids = table["sample_id"].astype(str).to_numpy() if "sample_id" in table else table.index
     parts: list[np.ndarray] = []

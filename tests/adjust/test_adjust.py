@@ -196,13 +196,14 @@ def test_inlp_writes_exactly_the_kept_dimensions_and_the_gwas_tests_them(tmp_pat
     assert z_out.shape == (len(z), 8 - r)
     s = np.linalg.svd(z_out - z_out.mean(0), compute_uv=False)
     assert s[-1] / s[0] > 1e-3  # no dimension is rounding noise
-    # the GWAS's latent basis: d - r dimensions now; z P stored as float32 gave d
+    # the GWAS's latent basis: d - r dimensions now; z P stored as float32 (rank d - r up to
+    # float32 rounding) also gives d - r: the rank tolerance is float32's, not float64's
     from regwas.associate.gwas import prepare_basis
 
     C = np.ones((len(z), 1))
     assert prepare_basis(z_out, C).d == 8 - r
     P = nullspace_projection(rng.normal(size=(r, 8)), 8)
-    assert prepare_basis((z @ P).astype(np.float32).astype(np.float64), C).d == 8
+    assert prepare_basis((z @ P).astype(np.float32).astype(np.float64), C).d == 8 - r
 
 
 def _write(samples, tmp_path):
@@ -264,3 +265,26 @@ def test_adjust_file_and_cli(tmp_path):
         ]
     )
     assert rc == 2
+
+
+def test_embedding_outliers_match_a_direct_mahalanobis_and_flag_a_planted_outlier():
+    """D² equals scipy's Mahalanobis distance with the inverse sample covariance; Gaussian
+    embeddings flag nobody at the Bonferroni threshold; one person moved 12 SD in a
+    direction is flagged, and listed first."""
+    from scipy.spatial.distance import mahalanobis
+
+    from regwas.adjust.confounders import embedding_outliers
+
+    rng = np.random.default_rng(7)
+    n, d = 2000, 8
+    z = rng.standard_normal((n, d)) @ rng.standard_normal((d, d))
+    ids = np.array([f"S{i:04d}" for i in range(n)])
+    rep = embedding_outliers(ids, z)
+    assert rep["rank"] == d and rep["n_flagged"] == 0
+    z[123] += 12 * z.std(axis=0)
+    rep = embedding_outliers(ids, z)
+    vi = np.linalg.inv(np.cov(z.T))
+    direct = mahalanobis(z[123], z.mean(axis=0), vi) ** 2
+    assert rep["flagged"][0]["sample_id"] == "S0123"
+    np.testing.assert_allclose(rep["flagged"][0]["mahalanobis_sq"], direct, rtol=1e-4)
+    assert rep["n_flagged"] == 1

@@ -30,8 +30,10 @@ def write_bed(
     chrom: str | list[str] = "1",
     positions: np.ndarray | None = None,
     variant_ids: list[str] | None = None,
+    sex: np.ndarray | None = None,
 ) -> None:
-    """Write ALT counts (variants x samples, -9 missing) as a PLINK 1 file set (A1 = ALT = 'A')."""
+    """Write ALT counts (variants x samples, -9 missing) as a PLINK 1 file set (A1 = ALT = 'A');
+    ``sex``: .fam sex codes (1 male, 2 female, 0 unknown; default unknown)."""
     from bed_reader import to_bed
 
     m, n = G.shape
@@ -49,6 +51,8 @@ def write_bed(
         "allele_1": ["A"] * m,
         "allele_2": ["G"] * m,
     }
+    if sex is not None:
+        props["sex"] = [int(v) for v in sex]
     to_bed(f"{prefix}.bed", val, properties=props, count_A1=True)
 
 
@@ -191,7 +195,8 @@ def test_additive_equals_statsmodels_manova(small):
 
 def test_genotypic_equals_statsmodels_manova(small):
     """2 df (het and alt-hom dummies, imputed by class frequency): statsmodels' Pillai F and df;
-    variants with an empty genotype class are skipped."""
+    variants with an empty genotype class are written with empty statistics and a note naming
+    the genotype counts."""
     from regwas.io.embeddings import read_embeddings
 
     res = _run(small, "genotypic")
@@ -200,7 +205,19 @@ def test_genotypic_equals_statsmodels_manova(small):
     G = small["G"]
     empty = {f"v{j}" for j in range(len(FREQS)) if min((G[j] == c).sum() for c in (0, 1, 2)) == 0}
     assert empty, "the fixture should contain a variant with no alt homozygotes"
-    assert set(res["variant_id"]) == {f"v{j}" for j in range(len(FREQS))} - empty
+    assert set(res["variant_id"]) == {f"v{j}" for j in range(len(FREQS))}
+    untested = res[res["p_value"].isna()]
+    assert set(untested["variant_id"]) == empty
+    assert untested[["pillai", "f_stat", "neg_log10_p"]].isna().all().all()
+    for _, row in untested.iterrows():
+        j = int(row["variant_id"][1:])
+        c0, c1, c2 = ((G[j] == c).sum() for c in (0, 1, 2))
+        assert row["note"] == (
+            "untestable: empty genotype class for the 2-df test "
+            f"(REF hom {c0}, het {c1}, ALT hom {c2} called)"
+        )
+    res = res[res["p_value"].notna()]
+    assert (res["note"] == "").all()
     for _, row in res.iterrows():
         j = int(row["variant_id"][1:])
         called = G[j] >= 0
@@ -985,3 +1002,107 @@ def test_the_cohort_hwe_groups_are_those_each_job_finds(cohort, tmp_path):
     own = gwas.hwe_group_labels(cov.iloc[keep], cfg, SHARD_SEED)
     np.testing.assert_array_equal(setup[4], own)
     assert len(np.unique(own)) == 2  # not the all-zero table it was given
+
+
+def test_untestable_rows_are_counted_apart_and_left_out_of_gwas_ssf(small, tmp_path):
+    """The merge counts tested and untested variants apart; lambda GC and the GWAS-SSF
+    export use the tested ones only."""
+    from regwas.publish.gwas_ssf import to_gwas_ssf
+
+    shard_path = tmp_path / "chr1.parquet"
+    shard(
+        small["emb"], small["prefix"], shard_path, {**LOOSE_QC, "model": "genotypic"}, small["cov"]
+    )
+    frame = pd.read_parquet(shard_path)
+    n_untested = int(frame["p_value"].isna().sum())
+    assert n_untested > 0
+    summary = gwas.merge_shards([shard_path], tmp_path / "g.tsv.gz", {})
+    assert summary["n_untested"] == n_untested
+    assert summary["n_variants"] == len(frame) - n_untested
+    assert summary["lambda_gc"] == pytest.approx(lambda_gc(frame["neg_log10_p"].dropna()))
+    merged = read_sumstats(tmp_path / "g.tsv.gz")
+    assert merged["p_value"].isna().sum() == n_untested
+    assert merged.loc[merged["p_value"].isna(), "note"].str.startswith("untestable").all()
+    ssf = to_gwas_ssf(merged)
+    assert len(ssf) == len(frame) - n_untested
+
+
+@pytest.mark.parametrize("method", ["distance", "ld"])
+def test_leads_hold_one_chromosome_of_genotypes_at_a_time(loci, tmp_path, monkeypatch, method):
+    """Memory of the lead step: LD clumping reads the significant variants of one chromosome
+    per call (never all chromosomes at once); distance clumping reads the leads alone. The
+    leads and their directions do not change (against the per-class means computed here)."""
+    from regwas.associate.gwas import clump
+
+    calls = []
+    real = clump.read_variants
+
+    def recording(pattern, chrom, variant_ids, sample_ids):
+        calls.append((chrom, len(variant_ids)))
+        return real(pattern, chrom, variant_ids, sample_ids)
+
+    monkeypatch.setattr(clump, "read_variants", recording)
+    cfg = {"clump": {"method": method, "window_kb": 100, "r2": 0.1}}
+    pattern = str(loci["dir"] / "chr{chrom}")
+    leads = gwas.lead_variants(
+        loci["gwas"], cfg, pattern, loci["dir"] / "emb.parquet", tmp_path / "l.tsv"
+    )
+    g = loci["gwas"]
+    sig = g[g["p_value"] < 5e-8]
+    assert [c for c, _ in calls] == sorted({c for c, _ in calls}, key=[c for c, _ in calls].index)
+    for chrom, n_rows in calls:
+        if method == "ld":
+            assert n_rows == int((sig["chromosome"] == chrom).sum())
+        else:
+            assert n_rows == int((leads["chromosome"] == chrom).sum())
+    # directions against a direct computation from the .bed
+    from regwas.io.genotypes import read_genotype_rows, read_variant_table
+
+    for _, row in leads.iterrows():
+        prefix = pattern.replace("{chrom}", row["chromosome"])
+        index = read_variant_table(prefix)["variant_id"].tolist().index(row["variant_id"])
+        G = read_genotype_rows(prefix, np.array([index]))[0]
+        Y = loci["Y"]
+        het = Y[G == 1].mean(axis=0) - Y[G == 0].mean(axis=0)
+        np.testing.assert_allclose(json.loads(row["direction_het"]), het, atol=1e-6)
+
+
+def test_near_duplicate_dimension_is_not_a_dimension(small, tmp_path, caplog):
+    """A near-copy of a dimension (condition number ~1e7 once stored as float32) adds nothing
+    but float32 rounding: the test is on the span of the others (df1 = d - 1) with p equal to
+    statsmodels' MANOVA without the copy, and a warning names the dependent dimensions."""
+    rng = np.random.default_rng(5)
+    _, Y, _ = read_embeddings(small["emb"])
+    dup = Y[:, 1] + 3e-8 * np.abs(Y[:, 1]).max() * rng.normal(size=N)
+    Z = np.column_stack([Y, dup]).astype(np.float32)
+    Zc = Z.astype(np.float64) - Z.mean(0)
+    cond = np.linalg.cond(Zc / np.linalg.norm(Zc, axis=0))
+    # the case of the issue: far past what float32 resolves, yet below a float64 tolerance (1e10)
+    assert 1e6 < cond < 1e10
+    write_embeddings(small["ids"], Z, tmp_path / "e.parquet")
+    with caplog.at_level(logging.WARNING):
+        shard(
+            tmp_path / "e.parquet", small["prefix"], tmp_path / "o.parquet", LOOSE_QC, small["cov"]
+        )
+    assert "z001" in caplog.text and "z003" in caplog.text and "dependent" in caplog.text
+    res = pd.read_parquet(tmp_path / "o.parquet")
+    assert (res["df1"] == D).all()
+    X = _design(small["cov"])
+    g = impute(small["G"])
+    for _, row in res.iterrows():
+        ref = _statsmodels_pillai(Y, X, g[int(row["variant_id"][1:])][:, None])
+        assert row["p_value"] == pytest.approx(ref["Pr > F"], rel=1e-6)
+
+
+def test_rank_is_scale_aware():
+    """Independent dimensions stay whatever their units (1e-6 next to 1e3), a dimension that
+    the covariates explain to float32 rounding goes, as does an exact copy."""
+    rng = np.random.default_rng(8)
+    n = 400
+    Y = rng.normal(size=(n, 4)) * np.array([1e3, 1.0, 1e-6, 1.0])
+    assert gwas.prepare_basis(Y.astype(np.float32), None).d == 4
+    C = np.column_stack([np.ones(n), rng.normal(size=n)])
+    Y[:, 3] = 5.0 * C[:, 1] + 1e-9 * rng.normal(size=n)
+    assert gwas.prepare_basis(Y.astype(np.float32), C).d == 3
+    Y[:, 3] = Y[:, 0]
+    assert gwas.prepare_basis(Y.astype(np.float32), None).d == 3

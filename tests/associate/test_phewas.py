@@ -96,6 +96,10 @@ def test_exclusions_and_sex_specific_phecodes():
     np.testing.assert_array_equal(st["CV_401"], [1, 1, 0, 0, 0, 0])
     # prostate cancer is male-only: women are not analysed
     np.testing.assert_array_equal(st["CA_107.2"], [0, 0, np.nan, np.nan, 1, np.nan])
+    why: dict = {}
+    case_status(ids, sex, person, info, exclusion="family", reasons=why)
+    np.testing.assert_array_equal(why["CV_401.1"], [0, 1, 0, 0, 0, 0])  # 1: family
+    np.testing.assert_array_equal(why["CA_107.2"], [0, 0, 3, 3, 0, 3])  # 3: sex
     st_none = case_status(ids, sex, person, info, exclusion="none")
     np.testing.assert_array_equal(st_none["CV_401.1"], [1, 0, 0, 0, 0, 0])
 
@@ -154,6 +158,43 @@ def test_perfect_separation_gives_nan_row_and_warning(caplog):
     assert np.isnan(row["beta"]) and np.isnan(row["p_value"]) and not row["significant"]
     assert row["note"] != "ok" and "CV_401.1" in caplog.text
     assert row["auc_projection"] == 1.0
+    # the held-out AUC of covariates + s separates too: its folds used the penalised model
+    assert "auc_full folds fell back to an L2-penalised logistic fit" in row["note"]
+
+
+def test_penalised_fallback_is_counted_per_fold():
+    """_oof_auc counts the folds where maximum likelihood failed (a separating column: every
+    fold) and none where it works."""
+    from regwas.associate.phewas.association import _oof_auc
+
+    rng = np.random.default_rng(8)
+    y = (rng.random(300) < 0.3).astype(int)
+    sep = np.column_stack([y + 0.01 * rng.random(300), rng.normal(size=300)])
+    auc, n_pen = _oof_auc(sep, y, 5, 1, 100)
+    assert n_pen == 5 and auc > 0.99
+    auc, n_pen = _oof_auc(rng.normal(size=(300, 2)), y, 5, 1, 100)
+    assert n_pen == 0 and 0.3 < auc < 0.7
+
+
+def test_n_excluded_counts_every_exclusion_with_its_reason():
+    """n_excluded = people neither case nor control, by reason: counted directly from the
+    diagnoses (family: I11 without I10 for essential hypertension; sex: women for prostate
+    cancer; missing covariates)."""
+    ids, z, samples, dx = _cohort(n=1200)
+    samples = samples.copy()
+    samples.loc[samples.index[:7], "age"] = np.nan  # 7 people with a missing covariate
+    res = phewas(ids, z, samples, dx, CFG, 2, COVS).set_index("phecode")
+    missing = set(samples["sample_id"][samples["age"].isna()])
+    i10 = set(dx.loc[dx["icd10"] == "I10", "sample_id"])
+    i11 = set(dx.loc[dx["icd10"] == "I11", "sample_id"])
+    family = (i11 - i10) - missing
+    htn = res.loc["CV_401.1"]
+    assert htn["excluded_by"] == f"family {len(family)}, missing_covariates {len(missing)}"
+    assert htn["n_excluded"] == len(family) + len(missing)
+    women = set(samples.loc[samples["sex"] == "F", "sample_id"]) - missing
+    prostate = res.loc["CA_107.2"]
+    assert prostate["excluded_by"] == f"sex {len(women)}, missing_covariates {len(missing)}"
+    assert prostate["n_excluded"] == len(women) + len(missing)
 
 
 def test_seed_determinism_and_min_cases():
@@ -224,3 +265,21 @@ def test_cli(tmp_path):
         ]
     )
     assert rc == 2 and not (tmp_path / "x.tsv").exists()
+
+
+def test_bad_code_is_named_by_file_line_and_sample(tmp_path):
+    """A code that is not ICD-10 is reported as the user sees it: the file, its line (header =
+    line 1) and the sample id; an empty diagnoses table is refused in the cohort stage's words."""
+    from regwas.errors import InputError
+
+    pmap = load_phecode_map()
+    path = tmp_path / "dx.tsv"
+    path.write_text("sample_id\ticd10\nA\tI10\nB\tI48.0\nC\t12X\n")
+    with pytest.raises(InputError) as err:
+        map_icd10(read_tsv(path, dtype=str), pmap)
+    msg = str(err.value)
+    assert msg.startswith(str(path)) and "line 4 (sample_id C): '12X'" in msg
+    assert "\n" not in msg
+    path.write_text("sample_id\ticd10\n")
+    with pytest.raises(InputError, match="the table has a header but no data rows"):
+        map_icd10(read_tsv(path, dtype=str), pmap)

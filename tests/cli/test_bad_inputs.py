@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from regwas.cli import main
+from regwas.io.arraystore import ArrayStoreWriter
 from regwas.io.embeddings import write_embeddings
 
 N = 60
@@ -64,11 +65,14 @@ def corpus(tmp_path_factory) -> dict[str, Path]:
     )
     samples.to_csv(d / "samples.tsv", sep="\t", index=False)
     samples.to_csv(d / "samples.csv", index=False)
+    (d / "keep.txt").write_text("\n".join([*ids[:50], "NOBODY"]) + "\n")
     samples.iloc[:10].to_csv(d / "few.tsv", sep="\t", index=False)
     pd.DataFrame({"sample_id": ids[:5], "icd10": ["I10"] * 5}).to_csv(
         d / "diagnoses.tsv", sep="\t", index=False
     )
     _bed(d / "geno", N, 40, rng)
+    for ext in ("bed", "bim", "fam"):  # a per-chromosome file set for the cohort stage
+        (d / f"chr1.{ext}").write_bytes((d / f"geno.{ext}").read_bytes())
     for ext in ("fam", "bim"):
         (d / f"trunc.{ext}").write_bytes((d / f"geno.{ext}").read_bytes())
     (d / "trunc.bed").write_bytes((d / "geno.bed").read_bytes()[:-5])
@@ -80,6 +84,15 @@ def corpus(tmp_path_factory) -> dict[str, Path]:
     (d / "mine").mkdir()
     (d / "mine" / "important.txt").write_text("keep")
     (d / "sim.yaml").write_text("seed: 1\nsimulate: {n_samples: 20}\n")
+    with ArrayStoreWriter(d / "nanstore", (4, 5), N) as store:
+        for i, sid in enumerate(ids):
+            row = rng.normal(size=(4, 5))
+            row[2, 3] = np.nan if i == 11 else row[2, 3]
+            store.append(sid, row)
+    (d / "dup.manifest.tsv").write_text("sample_id\tpath\nS000\tecg/S000\nS000\tecg/S001\n")
+    (d / "empty_dx.tsv").write_text("sample_id\ticd10\n")
+    (d / "bad_dx.tsv").write_text("sample_id\ticd10\nS000\tI10\n\nS001\tI1O\n")
+    (d / "ecg.manifest.tsv").write_text("sample_id\tpath\nS000\tecg/S000\n")
     return d
 
 
@@ -296,6 +309,144 @@ CASES: list[tuple[str, Callable[[Path, Path], list[str]], str, str]] = [
         ],
         "samples.csv",
         "looks ','-separated",
+    ),
+    (
+        "adjust: the raw samples table",
+        lambda d, o: [
+            "adjust",
+            "--embeddings",
+            f"{d}/emb.parquet",
+            "--samples",
+            f"{d}/samples.tsv",
+            "--out",
+            str(o.with_suffix(".parquet")),
+        ],
+        "samples.tsv",
+        "run `regwas cohort` first",
+    ),
+    (
+        "gwas: the raw samples table as covariates",
+        lambda d, o: [
+            "gwas",
+            "--embeddings",
+            f"{d}/emb.parquet",
+            "--bfile",
+            f"{d}/geno",
+            "--covariates",
+            f"{d}/samples.tsv",
+            "--out",
+            str(o.with_suffix(".tsv.gz")),
+        ],
+        "samples.tsv",
+        "raw samples table",
+    ),
+    (
+        "store: missing manifest",
+        lambda d, o: [
+            "store",
+            "--manifest",
+            f"{d}/none.manifest.tsv",
+            "--modality",
+            "ecg",
+            "--space",
+            "native",
+            "--out",
+            str(o.parent),
+        ],
+        "none.manifest.tsv",
+        "does not exist",
+    ),
+    (
+        "store: a record that is not there",
+        lambda d, o: [
+            "store",
+            "--manifest",
+            f"{d}/ecg.manifest.tsv",
+            "--modality",
+            "ecg",
+            "--space",
+            "native",
+            "--out",
+            str(o.parent),
+        ],
+        "ecg/S000.hea",
+        "does not exist",
+    ),
+    (
+        "phewas: empty diagnoses (as cohort says)",
+        lambda d, o: [
+            "phewas",
+            "--embeddings",
+            f"{d}/emb.parquet",
+            "--samples",
+            f"{d}/samples.tsv",
+            "--diagnoses",
+            f"{d}/empty_dx.tsv",
+            "--out",
+            str(o),
+        ],
+        "empty_dx.tsv",
+        "the table has a header but no data rows",
+    ),
+    (
+        "phewas: a bad ICD-10 code by file line and sample",
+        lambda d, o: [
+            "phewas",
+            "--embeddings",
+            f"{d}/emb.parquet",
+            "--samples",
+            f"{d}/samples.tsv",
+            "--diagnoses",
+            f"{d}/bad_dx.tsv",
+            "--out",
+            str(o),
+        ],
+        "bad_dx.tsv",
+        "line 4 (sample_id S001), column 'icd10': 'I1O' is not a WHO ICD-10 code",
+    ),
+    (
+        "embed: NaN in a store, by file and sample",
+        lambda d, o: ["embed", f"{d}/nanstore", "--out", str(o.with_suffix(".parquet"))],
+        "nanstore/data.npy",
+        "samples S011 hold NaN",
+    ),
+    (
+        "store: a duplicated sample in the manifest",
+        lambda d, o: [
+            "store",
+            "--manifest",
+            f"{d}/dup.manifest.tsv",
+            "--modality",
+            "ecg",
+            "--space",
+            "median_beat",
+            "--out",
+            str(o.parent),
+        ],
+        "dup.manifest.tsv",
+        "line 3 (sample_id S000), column 'sample_id': duplicate sample_id 'S000'",
+    ),
+    (
+        "cohort: unknown genome build",
+        lambda d, o: [
+            "cohort",
+            *("--samples", f"{d}/samples.tsv", "--diagnoses", f"{d}/diagnoses.tsv"),
+            *("--genotypes", f"{d}/chr{{chrom}}", "--chromosomes", "1"),
+            *("--build", "hg19", "--out", str(o.parent)),
+        ],
+        "cohort_qc.pca.build",
+        "unknown genome build 'hg19'",
+    ),
+    (
+        "cohort: keep list with an unknown id",
+        lambda d, o: [
+            "cohort",
+            *("--samples", f"{d}/samples.tsv", "--diagnoses", f"{d}/diagnoses.tsv"),
+            *("--genotypes", f"{d}/chr{{chrom}}", "--chromosomes", "1"),
+            *("--keep", f"{d}/keep.txt", "--out", str(o.parent)),
+        ],
+        "keep.txt",
+        "1 sample ids are not in the genotypes",
     ),
     (
         "simulate: a user's folder",

@@ -247,7 +247,9 @@ def cohort(geno, tmp_path):
     return {"inputs": inputs, "dir": inputs_dir, "samples": samples, "out": tmp_path / "out"}
 
 
-CFG = {"pca": {"n_pcs": 3}}
+# 6 Mb of coalescent genome give kinship too noisy to call relatives (unrelated pairs above
+# 0.177): the relatedness tests below use unlinked variants
+CFG = {"pca": {"n_pcs": 3}, "relatedness": {"enabled": False}}
 
 
 def test_prepare_cohort_writes_checked_tables(geno, cohort):
@@ -258,8 +260,11 @@ def test_prepare_cohort_writes_checked_tables(geno, cohort):
         "diagnoses.tsv",
         "ecg.manifest.tsv",
         "pca.tsv",
+        "related_pairs.tsv",
+        "related_removed.tsv",
         "samples.tsv",
     ]
+    assert pd.read_csv(out / "related_removed.tsv", sep="\t").empty  # relatedness disabled
     s = pd.read_csv(out / "samples.tsv", sep="\t")
     assert s["sample_id"].tolist() == geno["ids"]  # .fam order
     src = cohort["samples"].set_index("sample_id").loc[geno["ids"]]
@@ -274,7 +279,13 @@ def test_prepare_cohort_writes_checked_tables(geno, cohort):
     e = pd.read_csv(out / "ecg.manifest.tsv", sep="\t")
     assert all(Path(p + ".hea").is_file() for p in e["path"])
     pca = pd.read_csv(out / "pca.tsv", sep="\t")
-    assert list(pca.columns) == ["component", "eigenvalue", "variance_explained", "n_variants"]
+    assert list(pca.columns) == [
+        "component",
+        "eigenvalue",
+        "variance_explained",
+        "n_variants",
+        "n_fit",
+    ]
     assert summary["n_samples"] == len(geno["ids"]) and summary["manifests"] == {
         "ecg": 6,
         "brain": 6,
@@ -492,3 +503,220 @@ def test_duplicate_variant_ids_in_a_bim_are_refused(geno, tmp_path):
     (tmp_path / "dup.bim").write_text("\n".join(lines) + "\n")
     with pytest.raises(InputError, match=r"dup\.bim: 1 variant ids occur more than once \(line 3"):
         read_bim(tmp_path / "dup.bim")
+
+
+@pytest.mark.skipif(shutil.which("plink2") is None, reason="plink2 not installed (make system)")
+@pytest.mark.parametrize("fmt", ["pgen", "bgen"])
+def test_pgen_and_bgen_inputs_give_the_bed_cohort(geno, cohort, tmp_path, fmt):
+    """The cohort's genotypes converted by plink2 to .pgen / 8-bit BGEN (REF first) give the
+    same samples table and genetic PCs as the .bed; chromosomes listing other samples are
+    named."""
+    import subprocess
+
+    if fmt == "bgen":
+        pytest.importorskip("bgen")
+    gdir = tmp_path / fmt
+    gdir.mkdir()
+    for c in ("1", "2"):
+        conv = ["--make-pgen"] if fmt == "pgen" else ["--export", "bgen-1.2", "bits=8", "ref-first"]
+        subprocess.run(
+            ["plink2", "--threads", "1", "--bfile", str(geno["root"] / f"chr{c}"), *conv]
+            + ["--out", str(gdir / f"chr{c}")],
+            check=True,
+            capture_output=True,
+        )
+    ref = prepare_cohort(cohort["inputs"], [1, 2], CFG, tmp_path / "ref", seed=0)
+    inputs = {**cohort["inputs"], "genotypes": str(gdir / "chr{chrom}")}
+    got = prepare_cohort(inputs, [1, 2], CFG, tmp_path / "got", seed=0)
+    assert got["n_samples"] == ref["n_samples"]
+    for name in ("samples.tsv", "pca.tsv"):
+        pd.testing.assert_frame_equal(
+            pd.read_csv(tmp_path / "got" / name, sep="\t"),
+            pd.read_csv(tmp_path / "ref" / name, sep="\t"),
+        )
+    sample_file = gdir / ("chr2.psam" if fmt == "pgen" else "chr2.sample")
+    text = sample_file.read_text().replace("S0005", "S9999")
+    sample_file.write_text(text)
+    with pytest.raises(InputError, match=rf"chr2\.{sample_file.suffix[1:]}: .*differ from .*chr1"):
+        prepare_cohort(inputs, [1, 2], CFG, tmp_path / "bad", seed=0)
+    assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())
+
+
+def test_drop_unmatched_samples_covers_manifest_rows(geno, cohort):
+    """A manifest row whose sample is not in the samples table stops the stage (naming the
+    option) or, with drop_unmatched_samples, is dropped and counted."""
+    inputs = cohort["inputs"]
+    _write(Path(inputs["samples"]), cohort["samples"][cohort["samples"]["sample_id"] != "S0002"])
+    with pytest.raises(InputError, match="drop_unmatched_samples"):
+        prepare_cohort(inputs, [1, 2], CFG, cohort["out"], seed=0)
+    _assert_nothing_written(cohort)
+    cfg = {**CFG, "drop_unmatched_samples": True}
+    summary = prepare_cohort(inputs, [1, 2], cfg, cohort["out"], seed=0)
+    assert summary["n_manifest_rows_without_sample"] == {"ecg": 1, "brain": 1}
+    for mod in ("ecg", "brain"):
+        out = pd.read_csv(cohort["out"] / f"{mod}.manifest.tsv", sep="\t")
+        assert out["sample_id"].tolist() == [s for s in geno["ids"][:6] if s != "S0002"]
+    assert "S0002" not in set(pd.read_csv(cohort["out"] / "samples.tsv", sep="\t")["sample_id"])
+
+
+def test_ecg_rate_and_leads_checked_against_the_config(cohort):
+    """cohort_qc.ecg_fs / ecg_leads: records that agree with each other but not with the config
+    are named (every one, with what they have and what the config says); matching values pass."""
+    cfg = {**CFG, "ecg_fs": 500, "ecg_leads": ["I", "II", "III"]}
+    with pytest.raises(InputError) as err:
+        prepare_cohort(cohort["inputs"], [1, 2], cfg, cohort["out"], seed=0)
+    msg = str(err.value)
+    assert "ecg manifest" in msg and "6 of 6 files" in msg
+    assert "sample S0000, column 'path'" in msg
+    assert "100 Hz, but cohort_qc.ecg_fs is 500 Hz" in msg
+    assert "leads (I,II), but cohort_qc.ecg_leads is (I,II,III)" in msg
+    _assert_nothing_written(cohort)
+    cfg = {**CFG, "ecg_fs": 100, "ecg_leads": ["I", "II"]}
+    summary = prepare_cohort(cohort["inputs"], [1, 2], cfg, cohort["out"], seed=0)
+    assert summary["manifests"]["ecg"] == 6
+
+
+# --------------------------------------------------------------------------- relatives
+
+
+@pytest.fixture
+def related(geno, cohort):
+    """Unlinked genotypes (2 x 1,500 variants, HWE within the three populations, 0.3% missing)
+    of the cohort's people with planted relatives (.fam positions): person 20 the child of 5
+    and 6 (one allele transmitted from each parent per variant), person 30 a duplicate of
+    person 3 with 0.5% discordant calls."""
+    from bed_reader import to_bed
+
+    rng = np.random.default_rng(5)
+    root = cohort["dir"] / "related"
+    root.mkdir()
+    pops = geno["pops"]
+    n = len(pops)
+    assert pops[5] == pops[6] == pops[20] and pops[3] == pops[30]
+    for chrom in (1, 2):
+        m = 1500
+        freq = np.clip(rng.uniform(0.05, 0.95, m) + rng.normal(0, 0.1, (3, m)), 0.02, 0.98)
+        d = rng.binomial(2, freq[pops]).astype(np.float32)
+        d[20] = (rng.random((2, m)) < d[[5, 6]] / 2).sum(axis=0)
+        d[30] = d[3]
+        flip = rng.random(m) < 0.005
+        d[30, flip] = (d[30, flip] + 1) % 3
+        d[rng.random(d.shape) < 0.003] = np.nan
+        pos = np.arange(1, m + 1) * 1000
+        to_bed(
+            root / f"chr{chrom}.bed",
+            d,
+            properties={
+                "fid": geno["ids"],
+                "iid": geno["ids"],
+                "chromosome": [str(chrom)] * m,
+                "sid": [f"{chrom}:{p}" for p in pos],
+                "bp_position": pos,
+                "allele_1": ["A"] * m,
+                "allele_2": ["G"] * m,
+            },
+            count_A1=True,
+        )
+    assert n == len(geno["ids"])
+    inputs = {**cohort["inputs"], "genotypes": str(root / "chr{chrom}")}
+    diag = pd.DataFrame({"sample_id": [geno["ids"][20], geno["ids"][1]], "icd10": ["I10", "I10"]})
+    _write(Path(inputs["diagnoses"]), diag)
+    return inputs
+
+
+REL_CFG = {"pca": {"n_pcs": 3}}  # relatedness at its defaults (king_cutoff 0.0884)
+
+
+def test_planted_relatives_are_removed_from_every_table(geno, cohort, related):
+    ids = geno["ids"]
+    summary = prepare_cohort(related, [1, 2], REL_CFG, cohort["out"], seed=0)
+    out = cohort["out"]
+    removed = pd.read_csv(out / "related_removed.tsv", sep="\t")
+    # plink2's greedy rule, in its order: the partner of the first person with one relative
+    # (3: the duplicate 30), then of the next (5: the child 20, with 2 relatives), so the trio
+    # loses the child and keeps both parents
+    assert removed["sample_id"].tolist() == [ids[30], ids[20]]
+    assert removed["n_related"].tolist() == [1, 2]
+    assert removed["related_to"].iloc[0] == ids[3]
+    assert removed["kinship"].iloc[0] > 0.45
+    assert 0.18 < removed["kinship"].iloc[1] < 0.32
+    pairs = pd.read_csv(out / "related_pairs.tsv", sep="\t")
+    strong = pairs[pairs["kinship"] > 0.0884]
+    assert {frozenset(p) for p in zip(strong.sample_id_1, strong.sample_id_2, strict=True)} == {
+        frozenset((ids[5], ids[20])),
+        frozenset((ids[6], ids[20])),
+        frozenset((ids[3], ids[30])),
+    }
+    samples = pd.read_csv(out / "samples.tsv", sep="\t")
+    assert samples["sample_id"].tolist() == [s for i, s in enumerate(ids) if i not in (20, 30)]
+    assert ids[20] not in set(pd.read_csv(out / "diagnoses.tsv", sep="\t")["sample_id"])
+    assert pd.read_csv(out / "pca.tsv", sep="\t")["n_fit"].iloc[0] == len(ids) - 2
+    # the removed are projected onto the PCs of the unrelated: a duplicate lands on its twin
+    twin = samples.set_index("sample_id").loc[ids[3], ["PC1", "PC2", "PC3"]].to_numpy()
+    dup = removed.set_index("sample_id").loc[ids[30], ["PC1", "PC2", "PC3"]].to_numpy()
+    assert np.abs(dup[:2] - twin[:2]).max() < 0.25 * np.abs(twin[:2]).max() + 0.05
+    assert summary["n_related_removed"] == 2 and summary["n_samples"] == len(ids) - 2
+
+
+def test_keep_file_replaces_kinship_and_unknown_ids_stop(geno, cohort, related):
+    ids = geno["ids"]
+    keep = cohort["dir"] / "unrelated.txt"
+    keep.write_text("#FID IID\n" + "".join(f"{s} {s}\n" for s in ids if s != ids[7]))
+    cfg = {**REL_CFG, "relatedness": {"keep_file": str(keep)}}
+    prepare_cohort(related, [1, 2], cfg, cohort["out"], seed=0)
+    removed = pd.read_csv(cohort["out"] / "related_removed.tsv", sep="\t")
+    assert removed["sample_id"].tolist() == [ids[7]]
+    shutil.rmtree(cohort["out"])
+    keep.write_text("\n".join([*ids, "NOBODY"]) + "\n")
+    with pytest.raises(
+        InputError,
+        match=r"keep_file .*unrelated\.txt: 1 sample ids are not in the genotypes .*NOBODY",
+    ):
+        prepare_cohort(related, [1, 2], cfg, cohort["out"], seed=0)
+    _assert_nothing_written(cohort)
+
+
+def test_unknown_build_stops_before_anything_is_written(cohort):
+    with pytest.raises(InputError, match=r"cohort_qc\.pca\.build: unknown genome build 'hg38'"):
+        prepare_cohort(cohort["inputs"], [1, 2], {"pca": {"build": "hg38"}}, cohort["out"], 0)
+    _assert_nothing_written(cohort)
+
+
+def _with_x(geno, cohort, tmp_path, sex_of=None) -> dict:
+    """The cohort's genotypes with the .fam sex from its samples table (``sex_of`` overrides
+    some) and a chrX file set (chr2's genotypes relabelled X)."""
+    gdir = tmp_path / "gx"
+    shutil.copytree(geno["root"], gdir)
+    for ext in ("bed", "fam"):
+        shutil.copy(gdir / f"chr2.{ext}", gdir / f"chrX.{ext}")
+    bim = (gdir / "chr2.bim").read_text().splitlines()
+    (gdir / "chrX.bim").write_text("".join("X" + line[1:] + "\n" for line in bim))
+    sex = cohort["samples"].set_index("sample_id")["sex"].map({"M": "1", "F": "2"})
+    sex.update(pd.Series(sex_of or {}, dtype=str))
+    for c in ("1", "2", "X"):
+        fam = pd.read_csv(gdir / f"chr{c}.fam", sep=r"\s+", header=None, dtype=str)
+        fam[4] = sex.loc[fam[1]].to_numpy()
+        fam.to_csv(gdir / f"chr{c}.fam", sep=" ", header=False, index=False)
+    return {**cohort["inputs"], "genotypes": str(gdir / "chr{chrom}")}
+
+
+def test_chrx_left_out_of_pcs_and_fam_sex_checked(geno, cohort, tmp_path):
+    """With X among the chromosomes the genetic PCs come from the autosomes only (identical to
+    a run without X), and a .fam sex that contradicts the samples table stops the run naming the
+    person; 0 (unknown) is allowed."""
+    prepare_cohort(cohort["inputs"], [1, 2], CFG, tmp_path / "auto", seed=0)
+    first = cohort["samples"]["sample_id"].iloc[0]
+    inputs = _with_x(geno, cohort, tmp_path, {first: "0"})
+    prepare_cohort(inputs, [1, 2, "X"], CFG, cohort["out"], seed=0)
+    for name in ("pca.tsv", "samples.tsv"):
+        a = pd.read_csv(tmp_path / "auto" / name, sep="\t")
+        b = pd.read_csv(cohort["out"] / name, sep="\t")
+        pd.testing.assert_frame_equal(a, b)
+    shutil.rmtree(cohort["out"])
+    wrong = cohort["samples"].iloc[3]
+    flip = {wrong["sample_id"]: "2" if wrong["sex"] == "M" else "1"}
+    inputs = _with_x(geno, cohort, tmp_path / "w", flip)
+    with pytest.raises(InputError, match=rf"chr1\.fam: the sex of 1 people .*{wrong['sample_id']}"):
+        prepare_cohort(inputs, [1, 2, "X"], CFG, cohort["out"], seed=0)
+    with pytest.raises(InputError, match="need at least one autosome"):
+        prepare_cohort(_with_x(geno, cohort, tmp_path / "o"), ["X"], CFG, cohort["out"], seed=0)

@@ -377,3 +377,19 @@ def test_highlight_colour_reaches_every_plot_family(gwas_small):
     for name, fig in figures.items():
         colours = {to_hex(line.get_color()) for ax in fig.axes for line in ax.get_lines()}
         assert "#00ff00" in colours, name
+
+
+def test_chromosome_x_is_drawn_after_22(gwas_small):
+    """A GWAS with chromosome X (as the GWAS writes it, or PLINK's 23): X is the last tick and
+    its points lie right of chromosome 22's."""
+    x_rows = gwas_small[gwas_small["chromosome"] == "5"].assign(chromosome="X")
+    g = pd.concat([x_rows, gwas_small], ignore_index=True)  # X first in the table
+    ax = plots.manhattan_figure(g).axes[0]
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks == [*(str(i) for i in range(1, 23)), "X"]
+    frame = plots.as_gwas_frame(g, "g")
+    order, offsets, _ = plots.genome_layout([frame])
+    x = plots.xpos(frame, offsets)
+    chrom = frame.names[frame.code]
+    assert order[-1] == "X" and x[chrom == "X"].min() > x[chrom == "22"].max()
+    assert sorted(["X", "23", "22"], key=chromosome_sort_key)[0] == "22"

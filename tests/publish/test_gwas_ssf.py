@@ -78,6 +78,16 @@ def test_columns_in_order_and_metadata(tmp_path):
     assert check_gwas_ssf(out, minimum_rows=1) == []
 
 
+def test_chromosome_x_written_as_23_after_the_autosomes(tmp_path):
+    """The GWAS writes chromosome X as X; GWAS-SSF codes it 23, and the file keeps the order of
+    the merged summary statistics (X after 22) and passes the checks."""
+    out = write(tmp_path, sumstats(chroms=[*range(1, 23), "X"]))
+    table = pd.read_csv(out, sep="\t")
+    assert table["chromosome"].iloc[-3:].tolist() == [23, 23, 23]
+    assert table["chromosome"].is_monotonic_increasing
+    assert check_gwas_ssf(out, minimum_rows=1) == []
+
+
 def test_beta_over_se_reproduces_the_p_value():
     table = sumstats(per_chrom=5)
     ssf = to_gwas_ssf(table)

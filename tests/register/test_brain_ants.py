@@ -282,3 +282,42 @@ def test_bad_inputs_name_file_and_sample(cohort, tmp_path):
     table.to_csv(tmp_path / "m.tsv", sep="\t", index=False)
     with pytest.raises(InputError, match="label_path"):
         stores.read_manifest(tmp_path / "m.tsv", cfg)
+
+
+def _rotated(template, angle_deg: float):
+    image, labels, grid = template
+    f_img = grid.to_ants(image)
+    middle = tuple(int(n) // 2 for n in image.shape)
+    center = np.asarray(ants.transform_index_to_physical_point(f_img, middle))
+    known, _ = _affine_tx(angle_deg, 1.0, (0.0, 0.0), center)
+    moving = grid.from_ants(known.apply_to_image(f_img, reference=f_img, interpolation="linear"))
+    moving_labels = grid.from_ants(
+        known.apply_to_image(grid.to_ants(labels), reference=f_img, interpolation="nearestneighbor")
+    )
+    return moving, moving_labels
+
+
+def test_a_diverged_registration_is_retried_from_a_multistart_affine(template):
+    """The template rotated by 25 degrees: ANTs' plain affine ends in a wrong optimum (NCC to
+    the template below min_ncc; the demo had one such subject in 2,000, whose outlying
+    embedding made false loci); the retry from ants.affine_initializer recovers it (Dice >=
+    0.9, flagged retried). At 60 degrees, beyond the initialiser's search, the registration
+    fails with a message that says so, for register_chunk to record and exclude."""
+    image, labels, grid = template
+    moving, moving_labels = _rotated(template, 25.0)
+    args = (image, labels, grid, moving, grid, moving_labels, ["ants_affine"])
+    with classical.ants_session(seed=1), pytest.raises(classical.RegistrationDiverged) as err:
+        classical.register_ants(*args, {**ANTS_CFG, "retry": False}, moving)
+    assert "below brain.ants.min_ncc = 0.5" in str(err.value)
+    assert "retry" not in str(err.value)
+    with classical.ants_session(seed=1):
+        res = classical.register_ants(*args, ANTS_CFG, moving)
+    qc = res.qc["ants_affine"]
+    assert qc["retried"] == 1
+    assert qc["dice_after"] >= 0.9 and qc["ncc_after"] > 0.9, qc
+    moving, moving_labels = _rotated(template, 60.0)
+    with classical.ants_session(seed=1), pytest.raises(classical.RegistrationDiverged) as err:
+        classical.register_ants(
+            image, labels, grid, moving, grid, moving_labels, ["ants_affine"], ANTS_CFG, moving
+        )
+    assert "also after a retry" in str(err.value)

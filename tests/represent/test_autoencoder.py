@@ -175,3 +175,58 @@ def test_the_gpu_config_layers_over_the_demo_config():
     config["represent"] = yaml.safe_load((root / "config/gpu.yaml").read_text())["represent"]
     ae = validate_config(config)["represent"]["autoencoder"]
     assert ae["gpu"] and ae["device"] == "cuda" and ae["steps"] >= 10000
+
+
+def test_reconstruction_examples_match_the_model_and_are_drawn(tmp_path):
+    """reconstruction_examples.npz holds the first validation people's inputs (equal to the
+    store's rows) and reconstructions whose MSE, in standardised units, equals the QC table's;
+    the figure is written as PNG and PDF, for 1D signals and for 2D images."""
+    from regwas.plots.autoencoder import autoencoder_plots, read_examples
+
+    d = _store(tmp_path, _signals(n=40, length=32), "ecg/native")
+    embed_store(d, d / "embeddings.parquet", _cfg(steps=10), seed=2, modality="ecg")
+    ex = read_examples(d / "reconstruction_examples.npz")
+    store = ArrayStore(d)
+    qc = pd.read_csv(d / "reconstruction_qc.tsv", sep="\t", dtype={"sample_id": str})
+    val = qc.loc[qc["split"] == "validation", "sample_id"].tolist()
+    assert ex["sample_id"].tolist() == val[:3]
+    rows = [store.sample_ids.tolist().index(s) for s in ex["sample_id"]]
+    np.testing.assert_array_equal(ex["input"], store.data[rows])
+    # the model's standardisation, recomputed from the training people's rows
+    train = qc.loc[qc["split"] == "train", "sample_id"].tolist()
+    flat = store.data.reshape(store.n, -1)[[store.sample_ids.tolist().index(s) for s in train]]
+    scale = flat.std(axis=0)
+    err = (ex["reconstruction"] - ex["input"]).reshape(3, -1) / np.where(scale > 0, scale, 1)
+    np.testing.assert_allclose((err**2).mean(axis=1), ex["mse"], rtol=0.05)
+    np.testing.assert_allclose(ex["mse"], qc.set_index("sample_id").loc[val[:3], "mse"], rtol=1e-5)
+    paths = autoencoder_plots(
+        d / "training_log.tsv", d / "reconstruction_examples.npz", tmp_path / "ae"
+    )
+    assert all(p.stat().st_size > 1000 for p in paths)
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:20, :24]
+    blobs = np.stack(
+        [np.exp(-((yy - 10 - rng.normal()) ** 2 + (xx - 12) ** 2) / 20) for _ in range(30)]
+    )
+    b = _store(tmp_path, blobs, "brain/native")
+    embed_store(b, b / "embeddings.parquet", _cfg(steps=5), seed=1, modality="brain")
+    paths = autoencoder_plots(
+        b / "training_log.tsv", b / "reconstruction_examples.npz", tmp_path / "b"
+    )
+    assert all(p.exists() for p in paths)
+    with pytest.raises(InputError, match="missing arrays"):
+        np.savez(tmp_path / "bad.npz", sample_id=np.array(["x"]))
+        read_examples(tmp_path / "bad.npz")
+
+
+def test_nan_in_the_store_is_named_by_file_and_sample(tmp_path):
+    from regwas.represent.autoencoder import feature_stats
+
+    data = np.ones((12, 2, 8), dtype=np.float32)
+    data[5, 1, 3] = np.inf
+    store = ArrayStore(_store(tmp_path, data))
+    with pytest.raises(InputError) as err:
+        feature_stats(store, np.arange(12))
+    msg = str(err.value)
+    assert msg.startswith(str(store.dir / "data.npy")) and "samples S0005 hold NaN or inf" in msg

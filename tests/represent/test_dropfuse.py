@@ -86,3 +86,50 @@ def test_an_encoder_embeds_a_single_modality_person(tmp_path):
     np.testing.assert_allclose(z, model.encoder("ecg").embed(ecg_store, [0]), rtol=1e-5)
     with pytest.raises(InputError, match="DropFuse encoder takes"):
         alone.embed(brain_store)
+
+
+def test_fuse_stores_writes_encoders_embeddings_and_retrieval(tmp_path):
+    """The workflow's entry: every person of each store is embedded by that modality's
+    encoder alone (an ECG-only person too), the embeddings equal the saved encoder's, the
+    space's samples.tsv lists them, and retrieval.json holds top-1/top-5 in [0, 1] with the
+    validation people counted."""
+    from regwas.io.embeddings import read_embeddings
+    from regwas.represent.dropfuse import fuse_stores
+
+    rng = np.random.default_rng(1)
+    n = 40
+    f = rng.normal(size=(n, 3))
+    ecg = np.einsum("nk,kcl->ncl", f, rng.normal(size=(3, 2, 32)))
+    brain = np.einsum("nk,khw->nhw", f, rng.normal(size=(3, 12, 10)))
+    ids = [f"P{i:03d}" for i in range(n)]
+    e = _store(tmp_path, "ecg/median_beat", np.concatenate([ecg, ecg[:1]]), [*ids, "X1"])
+    b = _store(tmp_path, "brain/ants_syn_jac", brain, ids)
+    cfg = {
+        "method": "pca",
+        "latent_dim": 4,
+        "autoencoder": dict(
+            stem_channels=4, growth_rate=4, layers_per_block=1, blocks=1, pool_size=4,
+            batch_size=16, min_people=10, learning_rate=3e-3, conv_dims={"ecg": 1, "brain": 2},
+        ),
+        "dropfuse": {"steps": 6},
+    }  # fmt: skip
+    outs = {"ecg": tmp_path / "ecg/dropfuse", "brain": tmp_path / "brain/dropfuse"}
+    fuse_stores({"ecg": e.dir, "brain": b.dir}, tmp_path / "dropfuse", outs, cfg, seed=3)
+    got, z, meta = read_embeddings(outs["ecg"] / "embeddings.parquet")
+    assert list(got) == [*ids, "X1"] and z.shape == (n + 1, 4)
+    assert meta["method"] == "dropfuse" and meta["space"] == "dropfuse"
+    alone = DropFuseEncoder.load(tmp_path / "dropfuse/ecg_encoder.pt")
+    np.testing.assert_allclose(z, alone.embed(e), rtol=1e-5, atol=1e-6)
+    listed = pd.read_csv(outs["brain"] / "samples.tsv", sep="\t")["sample_id"].tolist()
+    assert listed == ids
+    import json
+
+    rep = json.loads((tmp_path / "dropfuse/retrieval.json").read_text())
+    assert 0 <= rep["retrieval"]["top1"] <= rep["retrieval"]["top5"] <= 1
+    assert rep["n_validation_people"] == 8 and rep["steps"] == 6
+    log = pd.read_csv(tmp_path / "dropfuse/training_log.tsv", sep="\t")
+    assert list(log.columns) == ["step", "infonce", "recon_mse", "scale"] and len(log) == 6
+    with pytest.raises(InputError, match="conv_dims has no entry for cardiac"):
+        fuse_stores(
+            {"ecg": e.dir, "cardiac": b.dir}, tmp_path / "x", {"ecg": 1, "cardiac": 2}, cfg, 3
+        )

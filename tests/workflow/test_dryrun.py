@@ -80,7 +80,12 @@ def test_chromosomes_default_to_the_simulated_ones(tmp_path):
 def test_gwas_jobs_group_chromosomes(tmp_path):
     """gwas.chromosomes_per_job chromosomes in a row per GWAS job (the last group may be
     shorter), and each space's merge reads exactly its groups."""
-    for per_job, shards in ((1, ["1", "2", "3"]), (2, ["1_2", "3"]), (5, ["1_2_3"])):
+    for per_job, shards in (
+        (1, ["1", "2", "3", "X"]),
+        (2, ["1_2", "3_X"]),
+        (3, ["1_2_3", "X"]),
+        (5, ["1_2_3_X"]),
+    ):
         code, out = dry_run(tmp_path, {"gwas": {"chromosomes_per_job": per_job}})
         assert code == 0, out[-3000:]
         assert gwas_shards(out) == shards
@@ -92,3 +97,87 @@ def test_gwas_jobs_group_chromosomes(tmp_path):
             for space in [merge.split("results/ecg/")[1].split("/")[0]]
         )
         assert "results/cohort/hwe_groups.tsv" in job_block(out, "gwas_chrom")
+
+
+def test_chromosome_x_is_simulated_and_analysed(tmp_path):
+    """simulate.genotypes.chrx adds chrX to the simulation and, without `chromosomes`, to the
+    GWAS shards; `chromosomes` may name it (x or X); without chrx naming it is an error."""
+    sim = {"simulate": {"genotypes": {"n_chromosomes": 2, "chrx": True}}}
+    code, out = dry_run(tmp_path, {"chromosomes": None, **sim})
+    assert code == 0, out[-3000:]
+    assert gwas_shards(out) == ["1_2", "X"]  # config/test.yaml: 2 chromosomes per GWAS job
+    assert "genotypes/chrX.bed" in job_block(out, "simulate")
+    code, out = dry_run(tmp_path, {"chromosomes": [2, "x"], **sim})
+    assert code == 0, out[-3000:]
+    assert gwas_shards(out) == ["2_X"]
+    code, out = dry_run(
+        tmp_path, {"chromosomes": [1, "X"], "simulate": {"genotypes": {"n_chromosomes": 2}}}
+    )
+    assert code != 0 and "chromosomes ['X'] are not simulated" in out
+
+
+def test_dropfuse_is_a_space_of_each_modality_it_covers(tmp_path):
+    """A modality lists dropfuse among its spaces: one dropfuse job feeds every covered
+    modality's dropfuse embeddings (no embed job for them) and the spine runs on them; one
+    modality alone, or a missing input space, stops the plan naming the key."""
+    sim = {"modalities": ["ecg", "brain"]}
+    spaces = {"ecg": ["native", "median_beat", "dropfuse"], "brain": ["native", "dropfuse"]}
+    inputs = {"dropfuse": {"inputs": {"ecg": "median_beat", "brain": "native"}}}
+    base = {"modalities": ["ecg", "brain"], "simulate": sim, "spaces": spaces}
+    code, out = dry_run(tmp_path, {**base, "represent": inputs})
+    assert code == 0, out[-3000:]
+    assert out.count("\nrule dropfuse:") == 1
+    block = job_block(out, "dropfuse")
+    assert "results/ecg/median_beat/data.npy" in block and "results/brain/native/data.npy" in block
+    assert "results/brain/dropfuse/embeddings.parquet" in block
+    embeds = [b for b in out.split("\nrule ")[1:] if b.startswith("embed:")]
+    assert len(embeds) == 3 and not any("dropfuse" in b.split("output:")[1] for b in embeds)
+    assert "results/ecg/dropfuse/gwas.tsv.gz" in out
+    code, out = dry_run(
+        tmp_path, {**base, "spaces": {**spaces, "brain": ["native"]}, "represent": inputs}
+    )
+    assert code != 0 and "only ecg lists the space dropfuse" in out
+    code, out = dry_run(
+        tmp_path, {**base, "represent": {"dropfuse": {"inputs": {"ecg": "median_beat"}}}}
+    )
+    assert (
+        code != 0 and "represent.dropfuse.inputs.brain must name one of brain's other spaces" in out
+    )
+
+
+def test_a_config_typo_is_one_line(tmp_path):
+    """A misspelt key, top-level or nested, stops the run in one line naming the key and the
+    allowed ones (Snakemake's own validation printed the whole schema: 4,188 lines)."""
+    for changes, key in (
+        ({"modalitiez": ["ecg"]}, "'modalitiez'"),
+        ({"gwas": {"backnd": 1}}, "'gwas.backnd'"),
+    ):
+        code, out = dry_run(tmp_path, changes)
+        assert code != 0
+        errors = [line for line in out.splitlines() if "invalid configuration" in line]
+        assert len(errors) == 1 and f"unknown key {key}" in errors[0] and "allowed: " in errors[0]
+        assert len(out.splitlines()) <= 5, out[:3000]
+    code, out = dry_run(tmp_path, {"seed": "one"})
+    assert code != 0 and "key 'seed'" in out and len(out.splitlines()) <= 5
+
+
+def test_a_real_cohort_without_a_chromosome_stops_the_plan(tmp_path):
+    """cohort: files with a chromosome whose genotype files are not there: one error naming the
+    chromosome and inputs.genotypes, before any job (and no results folder)."""
+    for c in (1, 2):
+        for ext in ("bed", "bim", "fam"):
+            (tmp_path / f"chr{c}.{ext}").write_text("")
+    for name in ("s.tsv", "d.tsv", "ecg.tsv"):
+        (tmp_path / name).write_text("sample_id\n")
+    inputs = {
+        "genotypes": f"{tmp_path}/chr{{chrom}}",
+        "samples": f"{tmp_path}/s.tsv",
+        "diagnoses": f"{tmp_path}/d.tsv",
+        "manifests": {"ecg": f"{tmp_path}/ecg.tsv"},
+    }
+    changes = {"cohort": "files", "modalities": ["ecg"], "spaces": {"ecg": ["native"]}}
+    code, out = dry_run(tmp_path, {**changes, "chromosomes": [1, 2, 3], "inputs": inputs})
+    assert code != 0 and "chromosomes ['3'] have no genotype file set" in out, out[-2000:]
+    assert "inputs.genotypes" in out and not (tmp_path / "wd" / "results").exists()
+    code, out = dry_run(tmp_path, {**changes, "chromosomes": [1, 2], "inputs": inputs})
+    assert code == 0, out[-3000:]

@@ -492,6 +492,7 @@ RULE_RESOURCES = {
     "brain_voxelmorph_train": {"gpu"},
     "brain_voxelmorph_apply": {"gpu"},
     "embed": {"gpu"},  # represent.autoencoder.gpu
+    "dropfuse": {"gpu"},  # represent.autoencoder.gpu
 }
 SNAKEMAKE_OWN = {"tmpdir"}  # every rule gets it from snakemake
 

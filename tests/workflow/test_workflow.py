@@ -88,7 +88,8 @@ def test_comparison_has_one_row_per_space_with_truth_columns(run):
     ):
         assert col in table.columns, col
     causal = pd.read_csv(run / "simulated/truth/causal_variants.tsv", sep="\t")
-    # only causal variants on the analysed chromosomes (1-3 of the 22 simulated) count
+    # only causal variants on the analysed chromosomes (1-3 of the 22 simulated; X has none) count
+    assert "X" not in set(causal["chromosome"].astype(str))
     analysed = causal["chromosome"].astype(str).isin(["1", "2", "3"])
     assert (table["causal_total"] == ((causal["modality"] == "ecg") & analysed).sum()).all()
     assert table["lambda_gc"].between(0.7, 1.5).all()
@@ -114,6 +115,13 @@ def test_registration_array_stores_and_embeddings(run):
         dims.add(z.shape[1])
     assert dims == {8}  # the same latent size in every space (config/test.yaml)
     assert {f"PC{i}" for i in range(1, 11)} <= set(samples.columns)
+    # relatedness (king_cutoff 0.35 in config/test.yaml): each planted duplicate's later copy
+    # is removed from the cohort, and only those (the trio's kinship 0.25 stays below)
+    truth = pd.read_csv(run / "simulated/truth/relatives.tsv", sep="\t")
+    removed = pd.read_csv(run / "cohort/related_removed.tsv", sep="\t")
+    dups = truth[truth["relationship"] == "duplicate"]
+    assert len(dups) == 2 and set(removed["sample_id"]) == set(dups["sample_id_2"])
+    assert not set(removed["sample_id"]) & set(samples["sample_id"])
 
 
 def test_summary_statistics_and_plots(run):
@@ -132,9 +140,15 @@ def test_summary_statistics_and_plots(run):
         "df2",
         "p_value",
         "neg_log10_p",
+        "note",
     ]
-    assert set(gwas["chromosome"].astype(str)) == {"1", "2", "3"}
+    assert set(gwas["chromosome"].astype(str)) == {"1", "2", "3", "X"}
+    assert gwas["chromosome"].astype(str).iloc[-1] == "X"  # sorted after the autosomes
     assert np.isfinite(gwas["neg_log10_p"]).all()
+    # chromosome X passes the default QC (HWE among women): about as many variants per base pair
+    # as an autosome, not the handful a pooled HWE test leaves
+    per_chrom = gwas["chromosome"].astype(str).value_counts()
+    assert per_chrom["X"] > 0.5 * per_chrom[["1", "2", "3"]].mean()
     phewas = pd.read_csv(run / "ecg/median_beat/phewas.tsv", sep="\t")
     assert {"phecode", "beta", "p_value", "significant", "auc_projection"} <= set(phewas.columns)
     for name in ("native.manhattan", "median_beat_vs_native.miami", "qq", "native.phewas_qq"):
@@ -158,7 +172,7 @@ def planned_jobs(output: str) -> dict[str, int]:
     return jobs
 
 
-# every job of config/test.yaml (2 spaces x 2 GWAS jobs: chromosomes 1-2 and 3)
+# every job of config/test.yaml (2 spaces x 2 GWAS jobs: chromosomes 1-2 and 3, X)
 ALL_JOBS = {
     "simulate": 1,
     "cohort": 1,
@@ -213,12 +227,12 @@ SUMMARY = {"resource_usage": 1, "report_tables": 1}
             },
         ),
         (
-            # new groups chr1, chr2; chr3 (a group already) is not tested again
+            # one job per chromosome: 4 new shards per space (chr1, chr2, chr3, chrX)
             "gwas",
             ("chromosomes_per_job",),
             1,
             {
-                "gwas_chrom": 4,
+                "gwas_chrom": 8,
                 "gwas_merge": 2,
                 "gwas_leads": 2,
                 "gwas_ssf": 2,
@@ -384,7 +398,7 @@ def test_gpu_is_requested_only_for_the_torch_backend(tmp_path):
     def gwas_jobs(*extra):
         out = snakemake(tmp_path, "--configfile", config, "-n", "-p", *extra).stdout
         blocks = [b for b in out.split("\nrule ") if b.startswith("gwas_chrom:")]
-        assert len(blocks) == 4  # 2 spaces x 2 groups of chromosomes (1_2, 3)
+        assert len(blocks) == 4  # 2 spaces x 2 groups of chromosomes (1_2, 3_X)
         return blocks
 
     assert all("gpu=1" in b for b in gwas_jobs("--config", "gwas={backend: torch}"))

@@ -1,5 +1,5 @@
-# Cohort: simulate the embedded biobank (cohort: simulate), then validate inputs and compute
-# genetic principal components (the same stage serves a real cohort).
+# Cohort: simulate the embedded biobank (cohort: simulate), then validate inputs, remove
+# relatives and compute genetic principal components (the same stage serves a real cohort).
 
 
 rule simulate:
@@ -33,11 +33,14 @@ rule cohort:
         diagnoses=cohort_inputs()["diagnoses"],
         manifests=cohort_manifests,
         genotypes=all_genotype_files(),
+        keep=relatedness_keep_file(),
     output:
         samples=f"{COHORT}/samples.tsv",
         diagnoses=f"{COHORT}/diagnoses.tsv",
         manifests=expand(f"{COHORT}/{{m}}.manifest.tsv", m=MODALITIES),
         pca=f"{COHORT}/pca.tsv",
+        related_pairs=f"{COHORT}/related_pairs.tsv",
+        related_removed=f"{COHORT}/related_removed.tsv",
     log:
         f"{LOGS}/cohort.log",
     benchmark:

@@ -69,28 +69,62 @@ def all_spaces():
     return [(m, s) for m in MODALITIES for s in spaces(m)]
 
 
+# --- DropFuse: a space of every modality that lists it, trained on their stores together ---
+DROPFUSE = "dropfuse"
+DROPFUSE_MODALITIES = [m for m in MODALITIES if DROPFUSE in spaces(m)]
+DROPFUSE_INPUTS = config["represent"]["dropfuse"]["inputs"]
+
+
+def check_dropfuse():
+    if not DROPFUSE_MODALITIES:
+        return
+    if len(DROPFUSE_MODALITIES) < 2:
+        raise ValueError(
+            f"config: only {DROPFUSE_MODALITIES[0]} lists the space dropfuse; DropFuse fuses "
+            "two or more modalities (add dropfuse to another modality's spaces, or remove it)"
+        )
+    for m in DROPFUSE_MODALITIES:
+        source = DROPFUSE_INPUTS.get(m)
+        if source is None or source == DROPFUSE or source not in spaces(m):
+            raise ValueError(
+                f"config: represent.dropfuse.inputs.{m} must name one of {m}'s other spaces "
+                f"({', '.join(s for s in spaces(m) if s != DROPFUSE)}), got {source!r}"
+            )
+
+
+check_dropfuse()
+
+
+def stored_space(modality, space):
+    """False for spaces whose embeddings come from elsewhere (DropFuse), with no array store."""
+    return space != DROPFUSE
+
+
 # --- chromosomes: one source ---------------------------------------------------------------
-# A simulated cohort has chromosomes 1..simulate.genotypes.n_chromosomes (the simulator writes
-# all of them). `chromosomes`, the ones read and tested, defaults to all of those and may name a
-# subset (config/test.yaml simulates 22 and analyses 3); a real cohort (cohort: files) names its
-# own, default 1..22.
+# A simulated cohort has chromosomes 1..simulate.genotypes.n_chromosomes, and X with
+# simulate.genotypes.chrx (the simulator writes all of them). `chromosomes`, the ones read and
+# tested, defaults to all of those and may name a subset (config/test.yaml simulates 22 and
+# analyses 3); a real cohort (cohort: files) names its own, default 1..22. X is written "X".
 
 
 def simulated_chromosomes():
     n = int(config["simulate"]["genotypes"]["n_chromosomes"])
-    return [str(c) for c in range(1, n + 1)]
+    x = ["X"] if config["simulate"]["genotypes"]["chrx"] else []
+    return [str(c) for c in range(1, n + 1)] + x
 
 
 def analysed_chromosomes():
     if config["cohort"] != "simulate":
         return [str(c) for c in config.get("chromosomes", range(1, 23))]
     simulated = simulated_chromosomes()
-    chosen = [str(c) for c in config.get("chromosomes", simulated)]
+    chosen = [str(c).upper() for c in config.get("chromosomes", simulated)]
     unknown = [c for c in chosen if c not in simulated]
     if unknown:
         raise ValueError(
             f"config: chromosomes {unknown} are not simulated (simulate.genotypes.n_chromosomes "
-            f"is {len(simulated)}); leave `chromosomes` out to analyse all of them"
+            f"is {config['simulate']['genotypes']['n_chromosomes']}, chrx is "
+            f"{config['simulate']['genotypes']['chrx']}); leave `chromosomes` out to analyse "
+            "all of them"
         )
     return chosen
 
@@ -182,6 +216,12 @@ def cohort_inputs():
     }
 
 
+def relatedness_keep_file():
+    """The keep list that replaces the kinship computation, when config names one."""
+    keep = config["cohort_qc"]["relatedness"]["keep_file"]
+    return [] if keep is None else [keep]
+
+
 def cohort_manifests(wildcards):
     """One manifest per analysed modality. A simulated cohort has one only for a modality it
     renders: anything that needs another stops here, before any job runs, saying why."""
@@ -203,13 +243,44 @@ def cohort_manifests(wildcards):
     return list(cohort_inputs()["manifests"].values())
 
 
+# the files of each genotype format (as regwas.io.genotypes.FORMATS)
+GENOTYPE_FORMATS = {
+    "bed": ("bed", "bim", "fam"),
+    "pgen": ("pgen", "pvar", "psam"),
+    "bgen": ("bgen", "sample"),
+}
+
+
 def genotype_files(chrom):
+    """The files of one chromosome's genotype file set: the format named by the prefix's
+    extension (.bed/.pgen/.bgen), else the one whose genotype file exists (PLINK 1 when
+    none does yet, e.g. before the simulation); regwas refuses two formats under one prefix.
+    """
     prefix = cohort_inputs()["genotypes"].replace("{chrom}", str(chrom))
-    return [f"{prefix}.{ext}" for ext in ("bed", "bim", "fam")]
+    fmt = next((f for f in GENOTYPE_FORMATS if prefix.endswith(f".{f}")), None)
+    if fmt is not None:
+        prefix = prefix[: -len(fmt) - 1]
+    else:
+        fmt = next(
+            (f for f in GENOTYPE_FORMATS if os.path.exists(f"{prefix}.{f}")), "bed"
+        )
+    return [f"{prefix}.{ext}" for ext in GENOTYPE_FORMATS[fmt]]
 
 
 def all_genotype_files():
-    return [f for c in CHROMS for f in genotype_files(c)]
+    files = [f for c in CHROMS for f in genotype_files(c)]
+    if config["cohort"] == "files":
+        # a real cohort's genotypes are inputs, not outputs: a chromosome without its files
+        # stops the plan here, in one line naming the chromosome and the config keys
+        missing = [c for c in CHROMS if not all(map(os.path.exists, genotype_files(c)))]
+        if missing:
+            raise ValueError(
+                f"config: chromosomes {missing} have no genotype file set (e.g. "
+                f"{genotype_files(missing[0])[0][:-4]}.bed, .bim, .fam; inputs.genotypes is "
+                f"{config['inputs']['genotypes']!r}); name the chromosomes you have in "
+                "`chromosomes`"
+            )
+    return files
 
 
 def truth_files(wildcards=None):
@@ -248,8 +319,13 @@ IMAGE_MODALITIES = {"brain", "cardiac", "dxa"}
 
 
 def image_spaces(modality):
-    """The spaces of an image modality shown as overlays (Jacobian maps are not images)."""
-    return [s for s in spaces(modality) if not s.endswith("_jac")]
+    """The spaces of an image modality shown as overlays (Jacobian maps and fused latent
+    spaces are not images)."""
+    return [
+        s
+        for s in spaces(modality)
+        if not s.endswith("_jac") and stored_space(modality, s)
+    ]
 
 
 def plot_targets(modality):
@@ -264,6 +340,8 @@ def plot_targets(modality):
         for space in registered_spaces(modality)
     ]
     out.append(plot_file("qq.png", modality))
+    if config["represent"]["method"] == "autoencoder":
+        out += [plot_file(f"{s}.autoencoder.png", modality) for s in spaces(modality)]
     if modality in IMAGE_MODALITIES:
         out.append(plot_file("overlays.png", modality))
     return out
@@ -276,8 +354,17 @@ def modality_targets(modality):
     return out + plot_targets(modality)
 
 
+def dropfuse_targets():
+    if not DROPFUSE_MODALITIES:
+        return []
+    out = [f"{RESULTS}/{DROPFUSE}/{f}" for f in ("retrieval.json", "training_log.tsv")]
+    return out + [
+        f"{RESULTS}/plots/{DROPFUSE}/lead_clusters.{x}" for x in ("png", "pdf")
+    ]
+
+
 def all_targets():
-    out = [f"{RESULTS}/comparison.tsv"]
+    out = [f"{RESULTS}/comparison.tsv", *dropfuse_targets()]
     for modality in MODALITIES:
         out += modality_targets(modality)
     return out
@@ -326,6 +413,7 @@ def bundle_results():
         "results/headline.tsv",
     ]
     out += ["results/plots/headline.png", "results/plots/headline.pdf"]
+    out += dropfuse_targets()
     for m in MODALITIES:
         for s in spaces(m):
             d = f"results/{m}/{s}"

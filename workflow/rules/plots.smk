@@ -127,3 +127,56 @@ rule plot_overlays:
         cfg=config["plots"],
     script:
         "../../scripts/plot_overlays.py"
+
+
+rule plot_autoencoder:
+    input:
+        training_log=space_file("training_log.tsv"),
+        examples=space_file("reconstruction_examples.npz"),
+    output:
+        png=report(
+            plot_file("{space}.autoencoder.png"),
+            caption="../report/autoencoder.rst",
+            category="Representations",
+            subcategory="{modality}",
+        ),
+        pdf=plot_file("{space}.autoencoder.pdf"),
+    log:
+        f"{LOGS}/plots/{{modality}}_{{space}}_autoencoder.log",
+    benchmark:
+        f"{BENCH}/plots/{{modality}}_{{space}}_autoencoder.tsv"
+    conda:
+        "../../envs/plots.yaml"
+    params:
+        cfg=config["plots"],
+    script:
+        "../../scripts/plot_autoencoder.py"
+
+
+rule plot_lead_clusters:
+    input:
+        unpack(truth_files),
+        leads=[
+            space_file(SPACE_RESULTS["leads"], m, DROPFUSE)
+            for m in DROPFUSE_MODALITIES
+        ],
+    output:
+        png=report(
+            f"{RESULTS}/plots/{DROPFUSE}/lead_clusters.png",
+            caption="../report/lead_clusters.rst",
+            category="GWAS",
+            subcategory=DROPFUSE,
+        ),
+        pdf=f"{RESULTS}/plots/{DROPFUSE}/lead_clusters.pdf",
+    log:
+        f"{LOGS}/plots/{DROPFUSE}_lead_clusters.log",
+    benchmark:
+        f"{BENCH}/plots/{DROPFUSE}_lead_clusters.tsv"
+    conda:
+        "../../envs/plots.yaml"
+    params:
+        modalities=DROPFUSE_MODALITIES,
+        window_kb=config["gwas"]["clump"]["window_kb"],
+        cfg=config["plots"],
+    script:
+        "../../scripts/plot_lead_clusters.py"

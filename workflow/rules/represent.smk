@@ -20,6 +20,7 @@ rule embed:
                 "model": space_file("model.pt"),
                 "training_log": space_file("training_log.tsv"),
                 "reconstruction": space_file("reconstruction_qc.tsv"),
+                "examples": space_file("reconstruction_examples.npz"),
             }
             if EMBED_AE
             else {}
@@ -38,6 +39,44 @@ rule embed:
         seed=config["seed"],
     script:
         "../../scripts/embed.py"
+
+
+# DropFuse (represent.dropfuse): one job trains the encoders of every modality that lists the
+# dropfuse space and writes those spaces' embeddings; it runs only when such a space is asked for.
+ruleorder: dropfuse > embed
+
+
+rule dropfuse:
+    input:
+        data=[
+            space_file("data.npy", m, DROPFUSE_INPUTS[m]) for m in DROPFUSE_MODALITIES
+        ],
+        samples=[
+            space_file("samples.tsv", m, DROPFUSE_INPUTS[m])
+            for m in DROPFUSE_MODALITIES
+        ],
+    output:
+        embeddings=[
+            space_file("embeddings.parquet", m, DROPFUSE) for m in DROPFUSE_MODALITIES
+        ],
+        samples=[space_file("samples.tsv", m, DROPFUSE) for m in DROPFUSE_MODALITIES],
+        encoders=[f"{RESULTS}/{DROPFUSE}/{m}_encoder.pt" for m in DROPFUSE_MODALITIES],
+        training_log=f"{RESULTS}/{DROPFUSE}/training_log.tsv",
+        retrieval=f"{RESULTS}/{DROPFUSE}/retrieval.json",
+    log:
+        f"{LOGS}/{DROPFUSE}.log",
+    benchmark:
+        f"{BENCH}/{DROPFUSE}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    resources:
+        gpu=1 if config["represent"]["autoencoder"]["gpu"] else 0,
+    params:
+        modalities=DROPFUSE_MODALITIES,
+        cfg=config["represent"],
+        seed=config["seed"],
+    script:
+        "../../scripts/dropfuse.py"
 
 
 rule adjust:

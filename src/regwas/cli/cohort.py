@@ -1,4 +1,4 @@
-"""`regwas cohort`: validate a cohort's inputs and compute genetic PCs."""
+"""`regwas cohort`: validate a cohort's inputs, remove relatives and compute genetic PCs."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ logger = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of `regwas cohort`; defaults from the config schema (cohort_qc)."""
     pca = defaults("cohort_qc.pca")
+    rel = defaults("cohort_qc.relatedness")
     parser.add_argument("--samples", required=True, help="samples.tsv")
     parser.add_argument("--diagnoses", required=True, help="diagnoses.tsv (sample_id, icd10)")
     parser.add_argument("--genotypes", required=True, help="PLINK prefix pattern with {chrom}")
@@ -36,11 +37,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-pcs", type=int, default=pca["n_pcs"])
     parser.add_argument("--max-variants", type=int, default=pca["max_variants"])
     parser.add_argument("--prune", choices=PRUNE_METHODS, default=pca["prune"])
+    parser.add_argument(
+        "--build",
+        default=pca["build"],
+        help="genome build (GRCh37 or GRCh38): exclude its long-range LD regions from the PCs",
+    )
+    parser.add_argument(
+        "--king-cutoff",
+        type=float,
+        default=rel["king_cutoff"],
+        help=f"remove one of each pair with KING kinship above this (default {rel['king_cutoff']})",
+    )
+    parser.add_argument(
+        "--keep", default=rel["keep_file"], help="unrelated sample ids to keep instead of KING"
+    )
+    parser.add_argument("--no-relatedness", action="store_true", help="keep relatives")
     parser.add_argument("--drop-unmatched-samples", action="store_true")
     parser.add_argument(
         "--no-check-files",
         action="store_true",
         help="only check that manifest files exist (skip reading NIfTI / WFDB headers)",
+    )
+    parser.add_argument(
+        "--ecg-fs", type=float, default=None, help="sampling rate every ECG record must have, Hz"
+    )
+    parser.add_argument(
+        "--ecg-leads",
+        default=None,
+        help="comma-separated lead names, in order, every ECG record must have (e.g. I,II,V1)",
     )
     parser.add_argument("--seed", type=int, default=defaults("seed"))
     parser.add_argument("--threads", type=int, default=1)
@@ -59,7 +83,19 @@ def run(args: argparse.Namespace) -> int:
     cfg = {
         "drop_unmatched_samples": args.drop_unmatched_samples,
         "check_files": not args.no_check_files,
-        "pca": {"n_pcs": args.n_pcs, "max_variants": args.max_variants, "prune": args.prune},
+        "ecg_fs": args.ecg_fs,
+        "ecg_leads": None if args.ecg_leads is None else args.ecg_leads.split(","),
+        "pca": {
+            "n_pcs": args.n_pcs,
+            "max_variants": args.max_variants,
+            "prune": args.prune,
+            "build": args.build,
+        },
+        "relatedness": {
+            "enabled": not args.no_relatedness,
+            "king_cutoff": args.king_cutoff,
+            "keep_file": args.keep,
+        },
     }
     inputs = {
         "genotypes": args.genotypes,

@@ -21,6 +21,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "regwas.cli.cohort",
         "validate a cohort's inputs and compute genetic principal components",
     ),
+    "store": (
+        "regwas.cli.store",
+        "an array store from a manifest (ecg native / median_beat, brain native) for embed",
+    ),
     "median-beat": ("regwas.cli.median_beat", "median beat of one WFDB record"),
     "embed": ("regwas.cli.embed", "PCA baseline embeddings of a registered array store"),
     "adjust": (

@@ -1,4 +1,4 @@
-"""`regwas gwas`: latent-space GWAS of embeddings on PLINK genotypes."""
+"""`regwas gwas`: latent-space GWAS of embeddings on genotypes (PLINK 1, PLINK 2, BGEN)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from regwas.associate.gwas.shards import gwas_shard
 from regwas.config.schema import defaults
 from regwas.errors import InputError
 from regwas.genetics.chromosomes import parse_chromosomes
-from regwas.io.plink import bfile_paths
+from regwas.io.genotypes import genotype_paths
 from regwas.io.sumstats import read_sumstats
 from regwas.io.tables import read_tsv
 
@@ -31,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--bfile",
         required=True,
         action="append",
-        help="PLINK prefix (repeatable); may contain {chrom} with --chromosomes",
+        help="genotype prefix (repeatable): PLINK 1 .bed, PLINK 2 .pgen or BGEN 1.2 + .sample, "
+        "found by extension or named with it; may contain {chrom} with --chromosomes",
     )
     parser.add_argument("--chromosomes", help="chromosomes for {chrom}, e.g. 1-22 or 1-22,X")
     parser.add_argument(
@@ -65,6 +66,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-maf", type=float, default=cfg["min_maf"])
     parser.add_argument("--min-mac", type=float, default=cfg["min_mac"])
     parser.add_argument("--min-call-rate", type=float, default=cfg["min_call_rate"])
+    parser.add_argument(
+        "--min-info",
+        type=float,
+        default=cfg["min_info"],
+        help="minimum MACH R2 (INFO) of variants with dosages (.pgen dosages, BGEN)",
+    )
     parser.add_argument("--hwe-p", type=float, default=cfg["hwe_p"])
     parser.add_argument(
         "--hwe-groups",
@@ -94,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             prefixes.append(prefix)
     for prefix in prefixes:  # fail before any work when a file set is missing
-        bfile_paths(prefix)
+        genotype_paths(prefix)
     cfg = {
         "model": args.model,
         "backend": args.backend,
@@ -104,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         "min_maf": args.min_maf,
         "min_mac": args.min_mac,
         "min_call_rate": args.min_call_rate,
+        "min_info": args.min_info,
         "hwe_p": args.hwe_p,
         "hwe_groups": args.hwe_groups,
         "block_size": args.block_size,

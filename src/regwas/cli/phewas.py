@@ -8,6 +8,7 @@ from typing import Any
 
 from regwas.associate.phewas.association import phewas
 from regwas.cli.entry import add_embedding_io
+from regwas.cohort.tables import validate_table
 from regwas.config.schema import defaults
 from regwas.io.embeddings import read_embeddings
 from regwas.io.tables import read_tsv, write_tsv
@@ -40,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
         covariates = [s.strip() for s in args.covariates.split(",") if s.strip()]
     ids, z, _ = read_embeddings(args.embeddings)
     samples = read_tsv(args.samples, dtype={"sample_id": str})
-    diagnoses = read_tsv(args.diagnoses, dtype=str)
+    # checked as the cohort stage checks it: file, line and sample_id of a bad code; an empty
+    # table refused in the same words
+    diagnoses = validate_table(args.diagnoses, "diagnoses")
     write_tsv(phewas(ids, z, samples, diagnoses, cfg, args.seed, covariates), args.out)
     return 0

@@ -15,7 +15,15 @@ import pandas as pd
 from tqdm import tqdm
 
 from regwas.errors import InputError
-from regwas.io.plink import bfile_paths, read_bim, read_fam
+from regwas.io.genotypes import (
+    genotype_format,
+    genotype_paths,
+    open_genotypes,
+    read_sample_ids,
+    sample_file,
+    split_prefix,
+)
+from regwas.io.plink import read_bim, read_fam
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +54,8 @@ def _examples(values, n: int = EXAMPLES) -> str:
 
 
 def chromosome_prefixes(pattern: str, chromosomes: list) -> dict[str, str]:
-    """PLINK prefixes per chromosome from a ``{chrom}`` pattern; every file set must exist."""
+    """Genotype prefixes per chromosome from a ``{chrom}`` pattern (PLINK 1, PLINK 2 or BGEN:
+    regwas.io.genotypes); every file set must exist."""
     if "{chrom}" not in str(pattern):
         raise InputError(f"genotypes pattern {pattern!r} has no '{{chrom}}' placeholder")
     if not chromosomes:
@@ -55,7 +64,7 @@ def chromosome_prefixes(pattern: str, chromosomes: list) -> dict[str, str]:
     missing = []
     for prefix in prefixes.values():
         try:
-            bfile_paths(prefix)
+            genotype_paths(prefix)
         except InputError as err:
             missing.append(str(err))
     if missing:
@@ -67,14 +76,17 @@ def chromosome_prefixes(pattern: str, chromosomes: list) -> dict[str, str]:
 
 
 def check_fam_files(prefixes: dict[str, str]) -> pd.DataFrame:
-    """Read the .fam of every chromosome; all must be identical. Returns the first one."""
+    """Read the sample file (.fam, .psam or .sample) of every chromosome; all must list the
+    same samples (PLINK 1: identical .fam files). Returns the first one (column ``iid``)."""
     first_prefix = next(iter(prefixes.values()))
-    first_path = Path(f"{first_prefix}.fam")
+    if genotype_format(first_prefix) != "bed":
+        return _check_sample_files(prefixes)
+    first_path = Path(f"{split_prefix(first_prefix)[0]}.fam")
     fam = read_fam(first_path)
     if fam.empty:
         raise InputError(f"{first_path}: no samples")
     for prefix in list(prefixes.values())[1:]:
-        path = Path(f"{prefix}.fam")
+        path = Path(f"{split_prefix(prefix)[0]}.fam")
         other = read_fam(path)
         if len(other) != len(fam):
             raise InputError(
@@ -99,6 +111,35 @@ def check_fam_files(prefixes: dict[str, str]) -> pd.DataFrame:
     return fam
 
 
+def _check_sample_files(prefixes: dict[str, str]) -> pd.DataFrame:
+    first_prefix = next(iter(prefixes.values()))
+    first_path = sample_file(first_prefix)
+    ids = read_sample_ids(first_prefix)
+    if len(ids) == 0:
+        raise InputError(f"{first_path}: no samples")
+    for prefix in list(prefixes.values())[1:]:
+        other = read_sample_ids(prefix)
+        if len(other) != len(ids) or (other != ids).any():
+            i = (
+                int(np.flatnonzero(other[: len(ids)] != ids[: len(other)])[0])
+                if (len(other) and len(ids) and (other[: len(ids)] != ids[: len(other)]).any())
+                else min(len(other), len(ids))
+            )
+            raise InputError(
+                f"{sample_file(prefix)}: {len(other)} samples differ from {first_path} "
+                f"({len(ids)}) from row {i + 1} on; every chromosome must list the same samples "
+                "in the same order"
+            )
+    dup = pd.Series(ids)[pd.Series(ids).duplicated()]
+    if len(dup):
+        raise InputError(
+            f"{first_path}: {len(dup)} duplicate sample ids (sample ids must be unique): "
+            f"{_examples(dup.unique())}"
+        )
+    logger.info("genotypes: %d chromosomes, %d samples in %s", len(prefixes), len(ids), first_path)
+    return pd.DataFrame({"iid": ids})
+
+
 def check_bed_files(prefixes: dict[str, str], n_samples: int) -> int:
     """Every chromosome's .bed is a SNP-major PLINK 1 file of the size its .bim and the .fam
     imply, and its .bim has unique variant ids: cheap (sizes, 3 bytes, the .bim) and done
@@ -106,6 +147,16 @@ def check_bed_files(prefixes: dict[str, str], n_samples: int) -> int:
     once. Returns the number of variants."""
     problems, n_variants = [], 0
     for prefix in prefixes.values():
+        if genotype_format(prefix) != "bed":  # .pgen/.bgen: the reader checks its counts
+            try:
+                with open_genotypes(prefix) as reader:
+                    n_variants += reader.n_variants
+                    if reader.n_samples != n_samples:
+                        problems.append(f"{prefix}: {reader.n_samples} samples, not {n_samples}")
+            except InputError as err:
+                problems.append(str(err))
+            continue
+        prefix = split_prefix(prefix)[0]
         bed = Path(f"{prefix}.bed")
         try:
             n = len(read_bim(f"{prefix}.bim"))
@@ -288,8 +339,14 @@ def check_manifest_files(
     source: str,
     deep: bool = True,
     threads: int = 1,
+    ecg_fs: float | None = None,
+    ecg_leads: list[str] | None = None,
 ) -> None:
-    """Every path of a (resolved) manifest exists and reads; InputError names sample and path."""
+    """Every path of a (resolved) manifest exists and reads; InputError names sample and path.
+
+    WFDB records (read when ``deep``) must agree with each other on sampling rate, length and
+    leads, and with ``ecg_fs`` / ``ecg_leads`` (cohort_qc.ecg_fs, cohort_qc.ecg_leads: the
+    rate and the lead names in order) when those are set."""
     jobs = [
         (sid, col, p)
         for col in path_columns(manifest)
@@ -313,7 +370,11 @@ def check_manifest_files(
     else:
         found = [_check_one(p, deep) for p in tqdm(paths, desc=desc, disable=None)]
     bad = [(sid, col, p, why) for (sid, col, p), (why, _) in zip(jobs, found, strict=True) if why]
-    bad += _odd_records(jobs, [shape for _, shape in found])
+    shapes = [shape for _, shape in found]
+    expected = _unexpected_records(jobs, shapes, ecg_fs, ecg_leads)
+    bad += expected
+    flagged = {(sid, col) for sid, col, _, _ in expected}
+    bad += [b for b in _odd_records(jobs, shapes) if (b[0], b[1]) not in flagged]
     if bad:
         lines = [
             f"  sample {sid}, column '{col}': {p}: {why}" for sid, col, p, why in bad[:EXAMPLES]
@@ -334,6 +395,27 @@ def check_manifest_files(
 def _describe(shape: tuple) -> str:
     fs, n, leads = shape
     return f"{fs:g} Hz, {n} samples, {len(leads)} leads ({','.join(leads)})"
+
+
+def _unexpected_records(
+    jobs: list[tuple], shapes: list[tuple | None], fs: float | None, leads: list[str] | None
+) -> list[tuple]:
+    """WFDB records whose sampling rate or leads differ from the configured ones."""
+    out = []
+    for (sid, col, p), shape in zip(jobs, shapes, strict=True):
+        if shape is None:
+            continue
+        got_fs, _, got_leads = shape
+        why = []
+        if fs is not None and abs(got_fs - fs) > 1e-9 * fs:
+            why.append(f"{got_fs:g} Hz, but cohort_qc.ecg_fs is {fs:g} Hz")
+        if leads is not None and list(got_leads) != list(leads):
+            why.append(
+                f"leads ({','.join(got_leads)}), but cohort_qc.ecg_leads is ({','.join(leads)})"
+            )
+        if why:
+            out.append((sid, col, p, "; ".join(why)))
+    return out
 
 
 def _odd_records(jobs: list[tuple], shapes: list[tuple | None]) -> list[tuple]:

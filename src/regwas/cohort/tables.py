@@ -134,6 +134,8 @@ class _Problems:
                 where += f", column '{column}'"
             lines.append(f"  {where}: {message}")
         n = len(self.items)
+        if n == 1:  # one problem, one line: the file, where and what
+            raise InputError(f"{self.path}: {lines[0].strip().removeprefix(name + ' ')}")
         more = f"\n  ... and {n - MAX_SHOWN} more" if n > MAX_SHOWN else ""
         raise InputError(
             f"{self.path}: {n} problem{'s' if n != 1 else ''} found:\n" + "\n".join(lines) + more

@@ -81,16 +81,16 @@ class LD:
 
     def __call__(self, chromosome: str, a: str, b: str) -> float:
         from regwas.genetics.standardise import unit_rows
-        from regwas.io.plink import bfile_paths, read_bim, read_variant_rows
+        from regwas.io.genotypes import read_genotype_rows, read_variant_table
 
         prefix = self.pattern.replace("{chrom}", str(chromosome))
         if chromosome not in self._bim:
-            bim = read_bim(bfile_paths(prefix)["bim"])
+            bim = read_variant_table(prefix)
             self._bim[chromosome] = pd.Index(bim["variant_id"].astype(str))
         idx = self._bim[chromosome].get_indexer([a, b])
         if (idx < 0).any():
             return float("nan")
-        G = read_variant_rows(prefix, idx)
+        G = read_genotype_rows(prefix, idx)
         u = unit_rows(G)
         return float((u[0] @ u[1]) ** 2)
 
@@ -112,8 +112,8 @@ def lambda_outside(
         causal["chromosome"].astype(str), causal["position"].astype(np.int64), strict=True
     ):
         near |= (chrom == c_chrom) & (np.abs(pos - c_pos) <= distance_kb * 1000)
-    far = gwas.loc[~near, "neg_log10_p"]
-    return (lambda_gc(far) if len(far) else float("nan")), int((~near).sum())
+    far = pd.to_numeric(gwas.loc[~near, "neg_log10_p"], errors="coerce").dropna()  # tested
+    return (lambda_gc(far) if len(far) else float("nan")), len(far)
 
 
 def count_loci(leads: pd.DataFrame, p_threshold: float) -> int:

@@ -1,4 +1,5 @@
-"""Shared genetics: chromosome names, genotype standardisation, genetic PCs, lambda GC."""
+"""Shared genetics: chromosome names, genotype standardisation, KING kinship, genetic PCs,
+long-range LD regions, lambda GC."""
 
 from regwas._exports import lazy_api
 
@@ -11,9 +12,20 @@ __all__, __getattr__, __dir__ = lazy_api(
             "normalise_chromosome",
             "chromosome_order",
             "parse_chromosomes",
+            "is_x_chromosome",
         ],
+        "kinship": ["KING_COLUMNS", "king_kinship", "king_pairs", "king_cutoff"],
         "inflation": ["LN10", "CHI2_1DF_MEDIAN", "lambda_gc"],
-        "pca": ["PRUNE_METHODS", "select_pca_variants", "randomized_pca", "compute_pcs"],
+        "pca": [
+            "PRUNE_METHODS",
+            "GENOME_BUILDS",
+            "long_range_ld_regions",
+            "in_regions",
+            "select_pca_variants",
+            "randomized_pca",
+            "project_pcs",
+            "compute_pcs",
+        ],
         "standardise": ["genotype_moments", "zscores", "unit_rows", "ld_r2"],
     },
 )

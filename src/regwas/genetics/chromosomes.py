@@ -1,4 +1,5 @@
-"""Chromosome names: parsing of ranges such as '1-22,X' and natural sort order."""
+"""Chromosome names: parsing of ranges such as '1-22,X', natural sort order, and which name is
+the X chromosome (PLINK codes it X or 23; its pseudo-autosomal regions are XY or 25)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,13 @@ def normalise_chromosome(name: object) -> str:
     if re.fullmatch(r"\d+(\.0+)?", s):
         return str(int(float(s)))
     return s.upper() if s.upper() in _SPECIAL_CHROM else s
+
+
+def is_x_chromosome(name: object) -> bool:
+    """True for the non-pseudo-autosomal X chromosome: 'X', 'chrX', 23 or '23' (PLINK's code).
+    The pseudo-autosomal part (XY / 25) is diploid in both sexes and is not X here."""
+    s = normalise_chromosome(name)
+    return s == "X" or s == "23"
 
 
 def chromosome_order(values: pd.Series | np.ndarray) -> np.ndarray:

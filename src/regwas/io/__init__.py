@@ -1,5 +1,5 @@
-"""Shared file contracts: atomic writes, tables, embeddings (Parquet), array stores and PLINK
-reading."""
+"""Shared file contracts: atomic writes, tables, embeddings (Parquet), array stores and genotype
+reading (PLINK 1, PLINK 2, BGEN)."""
 
 from regwas._exports import lazy_api
 
@@ -21,6 +21,26 @@ __all__, __getattr__, __dir__ = lazy_api(
             "read_embeddings_metadata",
             "read_embeddings",
         ],
+        "genotypes": [
+            "FORMATS",
+            "HARD_CALL_THRESHOLD",
+            "genotype_format",
+            "genotype_file_names",
+            "genotype_paths",
+            "read_sample_ids",
+            "read_sex_codes",
+            "sample_file",
+            "read_variant_table",
+            "read_psam",
+            "read_pvar",
+            "read_oxford_sample",
+            "GenotypeReader",
+            "PgenReader",
+            "BgenFileReader",
+            "hard_calls",
+            "open_genotypes",
+            "read_genotype_rows",
+        ],
         "icd10": ["ICD10_PATTERN", "normalise_icd10"],
         "mni": ["T2_INTENSITY", "Template", "load_template"],
         "phecode_map": ["PACKAGE_MAP", "packaged_map_path", "load_phecode_map"],
@@ -34,7 +54,7 @@ __all__, __getattr__, __dir__ = lazy_api(
             "BedReader",
             "read_variant_rows",
         ],
-        "sumstats": ["SUMSTATS_COLUMNS", "read_sumstats", "empty_sumstats"],
+        "sumstats": ["SUMSTATS_COLUMNS", "read_sumstats", "empty_sumstats", "tested"],
         "tables": ["write_tsv", "read_tsv", "delimiter_hint", "align_samples"],
     },
 )

@@ -40,7 +40,9 @@ def read_tsv(path: str | os.PathLike, **kwargs) -> pd.DataFrame:
         raise InputError(f"{path}: file does not exist")
     try:
         table = pd.read_csv(path, sep="\t", **kwargs)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+    except pd.errors.EmptyDataError as err:  # the cohort stage's words for the same file
+        raise InputError(f"{path}: the table is empty (no header line)") from err
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
         raise InputError(f"{path}: cannot be read as a tab-separated table: {err}") from err
     table.attrs["path"] = str(path)  # align_samples names the file in its errors
     return table

@@ -6,6 +6,7 @@ from regwas._exports import lazy_api
 __all__, __getattr__, __dir__ = lazy_api(
     __name__,
     {
+        "autoencoder": ["read_examples", "autoencoder_figure", "autoencoder_plots"],
         "common": [
             "check_columns",
             "neg_log10_column",
@@ -13,6 +14,12 @@ __all__, __getattr__, __dir__ = lazy_api(
             "save_figure",
             "category_colors",
             "points",
+        ],
+        "lead_clusters": [
+            "lead_directions",
+            "annotate",
+            "lead_cluster_figure",
+            "lead_cluster_plots",
         ],
         "genome": [
             "GWAS_COLUMNS",

@@ -45,7 +45,7 @@ import yaml
 
 from regwas.errors import InputError
 from regwas.io.atomic import atomic_path
-from regwas.io.sumstats import read_sumstats
+from regwas.io.sumstats import read_sumstats, tested
 from regwas.io.tables import write_tsv
 
 SSF_VERSION = "GWAS-SSF v1.0"
@@ -117,7 +117,10 @@ def equivalent_beta(neg_log10_p: np.ndarray, n: np.ndarray) -> tuple[np.ndarray,
 
 
 def to_gwas_ssf(sumstats: pd.DataFrame) -> pd.DataFrame:
-    """The regwas summary statistics as a GWAS-SSF table (columns SSF_COLUMNS)."""
+    """The regwas summary statistics as a GWAS-SSF table (columns SSF_COLUMNS). Variants
+    written without a test (empty p-value, a ``note``) are left out: GWAS-SSF requires a p."""
+    if "note" in sumstats.columns:
+        sumstats = sumstats[tested(sumstats)].reset_index(drop=True)
     beta, se = equivalent_beta(sumstats["neg_log10_p"], sumstats["n"])
     variant = sumstats["variant_id"].astype(str).str.replace(r"[^A-Za-z0-9_]", "_", regex=True)
     return pd.DataFrame(

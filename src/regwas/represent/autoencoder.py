@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 
 MODEL, CHECKPOINT = "model.pt", ".autoencoder.ckpt.pt"
 TRAINING_LOG, RECON_QC = "training_log.tsv", "reconstruction_qc.tsv"
+RECON_EXAMPLES = "reconstruction_examples.npz"
+N_EXAMPLES = 3
 
 
 class TrainingError(RuntimeError):
@@ -196,9 +198,8 @@ def feature_stats(store: ArrayStore, rows: np.ndarray, chunk: int = 256):
         block = np.asarray(flat[rows[a : a + chunk]], dtype=np.float64)
         if not np.isfinite(block).all():
             bad = rows[a : a + chunk][~np.isfinite(block).all(axis=1)]
-            raise InputError(
-                f"{store.dir}: rows of {store.sample_ids[bad[:5]].tolist()} hold NaN or inf"
-            )
+            who = ", ".join(map(str, store.sample_ids[bad[:5]]))
+            raise InputError(f"{store.dir / 'data.npy'}: the rows of samples {who} hold NaN or inf")
         s += block.sum(axis=0)
         sq += (block**2).sum(axis=0)
     mean = s / len(rows)
@@ -497,7 +498,39 @@ class AutoencoderEmbedder(Embedder):
             self.recon.insert(1, "split", np.where(in_val, "validation", "train"))
             with atomic_path(Path(self.out_dir) / RECON_QC) as tmp:
                 self.recon.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+            self.write_examples(store, Path(self.out_dir) / RECON_EXAMPLES)
         return z.astype(np.float32)
+
+    def reconstruct(self, store: ArrayStore, rows: np.ndarray) -> np.ndarray:
+        """Reconstructions of ``rows`` in the store's units and row shape (float32)."""
+        torch = _torch()
+        self.encoder.eval()
+        self.decoder.eval()
+        with torch.no_grad(), self._autocast():
+            _, xr = self._forward(self._batch(store, rows).to(self.device))
+        self.encoder.train()
+        self.decoder.train()
+        xr = xr.float().cpu().numpy().reshape(len(rows), -1) * self.scale + self.mean
+        return xr.reshape(len(rows), *store.row_shape).astype(np.float32)
+
+    def write_examples(self, store: ArrayStore, path: str | os.PathLike) -> None:
+        """Inputs and reconstructions of the first N_EXAMPLES validation people (by store
+        order): the figure of inputs vs reconstructions draws from this file."""
+        rows = np.sort(np.asarray(self.val_rows))[:N_EXAMPLES]
+        if len(rows) == 0:
+            rows = np.arange(min(N_EXAMPLES, store.n))
+        per = self.recon.set_index("sample_id")["mse"]
+        ids = store.sample_ids[rows].astype(str)
+        with atomic_path(path, suffix=".npz") as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez_compressed(
+                    fh,
+                    sample_id=ids,
+                    input=np.asarray(store.data[rows], dtype=np.float32),
+                    reconstruction=self.reconstruct(store, rows),
+                    mse=per.loc[ids].to_numpy(np.float64),
+                    dims=np.int64(self.dims),
+                )
 
     def parameters(self) -> dict[str, np.ndarray]:
         out = {"mean": self.mean, "scale": self.scale}

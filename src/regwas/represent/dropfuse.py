@@ -20,15 +20,21 @@ without the other modalities.
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import math
 import os
+from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
+from regwas.config.schema import section
 from regwas.errors import InputError
 from regwas.io.arraystore import ArrayStore
-from regwas.io.atomic import atomic_path
+from regwas.io.atomic import atomic_path, config_digest, sha256_file
+from regwas.io.embeddings import write_embeddings
 from regwas.represent.autoencoder import build_network, feature_stats, input_layout
 
 log = logging.getLogger(__name__)
@@ -113,6 +119,7 @@ class DropFuse:
         people = np.array(both)[rng.permutation(len(both))]
         n_val = max(2, int(round(ae["val_fraction"] * len(people))))
         self.val_people, train_people = np.sort(people[:n_val]), np.sort(people[n_val:])
+        self.n_train = len(train_people)
         pos = {m: {s: i for i, s in enumerate(ids[m])} for m in self.modalities}
 
         def rows(m, who):
@@ -136,6 +143,11 @@ class DropFuse:
         steps = steps or ae["steps"]
         bs = min(ae["batch_size"], len(train_people))
         self.history = []
+        import sys
+
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps, desc="DropFuse", disable=not sys.stderr.isatty())
         for step in range(steps):
             brng = np.random.default_rng([self.seed, 4, step])
             who = np.sort(brng.choice(train_people, size=bs, replace=False))
@@ -163,6 +175,14 @@ class DropFuse:
                 {"step": step + 1, "infonce": float(contrast.detach()), "recon_mse": float(recon.detach()),
                  "scale": float(scale.detach())}
             )  # fmt: skip
+            bar.update(1)
+            if (step + 1) % ae["eval_every"] == 0 or step + 1 == steps:
+                h = self.history[-1]
+                log.info(
+                    "DropFuse step %d/%d: InfoNCE %.4f, fused reconstruction MSE %.4f, scale %.1f",
+                    step + 1, steps, h["infonce"], h["recon_mse"], h["scale"],
+                )  # fmt: skip
+        bar.close()
         a, b = self.modalities[:2]
         self.retrieval = retrieval_accuracy(
             self.encoder(a).embed(stores[a], rows(a, self.val_people)),
@@ -237,3 +257,80 @@ class DropFuseEncoder:
             net, s["mean"], s["scale"], s["channels"], s["spatial"], s["dims"],
             s["latent_dim"], s["autoencoder"], s["modality"],
         )  # fmt: skip
+
+
+SPACE = "dropfuse"
+
+
+def fuse_stores(
+    stores: Mapping[str, str | os.PathLike],
+    model_dir: str | os.PathLike,
+    out_dirs: Mapping[str, str | os.PathLike],
+    cfg: dict | None,
+    seed: int,
+) -> DropFuse:
+    """Train DropFuse on the array stores (modality -> store folder), then embed everyone in
+    each store with that modality's encoder alone.
+
+    Writes, in ``model_dir``: ``{modality}_encoder.pt`` per modality, ``training_log.tsv``
+    (InfoNCE, fused reconstruction MSE and temperature per step) and ``retrieval.json``
+    (held-out cross-modal top-1/top-5 of the first two modalities, the people, the steps). In
+    each ``out_dirs[modality]``: ``embeddings.parquet`` (method dropfuse, the encoder's checksum
+    and the config digest in its metadata) and ``samples.tsv`` (the people embedded, as an
+    array store's row list, so that comparisons of spaces treat the space like the others).
+    """
+    cfg = section("represent", cfg)
+    modalities = list(stores)
+    missing = [m for m in modalities if m not in out_dirs]
+    if missing:
+        raise InputError(f"DropFuse: no output folder for {', '.join(missing)}")
+    arrays = {m: ArrayStore(d) for m, d in stores.items()}
+    df = cfg["dropfuse"]
+    model = DropFuse(modalities, cfg, seed, cfg["autoencoder"]["conv_dims"])
+    unknown = [m for m in modalities if m not in model.conv_dims]
+    if unknown:
+        raise InputError(
+            f"DropFuse: represent.autoencoder.conv_dims has no entry for {', '.join(unknown)}"
+        )
+    model.fit(arrays, steps=df["steps"], recon_weight=float(df["recon_weight"]))
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(model_dir / "training_log.tsv") as tmp:
+        pd.DataFrame(model.history).to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+    a, b = modalities[:2]
+    summary = {
+        "modalities": modalities,
+        "inputs": {m: str(d) for m, d in stores.items()},
+        "retrieval": {"from": a, "to": b, **model.retrieval},
+        "n_trained_people": int(len(model.val_people) + model.n_train),
+        "n_validation_people": int(len(model.val_people)),
+        "steps": len(model.history),
+        "latent_dim": model.latent_dim,
+        "seed": int(seed),
+    }
+    with atomic_path(model_dir / "retrieval.json", suffix=".json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    digest = config_digest({"represent": cfg, "inputs": summary["inputs"]})
+    for m in modalities:
+        path = model_dir / f"{m}_encoder.pt"
+        model.save_encoder(m, path)
+        z = model.encoder(m).embed(arrays[m])
+        out = Path(out_dirs[m])
+        out.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "modality": m,
+            "space": SPACE,
+            "method": SPACE,
+            "latent_dim": str(model.latent_dim),
+            "model_checksum": sha256_file(path),
+            "config_digest": digest,
+            "dropfuse_modalities": ",".join(modalities),
+            "dropfuse_input": str(stores[m]),
+            "retrieval_top1": f"{model.retrieval['top1']:.4g}",
+            "retrieval_top5": f"{model.retrieval['top5']:.4g}",
+        }
+        write_embeddings(arrays[m].sample_ids, z, out / "embeddings.parquet", meta)
+        with atomic_path(out / "samples.tsv") as tmp:
+            pd.DataFrame({"sample_id": arrays[m].sample_ids}).to_csv(tmp, sep="\t", index=False)
+    log.info("DropFuse over %s: retrieval %s", ", ".join(modalities), model.retrieval)
+    return model

@@ -20,12 +20,23 @@ log = logging.getLogger(__name__)
 CACHE_BYTES = 2 * 1024**3
 
 
+def _non_finite(rows: np.ndarray, sample_ids: np.ndarray | None, source: str) -> str:
+    """The message for rows holding NaN or inf: the file and the samples (or rows) named."""
+    if sample_ids is None:
+        return f"{source}: rows {rows[:5].tolist()} hold NaN or inf"
+    who = ", ".join(map(str, np.asarray(sample_ids)[rows[:5]]))
+    more = f" (first 5 of {len(rows)} in this block)" if len(rows) > 5 else ""
+    return f"{source}: the rows of samples {who}{more} hold NaN or inf"
+
+
 def pca_embeddings(
     data: np.ndarray,
     latent_dim: int,
     seed: int,
     standardize: bool = True,
     chunk: int = 1024,
+    sample_ids: np.ndarray | None = None,
+    source: str = "array",
     cache_bytes: int = CACHE_BYTES,
 ) -> tuple[np.ndarray, dict]:
     """Project N x (any shape) data onto its first ``latent_dim`` principal components.
@@ -51,7 +62,7 @@ def pca_embeddings(
         block = np.asarray(flat[start : start + chunk], dtype=np.float64)
         if not np.isfinite(block).all():
             rows = start + np.flatnonzero(~np.isfinite(block).all(axis=1))
-            raise InputError(f"array rows {rows[:5].tolist()} hold NaN or inf")
+            raise InputError(_non_finite(rows, sample_ids, source))
         mean += block.sum(axis=0)
         sq += (block**2).sum(axis=0)
     mean /= n
@@ -98,7 +109,12 @@ class PCAEmbedder(Embedder):
 
     def fit(self, store: ArrayStore) -> PCAEmbedder:
         self._z, self._info = pca_embeddings(
-            store.data, self.latent_dim, self.seed, bool(self.cfg["standardize"])
+            store.data,
+            self.latent_dim,
+            self.seed,
+            bool(self.cfg["standardize"]),
+            sample_ids=store.sample_ids,
+            source=str(store.dir / "data.npy"),
         )
         log.info(
             "PCA %d -> %d dims, %.1f%% variance",

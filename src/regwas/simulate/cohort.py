@@ -28,7 +28,15 @@ log = logging.getLogger(__name__)
 
 
 # Fixed component numbers: a component's seed depends only on the master seed and this number.
-_COMPONENTS = {"genotypes": 1, "order": 2, "people": 3, "causal": 4, "factors": 5, "diseases": 6}
+_COMPONENTS = {
+    "genotypes": 1,
+    "order": 2,
+    "people": 3,
+    "causal": 4,
+    "factors": 5,
+    "diseases": 6,
+    "relatives": 7,
+}
 
 
 def component_seed(seed: int, component: str) -> np.random.SeedSequence:
@@ -299,11 +307,18 @@ def simulate(
                 float(c["site_ancestry"]),
                 np.random.default_rng(component_seed(seed, "site_ancestry")),
             )
+        rel = c["relatives"]
+        plan = None
+        if any(rel[k] for k in ("trios", "parent_offspring", "full_siblings", "duplicates")):
+            plan = gt.plan_relatives(
+                rel, sizes, np.random.default_rng(component_seed(seed, "relatives"))
+            )
         sex_code = np.where(people["sex"].to_numpy() == "F", 2, 1)
         log.info(
-            "simulating genotypes of %d people on %d chromosomes",
+            "simulating genotypes of %d people on %d chromosomes%s",
             n,
             c["genotypes"]["n_chromosomes"],
+            " and X" if c["genotypes"]["chrx"] else "",
         )
         results = gt.simulate_genotypes(
             c["genotypes"],
@@ -314,14 +329,15 @@ def simulate(
             sex_code,
             tmp / "genotypes",
             threads=threads,
+            relatives=plan,
         )
         variants = pd.concat(
             [
                 r.bim.assign(
                     chromosome=r.chromosome,
                     index=np.arange(len(r.bim)),
-                    maf=np.minimum(r.alt_count, 2 * n - r.alt_count) / (2 * n),
-                    alt_frequency=r.alt_count / (2 * n),
+                    maf=np.minimum(r.alt_count, r.n_alleles - r.alt_count) / r.n_alleles,
+                    alt_frequency=r.alt_count / r.n_alleles,
                     min_population_maf=r.min_population_maf,
                 )
                 for r in results
@@ -329,8 +345,12 @@ def simulate(
             ignore_index=True,
         )
         factor_keys = [(m, f) for m in names for f in names[m]]
+        # causal variants are autosomal: chromosome X (when simulated) carries none, so adding
+        # it changes neither the planted truth nor the factors
         causal = ph.select_causal_variants(
-            variants,
+            variants[variants["chromosome"] != gt.X_CHROMOSOME]
+            .reset_index(drop=True)
+            .astype({"chromosome": np.int64}),
             factor_keys,
             c["factors"],
             np.random.default_rng(component_seed(seed, "causal")),
@@ -399,6 +419,8 @@ def simulate(
             truth / "ancestry.tsv",
         )
         write_tsv(disease_truth, truth / "disease_effects.tsv", float_format="%.8g")
+        if plan is not None:
+            write_tsv(relatives_table(plan, order, ids), truth / "relatives.tsv")
         _write_json(
             truth / "simulation.json",
             {
@@ -412,6 +434,26 @@ def simulate(
         )
     log.info("synthetic biobank written to %s (%d variants)", out_dir, len(variants))
     return out_dir
+
+
+def relatives_table(plan: gt.RelativesPlan, order: np.ndarray, ids: list[str]) -> pd.DataFrame:
+    """The planted relative pairs by sample id (sample_id_1 before sample_id_2 in the .fam):
+    relationship and expected kinship."""
+    position = np.argsort(order)  # msprime individual -> cohort (.fam) position
+    rows = []
+    for a, b, kind in plan.pairs:
+        i, j = sorted((int(position[a]), int(position[b])))
+        rows.append(
+            {
+                "sample_id_1": ids[i],
+                "sample_id_2": ids[j],
+                "relationship": kind,
+                "expected_kinship": gt.RELATIONSHIPS[kind],
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["sample_id_1", "sample_id_2", "relationship", "expected_kinship"]
+    )
 
 
 def _version(package: str) -> str:

@@ -4,6 +4,15 @@ Several ancestry groups split from one ancestral population and exchange migrant
 population structure is a real confounder that the workflow must remove with genetic PCs.
 Mutations follow a JC69 nucleotide model; only biallelic SNVs above a MAF threshold are kept.
 ALT (the derived allele) is written as .bim A1 and the .bed stores ALT counts (as plink2).
+Relatives (``plan_relatives``) are planted by transmitting haplotypes from parents to children,
+parents outside the cohort being extra coalescent samples that are dropped afterwards.
+
+With ``chrx`` a non-pseudo-autosomal X chromosome is added (chrX.*, .bim chromosome X): it is
+simulated with three quarters of the autosomal effective size (men carry one X), each man keeps
+one of his two simulated haplotypes and is written hemizygous as 0 or 2 (PLINK's coding of a
+haploid call), and the MAF filter counts a man's allele once. Every .fam carries the sex.
+Relatives' X is transmitted like an autosome (not sex-aware) and a man among them keeps one of
+his two transmitted alleles at random; the cohort stage removes relatives before any test.
 """
 
 from __future__ import annotations
@@ -27,11 +36,17 @@ log = logging.getLogger(__name__)
 class ChromosomeResult:
     """What one simulated chromosome produced: its .bim table and ALT allele counts."""
 
-    chromosome: int
+    chromosome: int | str  # 1..22, or "X"
     bim: pd.DataFrame  # chromosome, variant_id, cm, position, alt, ref
-    alt_count: np.ndarray  # ALT alleles per variant summed over samples (int64)
+    alt_count: np.ndarray  # ALT alleles per variant summed over samples (int64; men once on X)
     min_population_maf: np.ndarray  # smallest MAF of each variant over the populations
     n_segregating: int  # sites before filtering
+    n_alleles: int  # allele copies per variant: 2 x people, on X 2 x women + men
+
+
+X_CHROMOSOME = "X"
+X_SEED_INDEX = 22  # chromosome X takes the seeds of a 23rd chromosome (autosomes use 0..21)
+X_NE_FACTOR = 0.75  # X copies per person relative to autosomes (equal numbers of both sexes)
 
 
 def population_sizes(proportions: dict[str, float], n: int) -> dict[str, int]:
@@ -51,12 +66,13 @@ def population_sizes(proportions: dict[str, float], n: int) -> dict[str, int]:
     return dict(zip(names, counts.tolist(), strict=True))
 
 
-def demography(cfg: dict):
-    """The msprime demography: populations split from an ancestor, with symmetric migration."""
+def demography(cfg: dict, ne_factor: float = 1.0):
+    """The msprime demography: populations split from an ancestor, with symmetric migration
+    (effective sizes times ``ne_factor``: 3/4 for chromosome X)."""
     import msprime
 
     names = list(cfg["populations"])
-    ne = float(cfg["effective_size"])
+    ne = float(cfg["effective_size"]) * ne_factor
     dem = msprime.Demography()
     for name in names:
         dem.add_population(name=name, initial_size=ne)
@@ -67,20 +83,150 @@ def demography(cfg: dict):
     return dem
 
 
-def simulate_chromosome(
+RELATIONSHIPS = {"parent_offspring": 0.25, "full_siblings": 0.25, "duplicate": 0.5}
+
+
+@dataclass(frozen=True)
+class RelativesPlan:
+    """Planted relatives in msprime individual numbering of the cohort (0..n-1, population by
+    population). ``ghosts`` extra individuals per population are simulated after each
+    population's cohort members and serve as parents outside the cohort. ``children``: (child,
+    parent1, parent2) where a parent is ("cohort", i) or ("ghost", population, j);
+    ``duplicates``: (original, copy); ``pairs``: (i, j, relationship) to report."""
+
+    ghosts: tuple[int, ...]
+    children: tuple[tuple, ...]
+    duplicates: tuple[tuple[int, int], ...]
+    pairs: tuple[tuple[int, int, str], ...]
+    discordance: float
+    seed: int
+
+
+def plan_relatives(cfg: dict, sizes: dict[str, int], rng: np.random.Generator) -> RelativesPlan:
+    """Choose the planted families: each in one population (drawn by size), its cohort members
+    distinct people not used by another family."""
+    counts = list(sizes.values())
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    free = [list(rng.permutation(c)) for c in counts]
+    ghosts = [0] * len(counts)
+    children, duplicates, pairs = [], [], []
+
+    def take(k: int, how_many: int, what: str) -> list[int]:
+        if len(free[k]) < how_many:
+            raise InputError(
+                f"simulate.relatives: too few people in population {list(sizes)[k]} for the "
+                f"planted {what}; lower simulate.relatives or raise n_samples"
+            )
+        return [int(offsets[k] + free[k].pop()) for _ in range(how_many)]
+
+    def ghost(k: int) -> tuple:
+        ghosts[k] += 1
+        return ("ghost", k, ghosts[k] - 1)
+
+    p = np.asarray(counts, dtype=float) / sum(counts)
+    for kind in ("trios", "parent_offspring", "full_siblings", "duplicates"):
+        for _ in range(int(cfg[kind])):
+            k = int(rng.choice(len(counts), p=p))
+            if kind == "trios":
+                a, b, c = take(k, 3, kind)
+                children.append((c, ("cohort", a), ("cohort", b)))
+                pairs += [(a, c, "parent_offspring"), (b, c, "parent_offspring")]
+            elif kind == "parent_offspring":
+                a, c = take(k, 2, kind)
+                children.append((c, ("cohort", a), ghost(k)))
+                pairs.append((a, c, "parent_offspring"))
+            elif kind == "full_siblings":
+                s1, s2 = take(k, 2, kind)
+                g1, g2 = ghost(k), ghost(k)
+                children += [(s1, g1, g2), (s2, g1, g2)]
+                pairs.append((s1, s2, "full_siblings"))
+            else:
+                a, b = take(k, 2, kind)
+                duplicates.append((a, b))
+                pairs.append((a, b, "duplicate"))
+    return RelativesPlan(
+        tuple(ghosts),
+        tuple(children),
+        tuple(duplicates),
+        tuple(pairs),
+        float(cfg["duplicate_discordance"]),
+        int(rng.integers(2**31 - 1)),
+    )
+
+
+def _transmit(
+    haps: np.ndarray, positions: np.ndarray, crossovers: float, rng: np.random.Generator
+) -> np.ndarray:
+    """One gamete (sites) from a parent's two haplotypes (sites x 2): a random start and a
+    switch at each of Poisson(crossovers) uniform crossover positions."""
+    n_cross = rng.poisson(crossovers)
+    cuts = np.sort(rng.uniform(positions.min(), positions.max() + 1, n_cross))
+    which = (rng.integers(2) + np.searchsorted(cuts, positions)) % 2
+    return haps[np.arange(len(positions)), which]
+
+
+def apply_relatives(
+    haps: np.ndarray,
+    positions: np.ndarray,
+    sizes: dict[str, int],
+    plan: RelativesPlan,
+    crossovers: float,
     chromosome: int,
+) -> np.ndarray:
+    """Cohort ALT counts (people x sites, int8) from the haplotypes of all simulated
+    individuals (individuals x sites x 2, population by population, each population's ghosts
+    after its cohort members), with the planted children and duplicates."""
+    counts = list(sizes.values())
+    sim_offsets = np.concatenate([[0], np.cumsum(np.add(counts, plan.ghosts))[:-1]])
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    pop_of = np.repeat(np.arange(len(counts)), counts)
+
+    def row(member) -> int:
+        if member[0] == "ghost":
+            return int(sim_offsets[member[1]] + counts[member[1]] + member[2])
+        i = int(member[1])
+        return int(sim_offsets[pop_of[i]] + i - offsets[pop_of[i]])
+
+    rng = np.random.default_rng([plan.seed, int(chromosome)])
+    parents = haps.copy()  # children are built from the parents' original haplotypes
+    for child, p1, p2 in plan.children:
+        g1 = _transmit(parents[row(p1)], positions, crossovers, rng)
+        g2 = _transmit(parents[row(p2)], positions, crossovers, rng)
+        haps[row(("cohort", child))] = np.stack([g1, g2], axis=1)
+    cohort_rows = [row(("cohort", i)) for i in range(sum(counts))]
+    dosage = haps[cohort_rows].sum(axis=2).astype(np.int8)
+    for a, b in plan.duplicates:
+        dosage[b] = dosage[a]
+        flip = rng.random(dosage.shape[1]) < plan.discordance
+        dosage[b, flip] = (dosage[b, flip] + rng.integers(1, 3, int(flip.sum()))) % 3
+    return dosage
+
+
+def simulate_chromosome(
+    chromosome: int | str,
     cfg: dict,
     sizes: dict[str, int],
     seeds: tuple[int, int],
+    relatives: RelativesPlan | None = None,
+    male: np.ndarray | None = None,
 ) -> tuple[np.ndarray, pd.DataFrame, np.ndarray, int]:
     """Simulate one chromosome -> (ALT counts people x variants int8 in msprime individual
-    order, bim table, population index per individual, number of segregating sites)."""
+    order, bim table, population index per individual, number of segregating sites).
+
+    Chromosome X (``male`` flags the men in msprime individual order): effective size x 3/4,
+    length simulate.genotypes.chrx_length, men hemizygous (their first haplotype, coded 0/2),
+    MAF counting a man's allele once."""
     import msprime
 
+    x = male is not None
+    length = cfg["chrx_length"] if x and cfg.get("chrx_length") else cfg["chromosome_length"]
+    sim_sizes = sizes
+    if relatives is not None and any(relatives.ghosts):
+        sim_sizes = {k: v + g for (k, v), g in zip(sizes.items(), relatives.ghosts, strict=True)}
     ts = msprime.sim_ancestry(
-        samples=sizes,
-        demography=demography(cfg),
-        sequence_length=int(cfg["chromosome_length"]),
+        samples=sim_sizes,
+        demography=demography(cfg, X_NE_FACTOR if x else 1.0),
+        sequence_length=int(length),
         recombination_rate=float(cfg["recombination_rate"]),
         ploidy=2,
         random_seed=int(seeds[0]),
@@ -115,10 +261,28 @@ def simulate_chromosome(
     nodes = ts.individuals_nodes  # individuals x 2
     samples = ts.samples()
     col = np.searchsorted(samples, nodes)
-    dosage = (haps[:, col[:, 0]] + haps[:, col[:, 1]]).astype(np.int8).T  # people x variants
     positions = ts.tables.sites.position.astype(np.int64) + 1  # 1-based
+    if relatives is None:
+        dosage = (haps[:, col[:, 0]] + haps[:, col[:, 1]]).astype(np.int8).T  # people x variants
+        pops = ts.individual_populations.astype(np.int64)
+    else:
+        ind_haps = np.stack([haps[:, col[:, 0]].T, haps[:, col[:, 1]].T], axis=2).astype(np.int8)
+        crossovers = float(cfg["recombination_rate"]) * float(length)
+        dosage = apply_relatives(ind_haps, positions, sizes, relatives, crossovers, chromosome)
+        pops = individual_populations(sizes)
     ref = np.array([s.ancestral_state for s in ts.sites()], dtype=object)
     alt = np.array(derived, dtype=object)
+    if x and relatives is None:  # men keep one haplotype, written as a homozygous call 0/2
+        dosage[male] = 2 * haps[:, col[male, 0]].T.astype(np.int8)
+    elif x:  # after transmission: a man keeps one of his two alleles, drawn at random
+        het = np.asarray(male, dtype=bool)[:, None] & (dosage == 1)
+        rng = np.random.default_rng([int(seeds[1]), X_SEED_INDEX])
+        dosage[het] = np.where(rng.random(int(het.sum())) < 0.5, 2, 0).astype(np.int8)
+    if x:
+        alt_alleles, n_alleles = allele_counts(dosage, male)
+        mac = np.minimum(alt_alleles, n_alleles - alt_alleles)
+        ok = (mac > 0) & (mac >= float(cfg["min_maf"]) * n_alleles)
+        dosage, positions, ref, alt = dosage[:, ok], positions[ok], ref[ok], alt[ok]
     bim = pd.DataFrame(
         {
             "chromosome": str(chromosome),
@@ -131,8 +295,17 @@ def simulate_chromosome(
             "ref": ref,
         }
     )
-    pops = ts.individual_populations.astype(np.int64)
     return dosage, bim, pops, n_segregating
+
+
+def allele_counts(dosage: np.ndarray, male: np.ndarray | None) -> tuple[np.ndarray, int]:
+    """(ALT alleles per variant, allele copies) of ALT counts people x variants; on chromosome X
+    (``male`` given, men coded 0/2) a man counts once."""
+    if male is None:
+        return dosage.sum(axis=0, dtype=np.int64), 2 * dosage.shape[0]
+    male = np.asarray(male, dtype=bool)
+    alt = dosage[~male].sum(axis=0, dtype=np.int64) + dosage[male].sum(axis=0, dtype=np.int64) // 2
+    return alt, int(2 * (~male).sum() + male.sum())
 
 
 def write_bed(
@@ -162,7 +335,7 @@ def write_bed(
 
 
 def _chromosome_job(
-    chromosome: int,
+    chromosome: int | str,
     cfg: dict,
     sizes: dict[str, int],
     seeds: tuple[int, int],
@@ -170,15 +343,25 @@ def _chromosome_job(
     sample_ids: list[str],
     sex: np.ndarray,
     out_dir: str,
+    relatives: RelativesPlan | None = None,
 ) -> ChromosomeResult:
-    """Simulate, reorder people into the cohort order, and write chr{chromosome}.*."""
-    dosage, bim, pops, n_seg = simulate_chromosome(chromosome, cfg, sizes, seeds)
-    freq = np.stack([dosage[pops == k].mean(axis=0) / 2 for k in range(len(sizes))])
+    """Simulate, reorder people into the cohort order, and write chr{chromosome}.*.
+    ``sex`` (cohort order) is the .fam code, 1 male and 2 female."""
+    male = None
+    if chromosome == X_CHROMOSOME:
+        male = np.empty(len(order), dtype=bool)
+        male[order] = np.asarray(sex) == 1  # msprime individual order[i] is cohort person i
+    dosage, bim, pops, n_seg = simulate_chromosome(chromosome, cfg, sizes, seeds, relatives, male)
+    freq = []
+    for k in range(len(sizes)):
+        alt_k, n_k = allele_counts(dosage[pops == k], None if male is None else male[pops == k])
+        freq.append(alt_k / n_k)
+    freq = np.stack(freq)
     min_pop_maf = np.minimum(freq, 1 - freq).min(axis=0)
+    alt_count, n_alleles = allele_counts(dosage, male)
     dosage = np.ascontiguousarray(dosage[order])
     write_bed(Path(out_dir) / f"chr{chromosome}", dosage, bim, sample_ids, sex)
-    alt_count = dosage.sum(axis=0, dtype=np.int64)
-    return ChromosomeResult(chromosome, bim, alt_count, min_pop_maf, n_seg)
+    return ChromosomeResult(chromosome, bim, alt_count, min_pop_maf, n_seg, n_alleles)
 
 
 def individual_populations(sizes: dict[str, int]) -> np.ndarray:
@@ -205,19 +388,38 @@ def simulate_genotypes(
     sex: np.ndarray,
     out_dir: Path,
     threads: int = 1,
+    relatives: RelativesPlan | None = None,
 ) -> list[ChromosomeResult]:
-    """Simulate every chromosome and write out_dir/chr{c}.bed/.bim/.fam.
+    """Simulate every chromosome and write out_dir/chr{c}.bed/.bim/.fam (1..n_chromosomes, then
+    X when ``cfg["chrx"]``); ``sex`` is the .fam code of each person (1 male, 2 female).
 
     ``order[i]`` is the msprime individual shown as cohort person i (a fixed shuffle, so
     sample order does not reveal ancestry). Chromosomes run in ``threads`` processes; each has
-    its own seed, so results do not depend on ``threads``.
+    its own seed (X those of a 23rd chromosome), so results do not depend on ``threads`` and
+    adding X leaves the autosomes unchanged.
     """
     sizes = population_sizes(cfg["populations"], n_samples)
-    n_chrom = int(cfg["n_chromosomes"])
-    seeds = chromosome_seeds(seed_seq, n_chrom)
+    n_auto = int(cfg["n_chromosomes"])
+    seeds = chromosome_seeds(seed_seq, X_SEED_INDEX + 1)
     out_dir.mkdir(parents=True, exist_ok=True)
-    chroms = list(range(1, n_chrom + 1))
-    args = [(c, cfg, sizes, seeds[c - 1], order, sample_ids, sex, str(out_dir)) for c in chroms]
+    chroms: list[int | str] = list(range(1, n_auto + 1))
+    if cfg.get("chrx"):
+        chroms.append(X_CHROMOSOME)
+    n_chrom = len(chroms)
+    args = [
+        (
+            c,
+            cfg,
+            sizes,
+            seeds[X_SEED_INDEX if c == X_CHROMOSOME else c - 1],
+            order,
+            sample_ids,
+            sex,
+            str(out_dir),
+            relatives,
+        )
+        for c in chroms
+    ]
     results: list[ChromosomeResult] = []
     bar = tqdm(total=n_chrom, desc="chromosomes", unit="chr", disable=None)
     if threads > 1 and n_chrom > 1:
@@ -232,7 +434,7 @@ def simulate_genotypes(
     bar.close()
     for res in results:
         log.info(
-            "chr%d: %d segregating sites, %d biallelic SNVs with MAF >= %s",
+            "chr%s: %d segregating sites, %d biallelic SNVs with MAF >= %s",
             res.chromosome,
             res.n_segregating,
             len(res.bim),

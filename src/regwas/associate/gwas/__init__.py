@@ -17,6 +17,8 @@ __all__, __getattr__, __dir__ = lazy_api(
         "kernel": [
             "LatentBasis",
             "prepare_basis",
+            "latent_rank",
+            "EPS_FLOAT32",
             "NumpyBackend",
             "Float32Backend",
             "screened_test",

@@ -32,11 +32,19 @@ import numpy as np
 import pandas as pd
 
 from regwas.associate.gwas.lead_directions import cluster_directions, directions
+from regwas.associate.gwas.qc import set_male_het_missing
 from regwas.config.schema import section
 from regwas.errors import InputError
+from regwas.genetics.chromosomes import is_x_chromosome
 from regwas.genetics.standardise import ld_r2, unit_rows
 from regwas.io.embeddings import read_embeddings
-from regwas.io.plink import bfile_paths, read_bim, read_fam, read_variant_rows
+from regwas.io.genotypes import (
+    read_genotype_rows,
+    read_sample_ids,
+    read_sex_codes,
+    read_variant_table,
+    sample_file,
+)
 from regwas.io.sumstats import SUMSTATS_COLUMNS
 from regwas.io.tables import write_tsv
 
@@ -107,22 +115,24 @@ def _prefix_for(pattern: str, chrom: str) -> str:
 def read_variants(
     pattern: str, chrom: str, variant_ids: np.ndarray, sample_ids: np.ndarray
 ) -> np.ndarray:
-    """ALT counts (variants x samples, int8, -9 missing) of named variants, samples aligned."""
+    """ALT counts (variants x samples, int8, -9 missing) of named variants, samples aligned.
+    On chromosome X heterozygous male calls (.fam sex 1) are missing, as in the GWAS."""
     prefix = _prefix_for(pattern, chrom)
-    paths = bfile_paths(prefix)
-    fam = read_fam(paths["fam"])
-    fam_index = pd.Index(fam["iid"].astype(str))
+    fam_index = pd.Index(read_sample_ids(prefix))
     sidx = fam_index.get_indexer(sample_ids)
     if (sidx < 0).any():
-        raise InputError(f"{paths['fam']}: {int((sidx < 0).sum())} analysed samples missing")
-    bim = read_bim(paths["bim"])
+        raise InputError(f"{sample_file(prefix)}: {int((sidx < 0).sum())} analysed samples missing")
+    bim = read_variant_table(prefix)
     vidx = pd.Index(bim["variant_id"].astype(str)).get_indexer_for(variant_ids)
     if len(vidx) != len(variant_ids) or (vidx < 0).any():
         raise InputError(
-            f"{paths['bim']}: significant variants missing or with duplicate ids "
+            f"{prefix}: significant variants missing from its variant table or with duplicate ids "
             f"(e.g. {', '.join(map(str, variant_ids[:3]))})"
         )
-    return read_variant_rows(prefix, vidx, sidx)
+    G = read_genotype_rows(prefix, vidx, sidx)
+    if is_x_chromosome(chrom):
+        set_male_het_missing(G, read_sex_codes(prefix)[sidx] == "1")
+    return G
 
 
 def analysed_samples(
@@ -131,8 +141,8 @@ def analysed_samples(
     """The samples the GWAS analysed: embedding ids present in the .fam (every one must be,
     unless gwas.intersect_samples, as in the GWAS itself). Clumping LD and lead directions
     use these only."""
-    fam = read_fam(bfile_paths(_prefix_for(pattern, chrom))["fam"])
-    in_fam = pd.Index(fam["iid"].astype(str)).get_indexer(np.asarray(ids).astype(str)) >= 0
+    fam_ids = read_sample_ids(_prefix_for(pattern, chrom))
+    in_fam = pd.Index(fam_ids).get_indexer(np.asarray(ids).astype(str)) >= 0
     if not in_fam.all():
         if not cfg["intersect_samples"]:
             raise InputError(
@@ -177,11 +187,6 @@ def lead_variants(
     ids, z, _ = read_embeddings(embeddings_path)
     if bfile_pattern is not None and len(sig):
         ids, z = analysed_samples(ids, z, bfile_pattern, pd.unique(chrom)[0], cfg)
-    geno: dict[str, np.ndarray] = {}
-    if bfile_pattern is not None and len(sig):
-        for c in pd.unique(chrom):
-            sel = chrom == c
-            geno[c] = read_variants(bfile_pattern, c, sig.loc[sel, "variant_id"].to_numpy(str), ids)
     in_window = np.array(
         [
             int(((chrom == chrom[i]) & (np.abs(pos - pos[i]) <= window_bp)).sum())
@@ -190,14 +195,34 @@ def lead_variants(
         dtype=np.int64,
     )
     ld_size = np.full(len(sig), np.nan)
+    # genotypes of the leads per chromosome (rows in lead order). Memory: LD clumping holds the
+    # significant variants of one chromosome at a time (int8, variants x people), keeps only
+    # its leads' rows and frees the rest; distance clumping reads the leads alone.
+    lead_geno: dict[str, np.ndarray] = {}
     if method == "distance":
         is_lead, clump_of = distance_clump(chrom, pos, order, window_bp)
         size = np.bincount(clump_of, minlength=len(sig)) if len(sig) else np.zeros(0, int)
+        if bfile_pattern is not None:
+            for c in pd.unique(chrom[is_lead]):
+                names = sig.loc[is_lead & (chrom == c), "variant_id"].to_numpy(str)
+                lead_geno[c] = read_variants(bfile_pattern, c, names, ids)
     else:
-        G_all = np.zeros((len(sig), len(ids)), dtype=np.int8)
-        for c, G in geno.items():
-            G_all[chrom == c] = G
-        is_lead, clump_of = ld_clump(chrom, pos, order, window_bp, G_all, float(cfg["clump"]["r2"]))
+        is_lead = np.zeros(len(sig), dtype=bool)
+        clump_of = np.full(len(sig), -1, dtype=np.int64)
+        for c in pd.unique(chrom):
+            sel = np.flatnonzero(chrom == c)  # in p order: sig is sorted strongest first
+            G = read_variants(bfile_pattern, c, sig.loc[sel, "variant_id"].to_numpy(str), ids)
+            lead_c, clump_c = ld_clump(
+                chrom[sel],
+                pos[sel],
+                np.arange(len(sel)),
+                window_bp,
+                G,
+                float(cfg["clump"]["r2"]),
+            )
+            is_lead[sel], clump_of[sel] = lead_c, sel[clump_c]
+            lead_geno[c] = G[lead_c].copy()
+            del G
         ld_size = np.bincount(clump_of, minlength=len(sig)).astype(np.float64)
         size = in_window
     leads = sig[is_lead].copy()
@@ -218,14 +243,12 @@ def lead_variants(
     het = np.full((len(leads), d), np.nan)
     hom = np.full((len(leads), d), np.nan)
     counts = np.full((len(leads), 3), -1, dtype=np.int64)
-    if geno:
-        for c, G in geno.items():
-            rows = np.flatnonzero(chrom[lead_idx] == c)
-            # rows of geno[c] follow the order of sig restricted to chromosome c
-            pos_in_c = np.searchsorted(np.flatnonzero(chrom == c), lead_idx[rows])
-            h1, h2, cnt = directions(G[pos_in_c], z)
+    if lead_geno:
+        for c, G in lead_geno.items():
+            rows = np.flatnonzero(chrom[lead_idx] == c)  # G's rows: these leads, in order
+            h1, h2, cnt = directions(G, z)
             het[rows], hom[rows], counts[rows] = h1, h2, cnt
-    else:
+    elif bfile_pattern is None:
         log.warning("no genotype files given: lead-variant directions and clusters are empty")
     cluster, linkage = cluster_directions(het, hom, float(cfg["cluster_max_distance"]))
     leads["n_hom_ref"], leads["n_het"], leads["n_hom_alt"] = counts.T

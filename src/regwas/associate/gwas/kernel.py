@@ -64,26 +64,82 @@ def _orth(X: np.ndarray, rtol: float = 1e-10) -> np.ndarray:
     return U[:, sv > rtol * sv[0]]
 
 
-def prepare_basis(Y: np.ndarray, C: np.ndarray | None) -> LatentBasis:
-    """Partial the covariates (with intercept) out of Y and whiten: the per-analysis set-up."""
+#: float32 machine epsilon: embeddings are stored as float32 (the embeddings contract), so a
+#: direction of the latents below this relative size is storage rounding, not signal.
+EPS_FLOAT32 = float(np.finfo(np.float32).eps)
+
+
+def latent_rank(
+    Yr: np.ndarray, scale: np.ndarray, sigma_max: float, rtol: float | None = None
+) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Rank-revealing SVD of residualised latents on a scale float32 storage cannot fool.
+
+    Each column of ``Yr`` is divided by ``scale`` (its centred norm before the covariates were
+    partialled out: the size at which float32 rounded it), so a dimension measured in small
+    units is not mistaken for noise and a near-copy of another dimension, or one that the
+    covariates nearly explain, is. Directions whose singular value is at most
+    ``rtol`` x ``sigma_max`` (default max(n, d) x eps(float32), the matrix-rank convention for
+    data held in float32; ``sigma_max``: the largest singular value of the scaled, centred
+    latents before residualising, i.e. of the data as stored) are rounding, not signal.
+    Returns (U of the kept directions, right singular vectors of the dropped ones, the
+    smallest singular value relative to ``sigma_max``, the relative tolerance used).
+    """
+    n, d = Yr.shape
+    ok = scale > 0
+    Ys = np.zeros_like(Yr)
+    Ys[:, ok] = Yr[:, ok] / scale[ok]
+    if rtol is None:
+        rtol = max(n, d) * EPS_FLOAT32
+    U, sv, Vt = np.linalg.svd(Ys, full_matrices=False)
+    keep = sv > rtol * sigma_max
+    ratio = float(sv[-1] / sigma_max) if sv.size and sigma_max > 0 else 0.0
+    return U[:, keep], Vt[~keep].T, ratio, rtol
+
+
+def prepare_basis(
+    Y: np.ndarray,
+    C: np.ndarray | None,
+    names: list[str] | None = None,
+    rtol: float | None = None,
+) -> LatentBasis:
+    """Partial the covariates (with intercept) out of Y and whiten: the per-analysis set-up.
+
+    The rank of the residualised latents is decided by ``latent_rank`` (scale-aware, with a
+    float32 tolerance); when it is below the number of dimensions, a warning names the
+    (near-)dependent dimensions (``names``, default z000, z001, ...) and the span is tested.
+    """
     Y = np.asarray(Y, dtype=np.float64)
     n = Y.shape[0]
+    names = list(names) if names is not None else [f"z{i:03d}" for i in range(Y.shape[1])]
     C = np.ones((n, 1)) if C is None else np.asarray(C, dtype=np.float64)
     Cc = C - C.mean(axis=0)  # the intercept column becomes 0 and drops out of the basis
     scale = np.linalg.norm(Cc, axis=0)
     Cc = Cc[:, scale > 0] / scale[scale > 0]
     Qc = _orth(Cc)
     Yr = Y - Y.mean(axis=0)
+    y_scale = np.linalg.norm(Yr, axis=0)
+    stored = Yr[:, y_scale > 0] / y_scale[y_scale > 0]
+    sigma_max = float(np.linalg.norm(stored, 2)) if stored.size else 0.0
     for _ in range(2):  # twice: re-orthogonalisation keeps W orthogonal to C to rounding
         Yr = Yr - Qc @ (Qc.T @ Yr)
-    W = _orth(Yr)
+    W, null, ratio, tol = latent_rank(Yr, y_scale, sigma_max, rtol)
     for _ in range(2):
         W = W - W.mean(axis=0)
         W = W - Qc @ (Qc.T @ W)
     W, _ = np.linalg.qr(W)
     if W.shape[1] < Y.shape[1]:
+        weight = (null**2).sum(axis=1)
+        involved = [names[j] for j in np.flatnonzero(weight >= 0.01)] or names[:1]
+        shown = ", ".join(involved[:12]) + (
+            f" (+{len(involved) - 12} more)" if len(involved) > 12 else ""
+        )
         log.warning(
-            "residualised latents have rank %d < %d dimensions: testing the %d-dimensional span",
+            "latent dimensions %s are (near-)linearly dependent after partialling out the "
+            "covariates (smallest singular value %.2g of the stored scale <= tolerance %.2g "
+            "for float32 storage): rank %d < %d dimensions, testing the %d-dimensional span",
+            shown,
+            ratio,
+            tol,
             W.shape[1],
             Y.shape[1],
             W.shape[1],
@@ -246,14 +302,18 @@ def _result(pillai: np.ndarray, ok: np.ndarray, s: int, df1: float, df2: float) 
 
 
 def additive_test(G: np.ndarray, counts: Counts, basis: LatentBasis, backend) -> dict:
-    """1-df additive MANOVA of a block of int8 genotypes; returns per-variant arrays."""
-    called = counts.called.astype(np.float64)
-    mean = counts.alt_count / called
+    """1-df additive MANOVA of a block of int8 genotypes, or of float64 ALT dosages (missing
+    < 0) when ``counts`` carries their sums; returns per-variant arrays."""
+    called = counts.allele_called.astype(np.float64)
+    mean = counts.allele_sum / called
     proj = backend.project(G, mean)
     d = basis.d
     wg = proj[:, :d]
     qg = proj[:, d:]
-    ss_total = _centered_ss(counts.c0, counts.c1, counts.c2, 0.0, 1.0, 2.0, mean)
+    if counts.dosage is None:
+        ss_total = _centered_ss(counts.c0, counts.c1, counts.c2, 0.0, 1.0, 2.0, mean)
+    else:
+        ss_total = counts.dosage.centered_ss
     ss_res = ss_total - np.einsum("ij,ij->i", qg, qg)
     explained = np.einsum("ij,ij->i", wg, wg)
     ok = ss_res > 1e-9 * np.maximum(ss_total, 1e-300)
@@ -271,8 +331,9 @@ def genotypic_test(G: np.ndarray, counts: Counts, basis: LatentBasis, backend) -
     Undefined (testable False) when a genotype class is empty among the called samples.
     """
     called = counts.called.astype(np.float64)
-    f1 = counts.c1 / called
-    f2 = counts.c2 / called
+    with np.errstate(divide="ignore", invalid="ignore"):  # no hard call: untestable below
+        f1 = counts.c1 / called
+        f2 = counts.c2 / called
     mean = f1 + 2 * f2
     d = basis.d
     proj_g = backend.project(G, mean)

@@ -14,7 +14,7 @@ from regwas.config.schema import section
 from regwas.errors import InputError
 from regwas.genetics.chromosomes import chromosome_order
 from regwas.genetics.inflation import lambda_gc
-from regwas.io.sumstats import SUMSTATS_COLUMNS, empty_sumstats
+from regwas.io.sumstats import SUMSTATS_COLUMNS, empty_sumstats, tested
 from regwas.io.tables import write_tsv
 
 log = logging.getLogger(__name__)
@@ -42,9 +42,11 @@ def merge_shards(shard_paths: list, out_tsv_gz: str | os.PathLike, cfg: dict | N
     gwas = gwas.iloc[order].reset_index(drop=True)
     write_tsv(gwas, out_tsv_gz, float_format="%.10g")
     thr = -np.log10(float(cfg["p_threshold"]))
+    is_tested = tested(gwas)
     result = {
         "lambda_gc": lambda_gc(gwas["neg_log10_p"]),
-        "n_variants": len(gwas),
+        "n_variants": int(is_tested.sum()),
+        "n_untested": int((~is_tested).sum()),
         "n_significant": int((gwas["neg_log10_p"] >= thr).sum()),
     }
     log.info(

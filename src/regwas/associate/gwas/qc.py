@@ -1,5 +1,10 @@
 """Variant QC of the latent GWAS: exact genotype counts, call rate, MAF, MAC and the
-exact HWE test (Wigginton et al. 2005)."""
+exact HWE test (Wigginton et al. 2005).
+
+Chromosome X (non-PAR): males are hemizygous and a PLINK .bed stores their calls as 0 or 2
+(homozygous). Allele counts count a male once (2 x female calls + male calls alleles, as plink2
+--freq), heterozygous male calls are set missing (``set_male_het_missing``, as plink 1.9 and
+plink2 --set-hh-missing), and the HWE test uses women only (as plink2 --hardy's .hardy.x)."""
 
 from __future__ import annotations
 
@@ -16,13 +21,44 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
+class DosageSums:
+    """Per-variant sums of ALT dosages (float64) over the samples that have one."""
+
+    called: np.ndarray
+    total: np.ndarray
+    centered_ss: np.ndarray
+    uncertain: np.ndarray  # True where a dosage differs from its hard call (imputed)
+
+    def subset(self, idx: np.ndarray) -> DosageSums:
+        return DosageSums(
+            self.called[idx], self.total[idx], self.centered_ss[idx], self.uncertain[idx]
+        )
+
+    @property
+    def info(self) -> np.ndarray:
+        """MACH R-squared (plink2's MACH_R2, the 'INFO' of imputed dosages): the observed
+        dosage variance over its binomial expectation 2p(1-p) (1 where p is 0 or 1)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = self.total / (2.0 * self.called)
+            expected = 2.0 * p * (1.0 - p)
+            r2 = (self.centered_ss / self.called) / expected
+        return np.where(expected > 0, r2, 1.0)
+
+
+@dataclass
 class Counts:
-    """Exact per-variant genotype counts of a block (int64)."""
+    """Exact per-variant genotype (hard-call) counts of a block (int64), and the dosage sums
+    when the block carries dosages (then allele frequency, call rate and the additive test use
+    the dosages; HWE and the genotypic test the hard calls)."""
 
     c0: np.ndarray
     c1: np.ndarray
     c2: np.ndarray
     miss: np.ndarray
+    dosage: DosageSums | None = None
+    # chromosome X only: ALT alleles and called alleles counting each male once (None: diploid)
+    x_alt: np.ndarray | None = None
+    x_alleles: np.ndarray | None = None
 
     @property
     def called(self) -> np.ndarray:
@@ -30,19 +66,93 @@ class Counts:
 
     @property
     def alt_count(self) -> np.ndarray:
+        """Sum of the genotype values 0/1/2 over called samples (the regression's genotype)."""
         return self.c1 + 2 * self.c2
 
+    @property
+    def allele_called(self) -> np.ndarray:
+        """Samples with a dosage (dosage blocks) or a hard call."""
+        return self.called if self.dosage is None else self.dosage.called
+
+    @property
+    def allele_sum(self) -> np.ndarray:
+        """Sum of the genotype values (the regression's genotype): the dosage sum (dosage
+        blocks) or the exact hard-call count (males 0/2 on chromosome X)."""
+        return self.alt_count if self.dosage is None else self.dosage.total
+
+    @property
+    def alt_alleles(self) -> np.ndarray:
+        """ALT alleles among the called ones (males once on chromosome X)."""
+        return self.allele_sum if self.x_alt is None else self.x_alt
+
+    @property
+    def allele_total(self) -> np.ndarray:
+        """Called alleles: 2 per called sample, 1 per called male on chromosome X."""
+        return 2 * self.allele_called if self.x_alleles is None else self.x_alleles
+
     def subset(self, idx: np.ndarray) -> Counts:
-        return Counts(self.c0[idx], self.c1[idx], self.c2[idx], self.miss[idx])
+        x = (None, None) if self.x_alt is None else (self.x_alt[idx], self.x_alleles[idx])
+        return Counts(
+            self.c0[idx],
+            self.c1[idx],
+            self.c2[idx],
+            self.miss[idx],
+            None if self.dosage is None else self.dosage.subset(idx),
+            *x,
+        )
 
 
-def genotype_counts(G: np.ndarray) -> Counts:
-    """Counts of 0/1/2/missing per variant of an int8 block (variants x samples)."""
+def genotype_counts(G: np.ndarray, D: np.ndarray | None = None) -> Counts:
+    """Counts of 0/1/2/missing per variant of an int8 block (variants x samples), with the
+    sums of the dosages ``D`` (float64, missing < 0) when given."""
     c1 = np.count_nonzero(G == 1, axis=1).astype(np.int64)
     c2 = np.count_nonzero(G == 2, axis=1).astype(np.int64)
     miss = np.count_nonzero(G < 0, axis=1).astype(np.int64)
     c0 = G.shape[1] - c1 - c2 - miss
-    return Counts(c0, c1, c2, miss)
+    return Counts(c0, c1, c2, miss, None if D is None else dosage_sums(D, G))
+
+
+def dosage_sums(D: np.ndarray, G: np.ndarray | None = None) -> DosageSums:
+    """Called count, sum and centred sum of squares of the dosages of each variant, and
+    whether any dosage differs from its hard call ``G`` (all True without ``G``)."""
+    ok = D >= 0
+    called = ok.sum(axis=1).astype(np.int64)
+    x = np.where(ok, D, 0.0)
+    total = x.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.where(called > 0, total / np.maximum(called, 1), 0.0)
+    centered = np.where(ok, D - mean[:, None], 0.0)
+    uncertain = np.ones(len(D), dtype=bool) if G is None else (D != G).any(axis=1)
+    return DosageSums(called, total, np.einsum("ij,ij->i", centered, centered), uncertain)
+
+
+def set_male_het_missing(G: np.ndarray, male: np.ndarray) -> np.ndarray:
+    """Set heterozygous calls of males (columns where ``male``) to missing (-9) in place, as
+    plink2 --set-hh-missing does on chromosome X; returns their number per variant (int64)."""
+    cols = np.flatnonzero(male)
+    if cols.size == 0:
+        return np.zeros(G.shape[0], dtype=np.int64)
+    sub = G[:, cols]
+    het = sub == 1
+    n_het = np.count_nonzero(het, axis=1).astype(np.int64)
+    rows = np.flatnonzero(n_het)
+    if rows.size:
+        sub[het] = -9
+        G[np.ix_(rows, cols)] = sub[rows]
+    return n_het
+
+
+def x_genotype_counts(G: np.ndarray, male: np.ndarray) -> Counts:
+    """Counts of a chromosome X block whose males are coded 0/2 (heterozygous male calls already
+    missing): genotype-value counts over everyone plus allele counts that count a male once."""
+    counts = genotype_counts(G)
+    male = np.asarray(male, dtype=bool)
+    female = genotype_counts(G[:, ~male])
+    male_alt = np.count_nonzero(G[:, male] == 2, axis=1).astype(np.int64)
+    male_called = np.count_nonzero(G[:, male] >= 0, axis=1).astype(np.int64)
+    counts.x_alt = female.alt_count + male_alt
+    counts.x_alleles = 2 * female.called + male_called
+    return counts
 
 
 def hwe_exact_p(het: np.ndarray, hom1: np.ndarray, hom2: np.ndarray) -> np.ndarray:

@@ -14,6 +14,13 @@ __all__, __getattr__, __dir__ = lazy_api(
             "assoc_phecode",
             "phewas",
         ],
-        "phecodes": ["phecode_info", "phecode_family", "map_icd10", "case_status", "sex_labels"],
+        "phecodes": [
+            "phecode_info",
+            "phecode_family",
+            "map_icd10",
+            "case_status",
+            "sex_labels",
+            "EXCLUSION_REASONS",
+        ],
     },
 )

@@ -18,7 +18,10 @@ people (see regwas.phecodes for cases, controls, exclusions and sex-specific phe
 
 Bonferroni: ``significant`` = p_value < alpha / m with m the number of phecodes tested
 (those meeting the case counts, including fits that failed). A fit that fails (perfect
-separation, no convergence, singular design) gives a NaN row with a ``note`` and a warning."""
+separation, no convergence, singular design) gives a NaN row with a ``note`` and a warning;
+the ``note`` also says how many folds of each held-out AUC fell back to the L2-penalised model.
+``n_excluded`` counts everyone neither case nor control and ``excluded_by`` gives the reasons
+(family, code_count, sex, missing_covariates: phecodes.EXCLUSION_REASONS)."""
 
 from __future__ import annotations
 
@@ -39,6 +42,7 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparatio
 from tqdm.auto import tqdm
 
 from regwas.associate.phewas.phecodes import (
+    EXCLUSION_REASONS,
     case_status,
     map_icd10,
     phecode_info,
@@ -61,6 +65,7 @@ COLUMNS = [
     "n_cases",
     "n_controls",
     "n_excluded",
+    "excluded_by",
     "n_cases_test",
     "n_controls_test",
     "beta",
@@ -125,14 +130,18 @@ def _logit(y: np.ndarray, X: np.ndarray, max_iter: int):
     return res
 
 
-def _oof_auc(X: np.ndarray, y: np.ndarray, folds: int, seed: int, max_iter: int) -> float:
-    """ROC AUC of out-of-fold predicted probabilities of a logistic regression on 1 + X.
+def _oof_auc(
+    X: np.ndarray, y: np.ndarray, folds: int, seed: int, max_iter: int
+) -> tuple[float, int]:
+    """ROC AUC of out-of-fold predicted probabilities of a logistic regression on 1 + X, and
+    the number of folds that fell back to a penalised model.
 
     Each fold is fitted by maximum likelihood (statsmodels Logit, Newton); a fold where that
     fails (separation) falls back to an L2-penalised scikit-learn fit on standardised X.
     """
     if X.shape[1] == 0:
-        return 0.5
+        return 0.5, 0
+    penalised = 0
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed % (2**32 - 1))
     design = np.column_stack([np.ones(len(X)), X])
     prob = np.empty(len(y))
@@ -143,11 +152,12 @@ def _oof_auc(X: np.ndarray, y: np.ndarray, folds: int, seed: int, max_iter: int)
             res = _logit(y[tr], design[tr][:, cols], max_iter)
             prob[te] = res.predict(design[te][:, cols])
         except RuntimeError:
+            penalised += 1
             model = make_pipeline(
                 StandardScaler(), LogisticRegression(solver="newton-cholesky", max_iter=max_iter)
             )
             prob[te] = model.fit(X[tr], y[tr]).predict_proba(X[te])[:, 1]
-    return float(roc_auc_score(y, prob))
+    return float(roc_auc_score(y, prob)), penalised
 
 
 def _nonconstant(X: np.ndarray) -> np.ndarray:
@@ -189,11 +199,29 @@ def assoc_phecode(
         pseed = phecode_seed(seed + 1, phecode)
         k = int(min(int(c["auc_folds"]), yb.sum(), len(yb) - yb.sum()))
         if k >= 2:
-            out["auc_covariates"] = _oof_auc(Xb[:, 1:], yb, k, pseed, int(c["max_iter"]))
-            out["auc_full"] = _oof_auc(
+            out["auc_covariates"], pen_cov = _oof_auc(Xb[:, 1:], yb, k, pseed, int(c["max_iter"]))
+            out["auc_full"], pen_full = _oof_auc(
                 np.column_stack([s, Xb[:, 1:]]), yb, k, pseed, int(c["max_iter"])
             )
+            fell = [
+                f"{n} of {k} {what} folds"
+                for n, what in ((pen_cov, "auc_covariates"), (pen_full, "auc_full"))
+                if n
+            ]
+            if fell:
+                out["note"] += (
+                    f"; {' and '.join(fell)} fell back to an L2-penalised logistic fit "
+                    "(maximum likelihood failed)"
+                )
     return out
+
+
+def _excluded_by(why: np.ndarray) -> str:
+    """'family 12, sex 980, ...': people left out of a phecode's test by reason."""
+    counts = np.bincount(why.astype(np.int64), minlength=len(EXCLUSION_REASONS) + 1)
+    return ", ".join(
+        f"{name} {counts[code]}" for code, name in EXCLUSION_REASONS.items() if counts[code]
+    )
 
 
 def phewas(
@@ -226,8 +254,15 @@ def phewas(
     pmap = load_phecode_map(c["map_path"])
     info = phecode_info(pmap)
     person = map_icd10(diagnoses, pmap)
+    reasons: dict[str, np.ndarray] = {}
     status = case_status(
-        ids, sex, person, info, exclusion=c["exclusion"], min_code_count=int(c["min_code_count"])
+        ids,
+        sex,
+        person,
+        info,
+        exclusion=c["exclusion"],
+        min_code_count=int(c["min_code_count"]),
+        reasons=reasons,
     )
     if c["phecodes"]:
         wanted = [str(p) for p in c["phecodes"]]
@@ -235,13 +270,15 @@ def phewas(
         if unknown:
             raise InputError(f"phewas.phecodes: not in the phecode map: {unknown[:5]}")
         status = {p: status.get(p, np.zeros(len(ids))) for p in wanted}
+        reasons = {p: reasons.get(p, np.zeros(len(ids), np.int8)) for p in wanted}
     min_cases = int(c["min_cases"])
     todo = []
     for p, st in status.items():
         st = np.where(complete, st, np.nan)
         n_case, n_ctrl = int(np.nansum(st == 1)), int(np.sum(st == 0))
         if n_case >= min_cases and n_ctrl >= min_cases:
-            todo.append((p, st, n_case, n_ctrl))
+            why = np.where(complete, reasons[p], 4)
+            todo.append((p, st, n_case, n_ctrl, why))
     log.info(
         "phewas: %d of %d phecodes present have >= %d cases and controls; testing them",
         len(todo),
@@ -249,7 +286,7 @@ def phewas(
         min_cases,
     )
     rows = []
-    for p, st, n_case, n_ctrl in tqdm(todo, desc="phewas", disable=None):
+    for p, st, n_case, n_ctrl, why in tqdm(todo, desc="phewas", disable=None):
         keep = ~np.isnan(st)
         stats_ = assoc_phecode(z[keep], st[keep].astype(int), X[keep], p, seed, c)
         rows.append(
@@ -261,6 +298,7 @@ def phewas(
                 "n_cases": n_case,
                 "n_controls": n_ctrl,
                 "n_excluded": int(len(st) - keep.sum()),
+                "excluded_by": _excluded_by(why),
                 **stats_,
             }
         )

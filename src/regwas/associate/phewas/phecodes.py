@@ -47,6 +47,19 @@ def phecode_family(phecode: str) -> str:
     return phecode.split(".", 1)[0]
 
 
+def _file_lines(table: pd.DataFrame, labels) -> list[str]:
+    """Where rows ``labels`` of ``table`` are, as a user sees them: "line N" of the file (header
+    = line 1; ``attrs["lines"]`` from the cohort's validate_table, else the row position + 2 of a
+    table read_tsv read) or, for a table built in memory, "row N" (1-based)."""
+    pos = table.index.get_indexer(labels)
+    lines = table.attrs.get("lines")
+    if lines is not None and len(lines) == len(table):
+        return [f"line {int(lines[p])}" for p in pos]
+    if "path" in table.attrs:
+        return [f"line {p + 2}" for p in pos]
+    return [f"row {p + 1}" for p in pos]
+
+
 def map_icd10(
     diagnoses: pd.DataFrame, phecode_map: pd.DataFrame, source: str = "diagnoses"
 ) -> pd.DataFrame:
@@ -60,14 +73,25 @@ def map_icd10(
             raise InputError(
                 f"{source}: no '{col}' column (columns: {list(diagnoses.columns)[:10]})"
             )
+    source = diagnoses.attrs.get("path", source)
+    if len(diagnoses) == 0:  # the cohort stage's words for the same file
+        raise InputError(f"{source}: the table has a header but no data rows")
     dx = diagnoses[["sample_id", "icd10"]].dropna()
+    raw = dx["icd10"].astype(str)
     dx = dx.assign(sample_id=dx["sample_id"].astype(str), icd10=normalise_icd10(dx["icd10"]))
     bad = ~dx["icd10"].str.match(ICD10_PATTERN)
     if bad.any():
-        rows = dx.index[bad][:5].tolist()
         raise InputError(
-            f"{source}: {int(bad.sum())} values in column 'icd10' are not ICD-10 codes "
-            f"(rows {rows}: {dx.loc[bad, 'icd10'].iloc[:5].tolist()})"
+            f"{source}: {int(bad.sum())} value(s) in column 'icd10' are not WHO ICD-10 codes: "
+            + "; ".join(
+                f"{where} (sample_id {sid}): {code!r}"
+                for where, sid, code in zip(
+                    _file_lines(diagnoses, dx.index[bad.to_numpy()][:5]),
+                    dx.loc[bad, "sample_id"].iloc[:5],
+                    raw[bad].iloc[:5],
+                    strict=True,
+                )
+            )
         )
     known = set(phecode_map["icd10"])
     lookup: dict[str, str | None] = {}
@@ -96,6 +120,11 @@ def map_icd10(
     return counts.reset_index()
 
 
+# why a person is not analysed for a phecode (codes of case_status's ``reasons``; 4 is set by
+# the PheWAS for people with a missing covariate)
+EXCLUSION_REASONS = {1: "family", 2: "code_count", 3: "sex", 4: "missing_covariates"}
+
+
 def case_status(
     ids: np.ndarray,
     sex: np.ndarray,
@@ -104,6 +133,7 @@ def case_status(
     *,
     exclusion: str = "family",
     min_code_count: int = 1,
+    reasons: dict[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """Per phecode, a float vector over ``ids``: 1 case, 0 control, NaN not analysed.
 
@@ -111,6 +141,10 @@ def case_status(
     phecodes). A person with the phecode but fewer than ``min_code_count`` rows is neither case
     nor control. ``exclusion`` = "family" drops people with any other phecode of the same family
     from the controls; "none" keeps them.
+
+    ``reasons`` (a dict, filled when given): per phecode an int8 vector of why each person is
+    not analysed: 0 analysed, 1 family exclusion, 2 fewer than ``min_code_count`` code rows,
+    3 the other sex for a sex-specific phecode (``EXCLUSION_REASONS``).
     """
     if exclusion not in ("family", "none"):
         raise InputError(f"phewas.exclusion: '{exclusion}' is not one of ['family', 'none']")
@@ -125,15 +159,22 @@ def case_status(
     out: dict[str, np.ndarray] = {}
     for phecode, g in pp.groupby("phecode", sort=True):
         status = np.zeros(len(ids))
+        why = np.zeros(len(ids), dtype=np.int8)
         if exclusion == "family":
             status[family_rows[info.at[phecode, "family"]]] = np.nan
+            why[family_rows[info.at[phecode, "family"]]] = 1
         cnt = g["count"].to_numpy()
         status[g["row"].to_numpy()[cnt < min_code_count]] = np.nan
+        why[g["row"].to_numpy()[cnt < min_code_count]] = 2
         status[g["row"].to_numpy()[cnt >= min_code_count]] = 1.0
+        why[g["row"].to_numpy()[cnt >= min_code_count]] = 0
         want = {"Female": "F", "Male": "M"}.get(str(info.at[phecode, "sex"]))
         if want is not None:
             status[sex != want] = np.nan
+            why[sex != want] = 3
         out[str(phecode)] = status
+        if reasons is not None:
+            reasons[str(phecode)] = why
     return out
 
 

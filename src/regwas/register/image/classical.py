@@ -12,6 +12,15 @@ Determinism: ANTs samples metric points at random and splits work over ITK threa
 types gave bit-identical output across processes on this machine (measured); the ``*Repro*``
 types (e.g. ``antsRegistrationSyNQuickRepro[s]``) are deterministic by construction and cost
 about 2x the time (0.55 s vs 0.27 s per 2D pair, Dice 0.95 vs 0.90; benchmarks/README.md).
+Divergence: ANTs' affine stage occasionally ends in a wrong optimum (in the 2,000-person demo,
+one subject's NCC to the template fell from 0.33 to 0.06, with a 1.5x stretch and a 29 mm
+shift; its embedding was then so far from everyone else's that the rare variants it carried
+reached p = 1e-20: 11 false loci). A registration whose NCC to the template, in any ANTs
+space, ends below ``min_ncc`` or below its NCC before registration is retried once from
+``ants.affine_initializer`` (a multi-start rotation search, then a local search): that
+subject then reached NCC 0.96. If the retry is still below, the registration fails with the
+reason and ``register_chunk`` records and excludes the subject (``on_failure``).
+
 Transform files go to a temporary folder that is deleted after each subject (antspy never
 deletes its own).
 """
@@ -109,63 +118,131 @@ def register_ants(
     spaces = [s for s in spaces if s in ANTS_SPACES]
     f_img = grid.to_ants(fixed)
     m_img = moving_grid.to_ants(moving)
-    kind = transform_type(spaces, cfg)
-    res = AntsResult()
     mask = None if fixed_labels is None else np.asarray(fixed_labels).reshape(grid.array_shape) > 0
+    ncc_before = None if native is None else ncc(native, fixed, mask)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="regwas-ants-") as tmp:
-        reg = ants.registration(
-            f_img,
-            m_img,
-            type_of_transform=kind,
-            outprefix=os.path.join(tmp, "x"),
-            **(_syn_options(cfg) if kind == "SyN" else {}),
-        )
-        fwd = list(reg["fwdtransforms"])
-        mats = [t for t in fwd if t.endswith(".mat")]
-        warps = [t for t in fwd if t.endswith("Warp.nii.gz") and "Inverse" not in t]
-        if mats:
-            tx = ants.read_transform(mats[-1])
-            params = np.asarray(tx.parameters, dtype=np.float64)
-            d = grid.dims
-            res.affine_matrix = params[: d * d].reshape(d, d)
-            res.affine_translation = params[d * d :]
-            res.affine_center = np.asarray(tx.fixed_parameters, dtype=np.float64)
-        out: dict[str, np.ndarray] = {}
-        lab: dict[str, np.ndarray] = {}
-        m_lab = None if moving_labels is None else moving_grid.to_ants(moving_labels)
-        if "ants_affine" in spaces:
-            if not mats:
-                raise RuntimeError(f"ANTs {kind} wrote no affine transform")
-            if kind == cfg["affine_transform"]:
-                out["ants_affine"] = grid.from_ants(reg["warpedmovout"])
-            else:
-                img = ants.apply_transforms(f_img, m_img, mats, interpolator="linear")
-                out["ants_affine"] = grid.from_ants(img)
-            if m_lab is not None:
-                lab["ants_affine"] = grid.from_ants(
-                    ants.apply_transforms(f_img, m_lab, mats, interpolator="nearestNeighbor")
-                )
-        det = None
-        if set(spaces) & set(SYN_SPACES):
-            if not warps:
-                raise RuntimeError(f"ANTs {kind} wrote no deformable warp")
-            out["ants_syn"] = grid.from_ants(reg["warpedmovout"])
-            if m_lab is not None:
-                lab["ants_syn"] = grid.from_ants(
-                    ants.apply_transforms(f_img, m_lab, fwd, interpolator="nearestNeighbor")
-                )
-            det = grid.from_ants(ants.create_jacobian_determinant_image(f_img, warps[0], 0))
+        args = (f_img, m_img, fixed, fixed_labels, grid, moving_grid, moving_labels, spaces, cfg)
+        res = _register_once(*args, tmp, mask, None)
+        low = _diverged(res, ncc_before, cfg)
+        retried = False
+        if low and cfg["retry"]:
+            log.info("ANTs: NCC %s after registration; retrying from a multi-start affine", low)
+            init = ants.affine_initializer(
+                f_img,
+                m_img,
+                search_factor=RETRY_SEARCH_DEG,
+                radian_fraction=RETRY_RADIAN_FRACTION,
+                use_principal_axis=False,
+                local_search_iterations=10,
+                txfn=os.path.join(tmp, "init.mat"),
+            )
+            res = _register_once(*args, tmp, mask, init)
+            low, retried = _diverged(res, ncc_before, cfg), True
         seconds = time.perf_counter() - t0
+    if low:
+        before = "" if ncc_before is None else f" (before registration {ncc_before:.3f})"
+        raise RegistrationDiverged(
+            f"registration failed: NCC to the template {low}{before}, below "
+            f"brain.ants.min_ncc = {cfg['min_ncc']} or below the NCC before registration"
+            + (", also after a retry from a multi-start affine initialiser" if retried else "")
+        )
+    for qc in res.qc.values():
+        qc["seconds"] = round(seconds, 4)
+        qc["retried"] = int(retried)
+        if ncc_before is not None:
+            qc["ncc_before"] = ncc_before
+    return res
+
+
+class RegistrationDiverged(RuntimeError):
+    """ANTs ended with an image less similar to the template than allowed (see min_ncc)."""
+
+
+# The retry's rotation search (ants.affine_initializer): steps of 15 degrees over
+# +-0.2 * pi (36 degrees), then a local search from the best start.
+RETRY_SEARCH_DEG = 15
+RETRY_RADIAN_FRACTION = 0.2
+
+
+def _diverged(res: AntsResult, ncc_before: float | None, cfg: dict) -> str:
+    """'' when every space's NCC after is at least min_ncc and the NCC before; else which."""
+    floor = float(cfg["min_ncc"])
+    if ncc_before is not None:
+        floor = max(floor, ncc_before)
+    low = [f"{sp} {qc['ncc_after']:.3f}" for sp, qc in res.qc.items() if qc["ncc_after"] < floor]
+    return ", ".join(low)
+
+
+def _register_once(
+    f_img,
+    m_img,
+    fixed: np.ndarray,
+    fixed_labels: np.ndarray | None,
+    grid: Grid,
+    moving_grid: Grid,
+    moving_labels: np.ndarray | None,
+    spaces: list[str],
+    cfg: dict,
+    tmp: str,
+    mask: np.ndarray | None,
+    initial_transform: str | None,
+) -> AntsResult:
+    """One ants.registration call (from ``initial_transform`` when given) and its outputs."""
+    import ants
+
+    kind = transform_type(spaces, cfg)
+    res = AntsResult()
+    prefix = os.path.join(tmp, "x" if initial_transform is None else "retry")
+    reg = ants.registration(
+        f_img,
+        m_img,
+        type_of_transform=kind,
+        outprefix=prefix,
+        initial_transform=initial_transform,
+        **(_syn_options(cfg) if kind == "SyN" else {}),
+    )
+    fwd = list(reg["fwdtransforms"])
+    # antspy collapses the output transforms (-z 1): the affine includes the initial transform
+    mats = [t for t in fwd if t.endswith(".mat")]
+    warps = [t for t in fwd if t.endswith("Warp.nii.gz") and "Inverse" not in t]
+    if mats:
+        tx = ants.read_transform(mats[-1])
+        params = np.asarray(tx.parameters, dtype=np.float64)
+        d = grid.dims
+        res.affine_matrix = params[: d * d].reshape(d, d)
+        res.affine_translation = params[d * d :]
+        res.affine_center = np.asarray(tx.fixed_parameters, dtype=np.float64)
+    out: dict[str, np.ndarray] = {}
+    lab: dict[str, np.ndarray] = {}
+    m_lab = None if moving_labels is None else moving_grid.to_ants(moving_labels)
+    if "ants_affine" in spaces:
+        if not mats:
+            raise RuntimeError(f"ANTs {kind} wrote no affine transform")
+        if kind == cfg["affine_transform"]:
+            out["ants_affine"] = grid.from_ants(reg["warpedmovout"])
+        else:
+            img = ants.apply_transforms(f_img, m_img, mats, interpolator="linear")
+            out["ants_affine"] = grid.from_ants(img)
+        if m_lab is not None:
+            lab["ants_affine"] = grid.from_ants(
+                ants.apply_transforms(f_img, m_lab, mats, interpolator="nearestNeighbor")
+            )
+    det = None
+    if set(spaces) & set(SYN_SPACES):
+        if not warps:
+            raise RuntimeError(f"ANTs {kind} wrote no deformable warp")
+        out["ants_syn"] = grid.from_ants(reg["warpedmovout"])
+        if m_lab is not None:
+            lab["ants_syn"] = grid.from_ants(
+                ants.apply_transforms(f_img, m_lab, fwd, interpolator="nearestNeighbor")
+            )
+        det = grid.from_ants(ants.create_jacobian_determinant_image(f_img, warps[0], 0))
     if not all(np.isfinite(v).all() for v in out.values()):
         raise RuntimeError("ANTs returned non-finite voxels")
-    base = {"seconds": round(seconds, 4)}
-    if native is not None:
-        base["ncc_before"] = ncc(native, fixed, mask)
     for space in spaces:
         src = "ants_syn" if space == "ants_syn_jac" else space
-        qc = dict(base)
-        qc["ncc_after"] = ncc(out[src], fixed, mask)
+        qc = {"ncc_after": ncc(out[src], fixed, mask)}
         if src in lab and fixed_labels is not None:
             qc["dice_after"] = mean_dice(lab[src], fixed_labels)
         if src == "ants_syn" and det is not None:

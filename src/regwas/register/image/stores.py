@@ -40,7 +40,15 @@ from regwas.register.image.nifti import Grid, read_image, resample_to_grid
 log = logging.getLogger(__name__)
 
 TEMPLATE_IMAGE, TEMPLATE_LABELS = "template.nii.gz", "template_dseg.nii.gz"
-QC_COLUMNS = ["seconds", "ncc_before", "ncc_after", "dice_before", "dice_after", "pct_nonpos_jac"]
+QC_COLUMNS = [
+    "seconds",
+    "ncc_before",
+    "ncc_after",
+    "dice_before",
+    "dice_after",
+    "pct_nonpos_jac",
+    "retried",
+]
 
 
 def brain_config(cfg: dict | None) -> dict:

@@ -851,6 +851,159 @@ def test_leads_use_the_analysed_samples_and_blocked_ld(loci, tmp_path, monkeypat
     pd.testing.assert_frame_equal(small_blocks, ref)
 
 
+# ----------------------------------------------------------------------------- shards of several
+# chromosomes (gwas.chromosomes_per_job) and the cohort's HWE groups found once (rule
+# hwe_groups): both must give exactly what one job per chromosome, finding its own groups, gives
+
+SHARD_COLS = ["age", "PC1", "PC2"]
+# HWE within the PC clusters, as in the workflow (the costly set-up the shards share)
+SHARD_CFG = {"hwe_groups": "pcs", "hwe_pcs": 2, "hwe_p": 1e-6, "min_mac": 5}
+SHARD_SEED = 3
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    """Two populations (PC1 separates them), 3 latent dims with a causal variant on each of
+    two chromosomes; chromosome 2's .fam lists the people in another order."""
+    rng = np.random.default_rng(21)
+    tmp = tmp_path_factory.mktemp("shards")
+    n1, n2 = 250, 200
+    n = n1 + n2
+    ids = np.array([f"p{i:03d}" for i in range(n)])
+    pop = np.r_[np.zeros(n1), np.ones(n2)]
+    cov = pd.DataFrame(
+        {
+            "sample_id": ids,
+            "age": rng.normal(55, 8, n).round(1),
+            "PC1": 6 * pop + rng.normal(size=n),
+            "PC2": rng.normal(size=n),
+        }
+    )
+    genotypes = {}
+    for chrom, m in (("1", 30), ("2", 25)):
+        fa, fb = rng.uniform(0.05, 0.5, m), rng.uniform(0.05, 0.5, m)
+        fa[:5], fb[:5] = 0.05, 0.7  # in HWE within each population, not pooled (Wahlund)
+        G = np.hstack(
+            [simulate_genotypes(rng, fa, n1, 0.01), simulate_genotypes(rng, fb, n2, 0.01)]
+        )
+        G[10, :n1] = np.where(rng.random(n1) < 0.5, 0, 2)  # out of HWE within population A
+        genotypes[chrom] = G
+    Y = rng.normal(size=(n, 3)) + 0.3 * cov[["PC1"]].to_numpy()
+    Y[:, 0] += 0.7 * np.clip(genotypes["1"][4], 0, 2)
+    Y[:, 2] -= 0.6 * np.clip(genotypes["2"][7], 0, 2)
+    order = {"1": np.arange(n), "2": rng.permutation(n)}
+    for chrom, G in genotypes.items():
+        idx = order[chrom]
+        write_bed(
+            tmp / f"chr{chrom}",
+            G[:, idx],
+            list(ids[idx]),
+            chrom=chrom,
+            variant_ids=[f"{chrom}:{i}" for i in range(len(G))],
+        )
+    write_embeddings(list(ids), Y, tmp / "emb.parquet")
+    return {"dir": tmp, "cov": cov, "ids": ids}
+
+
+def run_shard(cohort, chroms, out, **kwargs):
+    d = cohort["dir"]
+    return gwas.gwas_shard(
+        d / "emb.parquet",
+        [d / f"chr{c}" for c in chroms],
+        out,
+        SHARD_CFG,
+        cohort["cov"],
+        seed=SHARD_SEED,
+        covariate_columns=SHARD_COLS,
+        **kwargs,
+    )
+
+
+def test_a_shard_of_two_chromosomes_writes_what_two_one_chromosome_jobs_write(cohort, tmp_path):
+    """One job testing chromosomes 1 and 2 (one set-up; chromosome 2's .fam in another order
+    gets its own) writes the rows of the two one-chromosome jobs, in order; the merged summary
+    statistics are the same bytes and the per-chromosome counts the same."""
+    both = run_shard(cohort, ["1", "2"], tmp_path / "chr1_2.parquet")
+    one = [
+        gwas.gwas_chromosome(
+            cohort["dir"] / "emb.parquet",
+            cohort["dir"] / f"chr{c}",
+            tmp_path / f"chr{c}.parquet",
+            SHARD_CFG,
+            cohort["cov"],
+            seed=SHARD_SEED,
+            covariate_columns=SHARD_COLS,
+        )
+        for c in ("1", "2")
+    ]
+    for got, ref in zip(both, one, strict=True):
+        assert {k: v for k, v in got.items() if k != "seconds"} == {
+            k: v for k, v in ref.items() if k != "seconds"
+        }
+    assert sum(c["fail_hwe"] for c in one) > 0  # the HWE groups matter here
+    assert min(c["n_tested"] for c in one) > 10
+    ref = pd.concat([pd.read_parquet(tmp_path / f"chr{c}.parquet") for c in "12"])
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "chr1_2.parquet"), ref.reset_index(drop=True)
+    )
+    s1 = gwas.merge_shards([tmp_path / "chr1_2.parquet"], tmp_path / "a.tsv.gz", None)
+    s2 = gwas.merge_shards(
+        [tmp_path / "chr1.parquet", tmp_path / "chr2.parquet"], tmp_path / "b.tsv.gz", None
+    )
+    assert s1 == s2
+    assert (tmp_path / "a.tsv.gz").read_bytes() == (tmp_path / "b.tsv.gz").read_bytes()
+
+
+def test_the_cohort_hwe_groups_are_those_each_job_finds(cohort, tmp_path):
+    """hwe_groups_table (once per cohort) labels every person as the per-job fit does; a job
+    given them writes exactly what it writes when finding them itself, and does use them
+    (all in one group gives pooled HWE). A job analysing a subset finds its own."""
+    cov = cohort["cov"]
+    table = gwas.hwe_groups_table(cov, SHARD_CFG, SHARD_SEED)
+    cfg = section("gwas", SHARD_CFG)
+    labels = gwas.hwe_group_labels(cov, cfg, SHARD_SEED)
+    assert list(table["sample_id"]) == list(cov["sample_id"])
+    np.testing.assert_array_equal(table["hwe_group"].to_numpy(), labels)
+    assert len(np.unique(labels)) == 2
+    # given the groups: the same rows as finding them
+    run_shard(cohort, ["1"], tmp_path / "own.parquet")
+    run_shard(cohort, ["1"], tmp_path / "given.parquet", hwe_groups=table)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "given.parquet"), pd.read_parquet(tmp_path / "own.parquet")
+    )
+    # and they are used: one group for all is pooled HWE
+    pooled = dict(SHARD_CFG, hwe_groups="none")
+    ref = gwas.gwas_chromosome(
+        cohort["dir"] / "emb.parquet",
+        cohort["dir"] / "chr1",
+        tmp_path / "pooled.parquet",
+        pooled,
+        cov,
+        seed=SHARD_SEED,
+        covariate_columns=SHARD_COLS,
+    )
+    one = table.assign(hwe_group=0)
+    got = run_shard(cohort, ["1"], tmp_path / "one.parquet", hwe_groups=one)[0]
+    assert (
+        got["fail_hwe"]
+        == ref["fail_hwe"]
+        > run_shard(cohort, ["1"], tmp_path / "x.pq")[0]["fail_hwe"]
+    )
+    # pooled for the cohort: an empty table
+    assert len(gwas.hwe_groups_table(cov, pooled, SHARD_SEED)) == 0
+    # a subset of the people (embeddings of 300): the groups are found for them
+    keep = np.sort(np.random.default_rng(1).choice(len(cov), 300, replace=False))
+    ids, z, _ = read_embeddings(cohort["dir"] / "emb.parquet")
+    write_embeddings(list(ids[keep]), z[keep], tmp_path / "sub.parquet")
+    fam = cohort["ids"]
+    setup = gwas.prepare_analysis(
+        tmp_path / "sub.parquet", fam, cfg, cov, seed=SHARD_SEED, columns=SHARD_COLS, hwe_groups=one
+    )
+    own = gwas.hwe_group_labels(cov.iloc[keep], cfg, SHARD_SEED)
+    np.testing.assert_array_equal(setup[4], own)
+    assert len(np.unique(own)) == 2  # not the all-zero table it was given
+
+
 def test_untestable_rows_are_counted_apart_and_left_out_of_gwas_ssf(small, tmp_path):
     """The merge counts tested and untested variants apart; lambda GC and the GWAS-SSF
     export use the tested ones only."""

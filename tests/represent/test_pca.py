@@ -6,7 +6,7 @@ import pytest
 
 from regwas.errors import InputError
 from regwas.io.embeddings import read_embeddings
-from regwas.represent import Embedder, embed_store
+from regwas.represent import Embedder, embed_store, pca
 from regwas.represent.pca import pca_embeddings
 
 
@@ -90,9 +90,10 @@ def test_bad_stores_are_named(tmp_path):
 
 
 def test_pca_streams_a_memory_mapped_store(tmp_path):
-    """The store is read in row blocks: peak allocations stay below half its size (a copy of
-    the store would exceed it),
-    and the embeddings equal those of the same data held in memory."""
+    """A store larger than the cache is read in row blocks: peak allocations stay below half
+    its size (a copy of the store would exceed it), and the embeddings equal those of the same
+    data held in memory, and those from the standardised rows kept in memory (a store within
+    the cache)."""
     import tracemalloc
 
     rng = np.random.default_rng(4)
@@ -102,14 +103,20 @@ def test_pca_streams_a_memory_mapped_store(tmp_path):
     np.save(tmp_path / "data.npy", data)
     mm = np.load(tmp_path / "data.npy", mmap_mode="r")
     tracemalloc.start()
-    z_mm, _ = pca_embeddings(mm, 4, seed=0, chunk=100)
+    z_mm, _ = pca_embeddings(mm, 4, seed=0, chunk=100, cache_bytes=0)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < data.nbytes / 2, (
         f"peak {peak / 1e6:.1f} MB for a {data.nbytes / 1e6:.0f} MB store"
     )
-    z_mem, info = pca_embeddings(data, 4, seed=0, chunk=100)
+    z_mem, info = pca_embeddings(data, 4, seed=0, chunk=100, cache_bytes=0)
     np.testing.assert_array_equal(z_mm, z_mem)
+    assert data.nbytes <= pca.CACHE_BYTES
+    z_cached, cached_info = pca_embeddings(mm, 4, seed=0, chunk=100)
+    np.testing.assert_array_equal(z_cached, z_mm)
+    for key in ("components", "mean", "scale"):
+        np.testing.assert_array_equal(cached_info[key], info[key])
+    assert cached_info["explained_variance_ratio"] == info["explained_variance_ratio"]
     assert info["components"].shape == (4, f)
 
 

@@ -54,6 +54,12 @@ def test_a_modality_that_is_not_simulated_stops_the_plan(tmp_path):
     assert code != 0 and "modalities ['ecg'] are not simulated" in out
 
 
+def gwas_shards(output: str) -> list[str]:
+    """The chromosome groups of the planned gwas_chrom jobs (wildcard chroms)."""
+    blocks = [b for b in output.split("\nrule ")[1:] if b.startswith("gwas_chrom:")]
+    return sorted({b.split("chroms=")[1].split()[0].rstrip(",") for b in blocks})
+
+
 def test_chromosomes_default_to_the_simulated_ones(tmp_path):
     """Without `chromosomes`, a simulated cohort analyses every simulated chromosome
     (simulate.genotypes.n_chromosomes is the one source); naming one that is not simulated is
@@ -62,14 +68,35 @@ def test_chromosomes_default_to_the_simulated_ones(tmp_path):
         tmp_path, {"chromosomes": None, "simulate": {"genotypes": {"n_chromosomes": 2}}}
     )
     assert code == 0, out[-3000:]
-    gwas = [b for b in out.split("\nrule ")[1:] if b.startswith("gwas_chrom:")]
-    assert sorted({b.split("chrom=")[1].split()[0] for b in gwas}) == ["1", "2"]
-    assert len(gwas) == 4  # 2 spaces x 2 chromosomes
+    assert gwas_shards(out) == ["1_2"]  # config/test.yaml: 2 chromosomes per GWAS job
+    assert len([b for b in out.split("\nrule ")[1:] if b.startswith("gwas_chrom:")]) == 2
     assert "genotypes/chr3.bed" not in job_block(out, "simulate")
     code, out = dry_run(
         tmp_path, {"chromosomes": [1, 3], "simulate": {"genotypes": {"n_chromosomes": 2}}}
     )
     assert code != 0 and "chromosomes ['3'] are not simulated" in out
+
+
+def test_gwas_jobs_group_chromosomes(tmp_path):
+    """gwas.chromosomes_per_job chromosomes in a row per GWAS job (the last group may be
+    shorter), and each space's merge reads exactly its groups."""
+    for per_job, shards in (
+        (1, ["1", "2", "3", "X"]),
+        (2, ["1_2", "3_X"]),
+        (3, ["1_2_3", "X"]),
+        (5, ["1_2_3_X"]),
+    ):
+        code, out = dry_run(tmp_path, {"gwas": {"chromosomes_per_job": per_job}})
+        assert code == 0, out[-3000:]
+        assert gwas_shards(out) == shards
+        merge = job_block(out, "gwas_merge")
+        inputs = merge.split("input: ")[1].split("\n")[0].split(", ")
+        assert sorted(inputs) == sorted(
+            f"results/ecg/{space}/gwas/chr{s}.parquet"
+            for s in shards
+            for space in [merge.split("results/ecg/")[1].split("/")[0]]
+        )
+        assert "results/cohort/hwe_groups.tsv" in job_block(out, "gwas_chrom")
 
 
 def test_chromosome_x_is_simulated_and_analysed(tmp_path):
@@ -78,13 +105,11 @@ def test_chromosome_x_is_simulated_and_analysed(tmp_path):
     sim = {"simulate": {"genotypes": {"n_chromosomes": 2, "chrx": True}}}
     code, out = dry_run(tmp_path, {"chromosomes": None, **sim})
     assert code == 0, out[-3000:]
-    gwas = [b for b in out.split("\nrule ")[1:] if b.startswith("gwas_chrom:")]
-    assert sorted({b.split("chrom=")[1].split()[0] for b in gwas}) == ["1", "2", "X"]
+    assert gwas_shards(out) == ["1_2", "X"]  # config/test.yaml: 2 chromosomes per GWAS job
     assert "genotypes/chrX.bed" in job_block(out, "simulate")
     code, out = dry_run(tmp_path, {"chromosomes": [2, "x"], **sim})
     assert code == 0, out[-3000:]
-    gwas = [b for b in out.split("\nrule ")[1:] if b.startswith("gwas_chrom:")]
-    assert sorted({b.split("chrom=")[1].split()[0] for b in gwas}) == ["2", "X"]
+    assert gwas_shards(out) == ["2_X"]
     code, out = dry_run(
         tmp_path, {"chromosomes": [1, "X"], "simulate": {"genotypes": {"n_chromosomes": 2}}}
     )

@@ -152,7 +152,7 @@ def test_failing_job_is_reported(cluster, tmp_path):
 # Group jobs cut the SLURM round trips of the test config from ~30 to 4 (one per stage:
 # cohort, each space's chain, the summary); each job still runs through sbatch + srun.
 GROUPS = {
-    "cohort": ["simulate", "cohort"],
+    "cohort": ["simulate", "cohort", "hwe_groups"],
     "space": [
         "ecg_native",
         "ecg_median_beat",

@@ -172,7 +172,7 @@ def planned_jobs(output: str) -> dict[str, int]:
     return jobs
 
 
-# every job of config/test.yaml (2 spaces x 4 chromosomes: 1-3 and X)
+# every job of config/test.yaml (2 spaces x 2 GWAS jobs: chromosomes 1-2 and 3, X)
 ALL_JOBS = {
     "simulate": 1,
     "cohort": 1,
@@ -180,7 +180,8 @@ ALL_JOBS = {
     "ecg_median_beat": 1,
     "embed": 2,
     "adjust": 2,
-    "gwas_chrom": 8,
+    "hwe_groups": 1,
+    "gwas_chrom": 4,
     "gwas_merge": 2,
     "gwas_leads": 2,
     "phewas": 2,
@@ -225,9 +226,28 @@ SUMMARY = {"resource_usage": 1, "report_tables": 1}
                 "all": 1,
             },
         ),
+        (
+            # one job per chromosome: 4 new shards per space (chr1, chr2, chr3, chrX)
+            "gwas",
+            ("chromosomes_per_job",),
+            1,
+            {
+                "gwas_chrom": 8,
+                "gwas_merge": 2,
+                "gwas_leads": 2,
+                "gwas_ssf": 2,
+                "plot_manhattan": 2,
+                "plot_miami": 1,
+                "plot_qq": 1,
+                "compare": 1,
+                "headline": 1,
+                **SUMMARY,
+                "all": 1,
+            },
+        ),
         ("plots", ("dpi",), 150, {**PLOTS, **SUMMARY, "all": 1}),
     ],
-    ids=["simulate", "cohort_qc", "gwas.clump", "plots"],
+    ids=["simulate", "cohort_qc", "gwas.clump", "gwas.chromosomes_per_job", "plots"],
 )
 def test_a_config_change_reruns_exactly_what_depends_on_it(
     run, tmp_path, section, key, value, expected
@@ -378,7 +398,7 @@ def test_gpu_is_requested_only_for_the_torch_backend(tmp_path):
     def gwas_jobs(*extra):
         out = snakemake(tmp_path, "--configfile", config, "-n", "-p", *extra).stdout
         blocks = [b for b in out.split("\nrule ") if b.startswith("gwas_chrom:")]
-        assert len(blocks) == 8  # 2 spaces x 4 chromosomes
+        assert len(blocks) == 4  # 2 spaces x 2 groups of chromosomes (1_2, 3_X)
         return blocks
 
     assert all("gpu=1" in b for b in gwas_jobs("--config", "gwas={backend: torch}"))

@@ -1,18 +1,23 @@
-# Associations: latent GWAS sharded per chromosome, PheWAS, linear probes, and the
+# Associations: latent GWAS sharded by chromosomes, PheWAS, linear probes, and the
 # registered-vs-native comparison.
 
 
+# One job per shard of chromosomes (gwas.chromosomes_per_job; common.smk, GWAS_SHARDS): one
+# set-up, then each chromosome in turn, one Parquet of their rows.
 rule gwas_chrom:
     input:
         embeddings=space_file("embeddings.adjusted.parquet"),
         samples=f"{COHORT}/samples.tsv",
-        genotypes=lambda w: genotype_files(w.chrom),
+        hwe_groups=f"{COHORT}/hwe_groups.tsv",
+        genotypes=lambda w: [
+            f for c in shard_chromosomes(w.chroms) for f in genotype_files(c)
+        ],
     output:
-        space_file("gwas/chr{chrom}.parquet"),
+        space_file("gwas/chr{chroms}.parquet"),
     log:
-        f"{LOGS}/gwas/{{modality}}_{{space}}_chr{{chrom}}.log",
+        f"{LOGS}/gwas/{{modality}}_{{space}}_chr{{chroms}}.log",
     benchmark:
-        f"{BENCH}/gwas/{{modality}}_{{space}}_chr{{chrom}}.tsv"
+        f"{BENCH}/gwas/{{modality}}_{{space}}_chr{{chroms}}.tsv"
     conda:
         GWAS_ENV
     resources:
@@ -20,15 +25,42 @@ rule gwas_chrom:
     params:
         cfg=gwas_config(without=GWAS_AFTER_TEST),
         covariates=config["covariates"],
-        bfile=lambda w: cohort_inputs()["genotypes"].replace("{chrom}", w.chrom),
+        bfiles=lambda w: [
+            cohort_inputs()["genotypes"].replace("{chrom}", c)
+            for c in shard_chromosomes(w.chroms)
+        ],
         seed=config["seed"],
     script:
         "../../scripts/gwas_chrom.py"
 
 
+# The HWE groups (gwas.hwe_groups) of the whole cohort, for every GWAS job of every space (a
+# job whose analysed samples are not the whole cohort finds its own).
+rule hwe_groups:
+    input:
+        samples=f"{COHORT}/samples.tsv",
+    output:
+        f"{COHORT}/hwe_groups.tsv",
+    log:
+        f"{LOGS}/hwe_groups.log",
+    benchmark:
+        f"{BENCH}/hwe_groups.tsv"
+    conda:
+        "../../envs/genetics.yaml"
+    params:
+        cfg={k: config["gwas"][k] for k in HWE_KEYS},
+        seed=config["seed"],
+    script:
+        "../../scripts/hwe_groups.py"
+
+
 rule gwas_merge:
     input:
-        expand(space_file("gwas/chr{chrom}.parquet"), chrom=CHROMS, allow_missing=True),
+        expand(
+            space_file("gwas/chr{chroms}.parquet"),
+            chroms=GWAS_SHARDS,
+            allow_missing=True,
+        ),
     output:
         gwas=space_file(SPACE_RESULTS["gwas"]),
         summary=space_file(SPACE_RESULTS["summary"]),

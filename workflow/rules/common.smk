@@ -29,6 +29,7 @@ wildcard_constraints:
     modality="[a-z0-9]+",
     space="[a-z0-9_]+",
     chrom="[0-9A-Za-z]+",
+    chroms="[0-9A-Za-z]+(?:_[0-9A-Za-z]+)*",
 
 
 def space_file(name, modality="{modality}", space="{space}"):
@@ -131,6 +132,25 @@ def analysed_chromosomes():
 CHROMS = analysed_chromosomes()
 
 
+# --- GWAS shards: the chromosomes one gwas_chrom job tests -----------------------------------
+# gwas.chromosomes_per_job chromosomes in a row of CHROMS, one job each: gwas/chr{chroms}.parquet
+# with the chromosomes joined by "_" (gwas/chr7.parquet: chromosome 7 alone, the default). Any
+# such name is a valid target, so one chromosome can always be re-run on its own.
+
+
+def gwas_shards():
+    n = int(config["gwas"]["chromosomes_per_job"])
+    return ["_".join(CHROMS[i : i + n]) for i in range(0, len(CHROMS), n)]
+
+
+def shard_chromosomes(chroms):
+    """The chromosomes of a shard name ("1_2_3" -> ["1", "2", "3"])."""
+    return chroms.split("_")
+
+
+GWAS_SHARDS = gwas_shards()
+
+
 # --- the GWAS backend ----------------------------------------------------------------------
 # numpy: the genetics env, no GPU. torch: the torch env and one GPU per job (sbatch --gpus=1
 # under the slurm executor). auto: the torch env, no GPU requested; it uses CUDA when the
@@ -143,12 +163,22 @@ GWAS_ENV = (
 )
 # gwas keys read only after the per-chromosome tests (by gwas_merge and gwas_leads): left out of
 # gwas_chrom's params so that changing them does not rerun the GWAS itself
-GWAS_AFTER_TEST = ("p_threshold", "clump", "cluster_max_distance")
+# (and chromosomes_per_job: a shard's name says which chromosomes it tests)
+GWAS_AFTER_TEST = (
+    "p_threshold",
+    "clump",
+    "cluster_max_distance",
+    "chromosomes_per_job",
+)
 GWAS_LEADS_ONLY = ("clump", "cluster_max_distance")
 
 
 def gwas_config(without=()):
     return {k: v for k, v in config["gwas"].items() if k not in without}
+
+
+# the HWE groups of the whole cohort, found once (rule hwe_groups) for every GWAS job
+HWE_KEYS = ("hwe_p", "hwe_groups", "hwe_pcs", "hwe_max_groups", "hwe_min_group")
 
 
 # --- the cohort's files --------------------------------------------------------------------

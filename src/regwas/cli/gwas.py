@@ -9,7 +9,7 @@ from pathlib import Path
 
 from regwas.associate.gwas.clump import lead_variants
 from regwas.associate.gwas.merge import merge_shards
-from regwas.associate.gwas.shards import gwas_chromosome
+from regwas.associate.gwas.shards import gwas_shard
 from regwas.config.schema import defaults
 from regwas.errors import InputError
 from regwas.genetics.chromosomes import parse_chromosomes
@@ -89,7 +89,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """`regwas gwas`: shards per file set (temporary Parquet), merged into --out."""
+    """`regwas gwas`: every file set tested in one shard (temporary Parquet), merged into --out."""
     prefixes: list[str] = []
     for prefix in args.bfile:
         if "{chrom}" in prefix:
@@ -135,14 +135,12 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(
         prefix=".regwas-gwas-", dir=out.parent if out.parent.exists() else None
     ) as tmp:
-        shards = []
-        for i, prefix in enumerate(prefixes):
-            shard = Path(tmp) / f"shard{i:04d}.parquet"
-            gwas_chromosome(
-                args.embeddings, prefix, shard, cfg, covariates, args.threads, args.seed, columns
-            )
-            shards.append(shard)
-        summary = merge_shards(shards, out, cfg)
+        # one shard of every file set: one set-up (embeddings, basis, HWE groups) for all
+        shard = Path(tmp) / "shard.parquet"
+        gwas_shard(
+            args.embeddings, prefixes, shard, cfg, covariates, args.threads, args.seed, columns
+        )
+        summary = merge_shards([shard], out, cfg)
     print(
         f"regwas gwas: {summary['n_variants']} variants, {summary['n_significant']} with "
         f"p < {defaults('gwas.p_threshold'):g}, lambda GC {summary['lambda_gc']:.4f} -> {out}"

@@ -1,5 +1,5 @@
 """Stage 5, latent-space GWAS: exact vectorised MANOVA of embeddings on genotypes, one shard
-per chromosome, merged summary statistics and lead variants."""
+per chromosome or group of chromosomes, merged summary statistics and lead variants."""
 
 from regwas._exports import lazy_api
 
@@ -37,8 +37,10 @@ __all__, __getattr__, __dir__ = lazy_api(
             "covariate_columns",
             "prepare_analysis",
             "hwe_group_labels",
+            "hwe_groups_table",
             "gwas_frame",
             "gwas_chromosome",
+            "gwas_shard",
         ],
     },
 )

@@ -1,7 +1,7 @@
 """Latent-space GWAS: exact vectorised MANOVA of (adjusted) embeddings on genotypes (PLINK 1,
 PLINK 2 .pgen or BGEN 1.2: regwas.io.genotypes; dosages enter the additive test as dosages).
 
-Per chromosome shard: align samples (embeddings, .fam, covariates), variant QC (call rate,
+Per shard (one or more chromosomes, one set-up): align samples (embeddings, .fam, covariates), variant QC (call rate,
 MAF, minor allele count, HWE exact test), one GEMM per block of variants (gwas_kernel), a
 Parquet shard with the summary-statistics columns (regwas.io.sumstats). Shards are merged (sorted, lambda GC) and
 lead variants are found by distance and/or LD clumping (regwas.clump).
@@ -173,10 +173,13 @@ def prepare_analysis(
     seed: int = 0,
     columns: list[str] | None = None,
     x_sex: np.ndarray | None = None,
+    hwe_groups: pd.DataFrame | None = None,
 ) -> tuple[LatentBasis, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """Align samples and build the whitened basis: (basis, fam_idx, sample ids, latents used,
     HWE group label per analysed sample or None for pooled HWE). ``columns`` are the covariate
-    columns of ``covariates`` (default: the config's one covariate set).
+    columns of ``covariates`` (default: the config's one covariate set). ``hwe_groups``: the
+    groups of the whole cohort (hwe_groups_table), used when the analysed samples are exactly
+    its samples, in its order; otherwise the groups are found for the analysed samples.
 
     ``x_sex`` (chromosome X): the .fam sex code per .fam row ('1' male, '2' female, else
     unknown). Samples of unknown sex are left out, a male indicator joins the covariates and
@@ -233,7 +236,7 @@ def prepare_analysis(
         C = male[:, None].astype(np.float64) if C is None else np.hstack([C, male[:, None]])
         k_names = [*k_names, "sex (chromosome X)"]
     basis = prepare_basis(z, C, names)
-    groups = hwe_group_labels(None if table is None else table.iloc[cov_idx], cfg, seed)
+    groups = _analysed_groups(None if table is None else table.iloc[cov_idx], cfg, seed, hwe_groups)
     if male is not None:
         groups = female_hwe_groups(groups, male, int(cfg["hwe_min_group"]))
     if basis.n - basis.k - basis.d < 1:
@@ -290,6 +293,43 @@ def hwe_group_labels(table: pd.DataFrame | None, cfg: dict, seed: int = 0) -> np
     codes[np.isin(codes, small)] = -1
     log.info("HWE within the %d groups of %r", int((sizes >= int(cfg["hwe_min_group"])).sum()), how)
     return codes.astype(np.int64)
+
+
+HWE_GROUP_COLUMN = "hwe_group"
+
+
+def hwe_groups_table(covariates: pd.DataFrame, cfg: dict | None, seed: int | None = None):
+    """The HWE groups of every person of ``covariates`` (the cohort's samples table), by the
+    gwas.hwe_* keys: a table of sample_id and hwe_group, in the table's order, or with no rows
+    when HWE is pooled. Found once per cohort (rule hwe_groups) instead of once per GWAS job:
+    the Gaussian mixture of ``pcs`` is the costly part of a job's set-up."""
+    cfg = section("gwas", cfg)
+    seed = defaults("seed") if seed is None else int(seed)
+    table = _covariate_table(covariates)
+    labels = hwe_group_labels(table, cfg, seed)
+    if labels is None:
+        return pd.DataFrame({"sample_id": pd.Series([], dtype=str), HWE_GROUP_COLUMN: []})
+    return pd.DataFrame({"sample_id": table["sample_id"].to_numpy(), HWE_GROUP_COLUMN: labels})
+
+
+def _analysed_groups(
+    table: pd.DataFrame | None, cfg: dict, seed: int, cohort: pd.DataFrame | None
+) -> np.ndarray | None:
+    """HWE group labels of the analysed samples (rows of ``table``): the cohort's precomputed
+    ones when the analysed samples are the cohort's, in its order (then they are exactly what
+    hwe_group_labels finds: the same fit on the same rows); else (and for a pooled cohort,
+    which costs nothing to find) found here."""
+    if cohort is not None and len(cohort) and table is not None:
+        ids = cohort["sample_id"].astype(str).to_numpy()
+        if len(ids) == len(table) and np.array_equal(ids, table["sample_id"].to_numpy()):
+            log.info("HWE groups: the cohort's (%d samples)", len(ids))
+            return cohort[HWE_GROUP_COLUMN].to_numpy(np.int64)
+        log.info(
+            "HWE groups found for the %d analysed samples (the cohort's %d differ)",
+            len(table),
+            len(ids),
+        )
+    return hwe_group_labels(table, cfg, seed)
 
 
 def female_hwe_groups(groups: np.ndarray | None, male: np.ndarray, min_group: int) -> np.ndarray:
@@ -559,33 +599,89 @@ def gwas_chromosome(
     threads: int = 1,
     seed: int | None = None,
     covariate_columns: list[str] | None = None,
+    hwe_groups: pd.DataFrame | None = None,
 ) -> dict:
-    """One GWAS shard: test a PLINK file set, write a Parquet of summary statistics; returns
-    counts. ``covariate_columns`` (columns of the ``covariates`` table; default the config's
-    one covariate set) are partialled out of the embeddings and the genotypes."""
-    cfg = section("gwas", cfg)
-    seed = defaults("seed") if seed is None else int(seed)
-    x = x_file_set(bfile_prefix)
-    sex = read_sex_codes(bfile_prefix) if x else None
-    basis, fam_idx, _, _, groups = prepare_analysis(
+    """One GWAS shard of one genotype file set (one chromosome): gwas_shard of that file set;
+    returns its counts."""
+    counts = gwas_shard(
         embeddings_path,
-        read_sample_ids(bfile_prefix),
+        [bfile_prefix],
+        out_path,
         cfg,
         covariates,
-        str(sample_file(bfile_prefix)),
+        threads,
         seed,
         covariate_columns,
-        x_sex=sex,
+        hwe_groups,
     )
-    male = sex.astype(str)[fam_idx] == "1" if x else None
-    if x:
-        log.info(
-            "%s: chromosome X, %d men (coded 0/2) and %d women; sex added as a covariate",
-            bfile_prefix,
-            int(male.sum()),
-            int((~male).sum()),
+    return counts[0]
+
+
+def gwas_shard(
+    embeddings_path: str | os.PathLike,
+    bfile_prefixes: list,
+    out_path: str | os.PathLike,
+    cfg: dict | None,
+    covariates: pd.DataFrame | None = None,
+    threads: int = 1,
+    seed: int | None = None,
+    covariate_columns: list[str] | None = None,
+    hwe_groups: pd.DataFrame | None = None,
+) -> list[dict]:
+    """One GWAS shard: test genotype file sets (e.g. the chromosomes of one job) in turn, write
+    one Parquet of their summary statistics in that order; returns each file set's counts.
+    ``covariate_columns`` (columns of the ``covariates`` table; default the config's one
+    covariate set) are partialled out of the embeddings and the genotypes; ``hwe_groups``
+    (hwe_groups_table of the cohort) saves finding the HWE groups again.
+
+    The set-up (embeddings, covariates, whitened basis, HWE groups) is done once for the file
+    sets with the same sample ids (the autosomes of a cohort; chromosome X has its own, with
+    sex), so a shard of several chromosomes writes exactly the rows of one shard per
+    chromosome, at one set-up's cost."""
+    cfg = section("gwas", cfg)
+    seed = defaults("seed") if seed is None else int(seed)
+    if not bfile_prefixes:
+        raise InputError("GWAS shard: no genotype file set to test")
+    frames: list[pd.DataFrame] = []
+    counts: list[dict] = []
+    setup, setup_key = None, None
+    for prefix in bfile_prefixes:
+        x = x_file_set(prefix)
+        sex = read_sex_codes(prefix) if x else None
+        ids = np.asarray(read_sample_ids(prefix))
+        key = (ids, sex)
+        same = (
+            setup is not None
+            and np.array_equal(ids, setup_key[0])
+            and (sex is None) == (setup_key[1] is None)
+            and (sex is None or np.array_equal(sex, setup_key[1]))
         )
-    frame, counts = gwas_frame(basis, bfile_prefix, fam_idx, cfg, threads, groups, male)
+        if not same:
+            setup_key = key
+            setup = prepare_analysis(
+                embeddings_path,
+                ids,
+                cfg,
+                covariates,
+                str(sample_file(prefix)),
+                seed,
+                covariate_columns,
+                x_sex=sex,
+                hwe_groups=hwe_groups,
+            )
+        basis, fam_idx, _, _, groups = setup
+        male = sex.astype(str)[fam_idx] == "1" if x else None
+        if x:
+            log.info(
+                "%s: chromosome X, %d men (coded 0/2) and %d women; sex added as a covariate",
+                prefix,
+                int(male.sum()),
+                int((~male).sum()),
+            )
+        frame, count = gwas_frame(basis, prefix, fam_idx, cfg, threads, groups, male)
+        frames.append(frame)
+        counts.append(count)
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     with atomic_path(out_path, suffix=".parquet") as tmp:
         frame.to_parquet(tmp, index=False)
     return counts

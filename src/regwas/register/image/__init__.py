@@ -14,6 +14,7 @@ __all__, __getattr__, __dir__ = lazy_api(
             "transform_type",
             "register_ants",
             "log_jacobian_ants",
+            "displacement_in_voxels",
         ],
         "metrics": [
             "ncc",
@@ -40,6 +41,9 @@ __all__, __getattr__, __dir__ = lazy_api(
             "register_chunk",
             "gather_chunks",
             "write_qc_summary",
+            "AFFINE_LABELS",
+            "WARP_METHODS",
+            "warp_example",
         ],
         "voxelmorph": [
             "warp",
@@ -52,6 +56,7 @@ __all__, __getattr__, __dir__ = lazy_api(
             "register_rows",
             "warp_labels",
             "n_params",
+            "HISTORY_COLUMNS",
             "train_on_store",
             "apply_to_store",
         ],

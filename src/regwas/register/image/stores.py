@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 
 TEMPLATE_IMAGE, TEMPLATE_LABELS = "template.nii.gz", "template_dseg.nii.gz"
 QC_COLUMNS = ["seconds", "ncc_before", "ncc_after", "dice_before", "dice_after", "pct_nonpos_jac"]
+# not a space: the tissue labels warped by the affine stage (uint8), written beside the
+# ants_affine store when asked for, so that VoxelMorph (which starts from the ants_affine
+# images) can report the Dice of the labels it warps
+AFFINE_LABELS = "ants_affine_labels"
 
 
 def brain_config(cfg: dict | None) -> dict:
@@ -304,9 +308,15 @@ def register_chunk(
     from regwas.register.image.classical import ANTS_SPACES, ants_session, register_ants
 
     cfg = brain_config(cfg)
-    spaces = [s for s in spaces if s in ANTS_SPACES]
+    requested = list(spaces)
+    spaces = [s for s in requested if s in ANTS_SPACES]
     if not spaces:
-        raise InputError(f"register_chunk: no ANTs space among {list(spaces)}")
+        raise InputError(f"register_chunk: no ANTs space among {requested}")
+    with_labels = AFFINE_LABELS in requested
+    if with_labels and ("ants_affine" not in spaces or not cfg["dice"]):
+        raise InputError(
+            f"register_chunk: {AFFINE_LABELS} needs the ants_affine space and brain.dice: true"
+        )
     man = read_manifest(manifest_path, cfg)
     ids = set(read_tsv(chunks_path, dtype={"sample_id": str}).query("chunk == @chunk")["sample_id"])
     man = man[man["sample_id"].isin(ids)]
@@ -320,6 +330,17 @@ def register_chunk(
             )
             for sp in spaces
         ]
+        label_store = None
+        if with_labels:
+            label_store = stack.enter_context(
+                ArrayStoreWriter(
+                    out_dir / AFFINE_LABELS,
+                    grid.array_shape,
+                    len(man),
+                    dtype=np.uint8,
+                    qc_columns=QC_COLUMNS,
+                )
+            )
         stack.enter_context(ants_session(seed, cfg["ants"]["threads"]))
         for row in tqdm(man.itertuples(), total=len(man), desc=f"ANTs chunk {chunk}", disable=None):
             s = Subject(row, grid, cfg)
@@ -342,11 +363,15 @@ def register_chunk(
                 failed += 1
                 msg = f"{type(err).__name__}: {err}".replace("\n", " ")[:500]
                 log.warning("ANTs registration failed for %s: %s", s.sample_id, msg)
-                for store in stores:
+                for store in [*stores, *([label_store] if label_store else [])]:
                     store.exclude(s.sample_id, msg, before)
                 continue
             for sp, store in zip(spaces, stores, strict=True):
                 store.append(s.sample_id, res.rows[sp], {**before, **res.qc[sp]})
+            if label_store is not None:
+                label_store.append(
+                    s.sample_id, res.labels["ants_affine"], {**before, **res.qc["ants_affine"]}
+                )
         qc = stores[0].qc_table()
     log.info("ANTs chunk %d: %d subjects, %d failed and excluded", chunk, len(man), failed)
     return qc
@@ -358,15 +383,16 @@ def gather_chunks(
     """Concatenate per-chunk stores of one space (in chunk order) into one store + qc.tsv."""
     chunk_dirs = [Path(d) for d in chunk_dirs]
     capacity = 0
-    shape = None
+    shape = dtype = None
     for d in chunk_dirs:
         qc = read_tsv(d / QC, dtype={"sample_id": str})
         capacity += len(qc)
         if shape is None and len(read_tsv(d / SAMPLES)) > 0:
-            shape = ArrayStore(d).row_shape
+            first = ArrayStore(d)
+            shape, dtype = first.row_shape, first.data.dtype
     if shape is None:
         raise InputError(f"{out_dir}: every subject failed registration (see the chunks' qc.tsv)")
-    with ArrayStoreWriter(out_dir, shape, capacity, qc_columns=QC_COLUMNS) as store:
+    with ArrayStoreWriter(out_dir, shape, capacity, dtype=dtype, qc_columns=QC_COLUMNS) as store:
         for d in chunk_dirs:
             qc = read_tsv(d / QC, dtype={"sample_id": str})
             rows = {}
@@ -398,7 +424,8 @@ def write_qc_summary(store_dir: str | os.PathLike) -> pd.DataFrame:
             "mean": float((~qc["ok"].astype(bool)).sum()),
         }
     ]
-    for col in QC_COLUMNS:
+    extra = [c for c in qc.columns if c not in (*QC_COLUMNS, "sample_id", "ok", "error")]
+    for col in [*QC_COLUMNS, *extra]:
         if col in qc.columns:
             v = pd.to_numeric(qc[col], errors="coerce").dropna()
             if len(v):
@@ -417,3 +444,67 @@ def write_qc_summary(store_dir: str | os.PathLike) -> pd.DataFrame:
     with atomic_path(d / "qc_summary.tsv") as tmp:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
     return table
+
+
+# --------------------------------------------------------------------------- warp examples
+
+WARP_METHODS = ("ants_syn", "voxelmorph")
+
+
+def warp_example(
+    manifest_path: str | os.PathLike,
+    template_dir: str | os.PathLike,
+    cfg: dict | None,
+    seed: int,
+    out: str | os.PathLike,
+    methods: Iterable[str],
+    affine_dir: str | os.PathLike | None = None,
+    model_path: str | os.PathLike | None = None,
+) -> str:
+    """The non-rigid warp of one subject to the template by each method, for the template /
+    warp-grid figure: ``out`` (.npz) holds ``template``, ``sample_id``, ``methods`` and per
+    method ``disp_<method>`` (D, *S) in template voxels (out(x) = image(x + u(x))).
+
+    The subject is the first of the ``affine_dir`` store (ants_affine; else of the manifest).
+    ``ants_syn`` registers it again with the configured SyN (seeded, one thread: the same warp
+    as its chunk job) and keeps the SyN stage's field; ``voxelmorph`` runs the trained model at
+    ``model_path`` on its ants_affine image. Both fields are the non-rigid part after the same
+    kind of affine stage. Returns the sample id."""
+    from regwas.register.image.classical import ants_session, register_ants
+
+    cfg = brain_config(cfg)
+    methods = [m for m in methods if m in WARP_METHODS]
+    if not methods:
+        raise InputError(f"warp example: no method among {WARP_METHODS}")
+    template, t_labels, grid = read_template(template_dir)
+    man = read_manifest(manifest_path, cfg)
+    affine = None if affine_dir is None else ArrayStore(affine_dir)
+    sid = str(affine.sample_ids[0]) if affine is not None else str(man["sample_id"].iloc[0])
+    arrays: dict[str, np.ndarray] = {"template": template}
+    if "ants_syn" in methods:
+        row = next(man[man["sample_id"] == sid].itertuples())
+        s = Subject(row, grid, cfg)
+        with ants_session(seed, cfg["ants"]["threads"]):
+            res = register_ants(
+                template,
+                None,
+                grid,
+                s.image,
+                s.grid,
+                None,
+                ["ants_syn"],
+                cfg["ants"],
+                keep_warp=True,
+            )
+        arrays["disp_ants_syn"] = res.displacement
+    if "voxelmorph" in methods:
+        if affine is None or model_path is None:
+            raise InputError("warp example: voxelmorph needs the ants_affine store and a model")
+        from regwas.register.image.voxelmorph import load_model, register_rows
+
+        model = load_model(model_path)
+        arrays["disp_voxelmorph"] = register_rows(model, affine.data[:1], template)[1][0]
+    with atomic_path(out, ".npz") as tmp:
+        np.savez_compressed(tmp, sample_id=np.array(sid), methods=np.array(methods), **arrays)
+    log.info("warp example of %s by %s written to %s", sid, ", ".join(methods), out)
+    return sid

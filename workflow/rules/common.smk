@@ -46,6 +46,11 @@ def warp_example_inputs(wildcards=None):
     return out
 
 
+# the brain config without the VoxelMorph section, for the template, native and ANTs jobs: a
+# change of VoxelMorph's budget must not rerun them
+BRAIN_ANTS_CONFIG = {k: v for k, v in config["brain"].items() if k != "voxelmorph"}
+
+
 def voxelmorph_labels(wildcards=None):
     """The affine stage's warped labels (VoxelMorph's Dice QC), when brain.dice is on."""
     return ["results/brain/ants_affine_labels/data.npy"] if VOXELMORPH_DICE else []

@@ -55,7 +55,7 @@ rule brain_template:
     conda:
         "../../envs/register.yaml"
     params:
-        cfg=config["brain"],
+        cfg=BRAIN_ANTS_CONFIG,
         seed=config["seed"],
     script:
         "../../scripts/brain_template.py"
@@ -76,7 +76,7 @@ rule brain_native:
     conda:
         "../../envs/register.yaml"
     params:
-        cfg=config["brain"],
+        cfg=BRAIN_ANTS_CONFIG,
     script:
         "../../scripts/brain_native.py"
 
@@ -112,7 +112,7 @@ rule brain_ants_chunk:
     conda:
         "../../envs/register.yaml"
     params:
-        cfg=config["brain"],
+        cfg=BRAIN_ANTS_CONFIG,
         seed=config["seed"],
         spaces=BRAIN_ANTS_SPACES,
     script:

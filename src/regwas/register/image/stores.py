@@ -214,7 +214,8 @@ def build_template(
 
     ``template.source: mni`` resamples nilearn's MNI152 (and the simulator's tissue labels)
     onto the grid; ``cohort`` builds an ANTs template from a seeded subset of
-    ``template.subset`` subjects (``iterations`` rounds of ``transform``).
+    ``template.subset`` subjects (``iterations`` rounds of ``transform``), listed in
+    ``subset.tsv``.
     """
     cfg = brain_config(cfg)
     man = read_manifest(manifest_path, cfg)
@@ -228,6 +229,9 @@ def build_template(
         subjects = [Subject(r, grid, cfg) for r in man.iloc[pick].itertuples()]
         image, labels = _cohort_template(subjects, grid, cfg, seed)
     out = Path(out_dir)
+    if cfg["template"]["source"] == "cohort":  # who the template was built from
+        with atomic_path(out / "subset.tsv") as tmp:
+            man.iloc[pick][["sample_id"]].to_csv(tmp, sep="\t", index=False)
     grid.save(image, out / TEMPLATE_IMAGE)
     if labels is not None:
         grid.save(labels, out / TEMPLATE_LABELS, dtype=np.uint8)

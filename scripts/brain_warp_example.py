@@ -7,7 +7,7 @@ from regwas.smk import run_script
 
 
 def main(smk):
-    from regwas.register.image.stores import warp_example
+    from regwas.register.image.voxelmorph import warp_example
 
     warp_example(
         smk.input.manifest,

@@ -126,15 +126,13 @@ def test_training_log_checkpoint_and_figure(run):
 
 def test_longer_training_resumes_from_the_checkpoint(run):
     """More steps in the config: the training job reruns and continues from step 12."""
-    workdir, args, _ = run
+    workdir, _, _ = run
+    longer = {**CONFIG, "brain": {**CONFIG["brain"]}}
+    longer["brain"]["voxelmorph"] = {**CONFIG["brain"]["voxelmorph"], "steps": 16}
+    config = workdir / "longer.yaml"
+    config.write_text(yaml.safe_dump(longer, sort_keys=False))
     snakemake(
-        workdir,
-        *args,
-        "--config",
-        "brain={'voxelmorph': {'steps': 16, 'device': 'cpu', 'batch_size': 4, 'enc': [4, 8], "
-        "'dec': [8, 8, 4], 'log_every': 4, 'checkpoint_every': 4, 'batch_infer': 10}, "
-        "'chunk_size': 12}",
-        "results/brain/voxelmorph/model.pt",
+        workdir, "--configfile", str(config), "--cores", "2", "results/brain/voxelmorph/model.pt"
     )
     log = (workdir / "results/logs/brain_voxelmorph_train.log").read_text()
     assert "resumed VoxelMorph training" in log and "at step 12" in log

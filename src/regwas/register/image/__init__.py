@@ -42,8 +42,6 @@ __all__, __getattr__, __dir__ = lazy_api(
             "gather_chunks",
             "write_qc_summary",
             "AFFINE_LABELS",
-            "WARP_METHODS",
-            "warp_example",
         ],
         "voxelmorph": [
             "warp",
@@ -59,6 +57,8 @@ __all__, __getattr__, __dir__ = lazy_api(
             "HISTORY_COLUMNS",
             "train_on_store",
             "apply_to_store",
+            "WARP_METHODS",
+            "warp_example",
         ],
     },
 )

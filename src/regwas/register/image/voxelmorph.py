@@ -20,6 +20,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -508,3 +509,68 @@ def pd_isna(value) -> bool:
         return bool(np.isnan(value))
     except TypeError:
         return value is None
+
+
+# --------------------------------------------------------------------------- warp examples
+
+WARP_METHODS = ("ants_syn", "voxelmorph")
+
+
+def warp_example(
+    manifest_path: str | os.PathLike,
+    template_dir: str | os.PathLike,
+    cfg: dict | None,
+    seed: int,
+    out: str | os.PathLike,
+    methods: Iterable[str],
+    affine_dir: str | os.PathLike | None = None,
+    model_path: str | os.PathLike | None = None,
+) -> str:
+    """The non-rigid warp of one subject to the template by each method, for the template /
+    warp-grid figure: ``out`` (.npz) holds ``template``, ``sample_id``, ``methods`` and per
+    method ``disp_<method>`` (D, *S) in template voxels (out(x) = image(x + u(x))).
+
+    The subject is the first of the ``affine_dir`` store (ants_affine; else of the manifest).
+    ``ants_syn`` registers it again with the configured SyN (seeded, one thread: the same warp
+    as its chunk job) and keeps the SyN stage's field; ``voxelmorph`` runs the trained model at
+    ``model_path`` on its ants_affine image. Both fields are the non-rigid part after the same
+    kind of affine stage. Returns the sample id."""
+    from regwas.io.arraystore import ArrayStore
+    from regwas.io.atomic import atomic_path
+    from regwas.register.image.classical import ants_session, register_ants
+    from regwas.register.image.stores import Subject, brain_config, read_manifest, read_template
+
+    cfg = brain_config(cfg)
+    methods = [m for m in methods if m in WARP_METHODS]
+    if not methods:
+        raise InputError(f"warp example: no method among {WARP_METHODS}")
+    template, t_labels, grid = read_template(template_dir)
+    man = read_manifest(manifest_path, cfg)
+    affine = None if affine_dir is None else ArrayStore(affine_dir)
+    sid = str(affine.sample_ids[0]) if affine is not None else str(man["sample_id"].iloc[0])
+    arrays: dict[str, np.ndarray] = {"template": template}
+    if "ants_syn" in methods:
+        row = next(man[man["sample_id"] == sid].itertuples())
+        s = Subject(row, grid, cfg)
+        with ants_session(seed, cfg["ants"]["threads"]):
+            res = register_ants(
+                template,
+                None,
+                grid,
+                s.image,
+                s.grid,
+                None,
+                ["ants_syn"],
+                cfg["ants"],
+                keep_warp=True,
+            )
+        arrays["disp_ants_syn"] = res.displacement
+    if "voxelmorph" in methods:
+        if affine is None or model_path is None:
+            raise InputError("warp example: voxelmorph needs the ants_affine store and a model")
+        model = load_model(model_path)
+        arrays["disp_voxelmorph"] = register_rows(model, affine.data[:1], template)[1][0]
+    with atomic_path(out, ".npz") as tmp:
+        np.savez_compressed(tmp, sample_id=np.array(sid), methods=np.array(methods), **arrays)
+    log.info("warp example of %s by %s written to %s", sid, ", ".join(methods), out)
+    return sid

@@ -446,7 +446,7 @@ def apply_to_store(
 
         def before(rec: dict) -> dict:
             keep = ("ncc_before", "dice_before")
-            return {k: rec[k] for k in keep if k in rec and not pd_isna(rec[k])}
+            return {k: rec[k] for k in keep if k in rec and not _isna(rec[k])}
 
         # people the input store left out (failed affine registration) stay left out here, in
         # the input's qc order
@@ -504,7 +504,7 @@ def apply_to_store(
         write_qc_summary(d)
 
 
-def pd_isna(value) -> bool:
+def _isna(value) -> bool:
     try:
         return bool(np.isnan(value))
     except TypeError:

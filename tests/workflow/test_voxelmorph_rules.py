@@ -111,12 +111,12 @@ def test_stores_and_qc(run):
 def test_training_log_checkpoint_and_figure(run):
     workdir, _, _ = run
     res = workdir / "results"
-    hist = pd.read_csv(res / "brain/voxelmorph/training.tsv", sep="\t")
+    hist = pd.read_csv(res / "brain/voxelmorph/registration_training.tsv", sep="\t")
     assert list(hist["step"]) == list(range(1, 13)) and hist["seconds"].is_monotonic_increasing
     log = (res / "logs/brain_voxelmorph_train.log").read_text()
     assert "step 12/12" in log and "step 4/12" in log
     assert "\r" not in log  # no progress bar in the log (stderr is not a terminal)
-    assert (res / "brain/voxelmorph/model.ckpt").exists()
+    assert (res / "brain/voxelmorph/registration_model.ckpt").exists()
     with np.load(res / "brain/warp_example.npz") as z:
         assert [str(m) for m in z["methods"]] == ["ants_syn", "voxelmorph"]
         assert z["disp_ants_syn"].shape == (2, *z["template"].shape)
@@ -132,9 +132,14 @@ def test_longer_training_resumes_from_the_checkpoint(run):
     config = workdir / "longer.yaml"
     config.write_text(yaml.safe_dump(longer, sort_keys=False))
     snakemake(
-        workdir, "--configfile", str(config), "--cores", "2", "results/brain/voxelmorph/model.pt"
+        workdir,
+        "--configfile",
+        str(config),
+        "--cores",
+        "2",
+        "results/brain/voxelmorph/registration_model.pt",
     )
     log = (workdir / "results/logs/brain_voxelmorph_train.log").read_text()
     assert "resumed VoxelMorph training" in log and "at step 12" in log
-    hist = pd.read_csv(workdir / "results/brain/voxelmorph/training.tsv", sep="\t")
+    hist = pd.read_csv(workdir / "results/brain/voxelmorph/registration_training.tsv", sep="\t")
     assert list(hist["step"]) == list(range(1, 17))

@@ -42,7 +42,7 @@ def warp_example_inputs(wildcards=None):
     out = {"template": "results/brain/template"}
     if "voxelmorph" in WARP_METHODS:
         out["affine"] = "results/brain/ants_affine/data.npy"
-        out["model"] = "results/brain/voxelmorph/model.pt"
+        out["model"] = "results/brain/voxelmorph/registration_model.pt"
     return out
 
 

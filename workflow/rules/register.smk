@@ -140,7 +140,8 @@ rule brain_ants_store:
 
 
 # VoxelMorph: trained on the affinely aligned brains (the ants_affine store) to the template,
-# resuming from its checkpoint (model.ckpt) after an interruption; then every subject is
+# resuming from its checkpoint (registration_model.ckpt) after an interruption; then every
+# subject is
 # registered, with the Dice of the affine stage's labels (ants_affine_labels) warped alongside.
 # A GPU is requested when brain.voxelmorph.gpu is true (CUDA and mixed precision when present).
 
@@ -150,8 +151,8 @@ rule brain_voxelmorph_train:
         data="results/brain/ants_affine/data.npy",
         template="results/brain/template",
     output:
-        model="results/brain/voxelmorph/model.pt",
-        history="results/brain/voxelmorph/training.tsv",
+        model="results/brain/voxelmorph/registration_model.pt",
+        history="results/brain/voxelmorph/registration_training.tsv",
     log:
         f"{LOGS}/brain_voxelmorph_train.log",
     benchmark:
@@ -172,7 +173,7 @@ rule brain_voxelmorph_apply:
         data="results/brain/ants_affine/data.npy",
         labels=voxelmorph_labels,
         template="results/brain/template",
-        model="results/brain/voxelmorph/model.pt",
+        model="results/brain/voxelmorph/registration_model.pt",
     output:
         warped="results/brain/voxelmorph/data.npy",
         warped_samples="results/brain/voxelmorph/samples.tsv",

@@ -531,9 +531,9 @@ def warp_example(
     method ``disp_<method>`` (D, *S) in template voxels (out(x) = image(x + u(x))).
 
     The subject is the first of the ``affine_dir`` store (ants_affine; else of the manifest).
-    ``ants_syn`` registers it again with the configured SyN (seeded, one thread: the same warp
-    as its chunk job) and keeps the SyN stage's field; ``voxelmorph`` runs the trained model at
-    ``model_path`` on its ants_affine image. Both fields are the non-rigid part after the same
+    ``ants_syn`` registers it again with the configured SyN (the same settings and seed; not
+    checked to be bit-identical to its chunk job) and keeps the SyN stage's field;
+    ``voxelmorph`` runs the trained model at ``model_path`` on its ants_affine image. Both fields are the non-rigid part after the same
     kind of affine stage. Returns the sample id."""
     from regwas.io.arraystore import ArrayStore
     from regwas.io.atomic import atomic_path

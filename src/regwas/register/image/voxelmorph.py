@@ -149,7 +149,8 @@ def _losses(cfg: dict, dims: int):
 
 
 def _to_tensor(rows: np.ndarray, device) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(rows, dtype=np.float32), device=device)[:, None]
+    # a copy: rows may be a read-only memory map, which torch does not accept as storage
+    return torch.from_numpy(np.array(rows, dtype=np.float32)).to(device)[:, None]
 
 
 def train(

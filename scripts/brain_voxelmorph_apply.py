@@ -6,8 +6,11 @@ from regwas.smk import run_script
 
 
 def main(smk):
+    import torch
+
     from regwas.register.image.voxelmorph import apply_to_store
 
+    torch.set_num_threads(max(1, int(smk.threads)))
     apply_to_store(
         Path(smk.input.data).parent,
         smk.input.template,
@@ -17,6 +20,8 @@ def main(smk):
             "voxelmorph": Path(smk.output.warped).parent,
             "voxelmorph_jac": Path(smk.output.jac).parent,
         },
+        labels_dir=Path(smk.input.labels[0]).parent if smk.input.labels else None,
+        on_failure=smk.params.on_failure,
     )
 
 

@@ -41,3 +41,39 @@ def test_overlays_write_png_and_pdf_for_people_in_every_space(tmp_path):
     two = _store(tmp_path / "two", [0, 0], ["b", "c"])
     with pytest.raises(InputError, match="only 2 people"):
         overlay_subjects({"native": ArrayStore(native), "two": ArrayStore(two)})
+
+
+def test_warp_grid_draws_each_grid_point_at_x_plus_u(tmp_path):
+    """The warp grid: with a constant shift u = (2, -1) voxels every drawn grid line is the
+    regular one moved by u; a radial bump (det J > 1 inside, < 1 around it) shows its min; the
+    .npz written by the workflow's warp example draws to PNG + PDF; a bad file is an error."""
+    from regwas.plots.registration import warp_grid, warp_grid_figure
+
+    tpl = _disc(size=32)
+    shift = np.zeros((2, 32, 32))
+    shift[0], shift[1] = 2.0, -1.0
+    fig = warp_grid_figure(tpl, {"ants_syn": shift}, "S1", spacing=8)
+    lines = fig.axes[0].get_lines()
+    assert len(lines) == 8  # 4 lines along each axis
+    i, j = np.indices((32, 32))
+    first = lines[0].get_xydata()
+    np.testing.assert_allclose(first[:, 0], i[0, :] + 2.0)
+    np.testing.assert_allclose(first[:, 1], j[0, :] - 1.0)
+    assert "det J 1.00-1.00" in fig.axes[0].get_title()
+    yy, xx = np.mgrid[:32, :32].astype(float)
+    bump = 0.1 * np.stack([yy - 16, xx - 16]) * np.exp(-((yy - 16) ** 2 + (xx - 16) ** 2) / 50)
+    title = warp_grid_figure(tpl, {"voxelmorph": bump}).axes[0].get_title()
+    assert "VoxelMorph" in title and float(title.split("det J ")[1].split("-")[0]) < 1.0
+    np.savez(
+        tmp_path / "w.npz",
+        template=tpl,
+        sample_id=np.array("S1"),
+        methods=np.array(["ants_syn", "voxelmorph"]),
+        disp_ants_syn=shift,
+        disp_voxelmorph=bump,
+    )
+    written = warp_grid(tmp_path / "w.npz", tmp_path / "grid")
+    assert sorted(p.suffix for p in written) == [".pdf", ".png"]
+    (tmp_path / "bad.npz").write_bytes(b"nope")
+    with pytest.raises(InputError, match="bad.npz"):
+        warp_grid(tmp_path / "bad.npz", tmp_path / "bad")

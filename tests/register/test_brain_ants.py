@@ -321,3 +321,64 @@ def test_a_diverged_registration_is_retried_from_a_multistart_affine(template):
             image, labels, grid, moving, grid, moving_labels, ["ants_affine"], ANTS_CFG, moving
         )
     assert "also after a retry" in str(err.value)
+
+
+def test_cohort_template_from_a_seeded_subset(cohort, tmp_path):
+    """template.source: cohort builds an ANTs template from `subset` seeded subjects (listed in
+    subset.tsv; the same seed picks the same ones): it lies on the common grid, its majority-vote
+    labels hold every tissue, and the subset's subjects register to it better than to each
+    other unregistered (Dice of SyN-warped labels with the template's >= 0.8)."""
+    man = cohort / "brain.manifest.tsv"
+    cfg = {"template": {"source": "cohort", "subset": 3, "iterations": 1}}
+    stores.build_template(man, cfg, 4, tmp_path / "a")
+    stores.build_template(man, cfg, 4, tmp_path / "b")
+    subset = pd.read_csv(tmp_path / "a/subset.tsv", sep="\t", dtype=str)["sample_id"]
+    assert len(subset) == 3 and subset.is_unique
+    assert list(subset) == list(
+        pd.read_csv(tmp_path / "b/subset.tsv", sep="\t", dtype=str)["sample_id"]
+    )
+    image, labels, grid = stores.read_template(tmp_path / "a")
+    _, _, common = stores.read_template(cohort / "template")
+    assert grid.matches(common) and np.isfinite(image).all()
+    assert set(np.unique(labels)) == {0, 1, 2, 3, 4}
+    full = ri.brain_config(cfg)
+    rows = stores.read_manifest(man, full).set_index("sample_id")
+    dice = []
+    for sid in subset:
+        s = stores.Subject(rows.loc[[sid]].reset_index().iloc[0], grid, full)
+        with classical.ants_session(seed=1):
+            res = classical.register_ants(
+                image, labels, grid, s.image, s.grid, s.labels, ["ants_syn"], full["ants"], s.native
+            )
+        dice.append((ri.mean_dice(s.native_labels, labels), res.qc["ants_syn"]["dice_after"]))
+    before, after = np.array(dice).T
+    assert (after >= 0.8).all() and (after > before + 0.1).all(), dice
+
+
+def test_ants_warp_in_voxels_moves_images_as_ants_does(tmp_path, template):
+    """A smooth ANTs displacement field (LPS mm) converted by displacement_in_voxels and applied
+    with VoxelMorph's grid_sample warp gives the image ants.apply_transforms gives (the
+    warp-grid figure and VoxelMorph share this convention: out(x) = image(x + u(x)))."""
+    torch = pytest.importorskip("torch")
+    from scipy import ndimage as ndi
+
+    from regwas.register.image.voxelmorph import warp
+
+    image, _, grid = template
+    rng = np.random.default_rng(2)
+    u = np.stack([ndi.gaussian_filter(rng.standard_normal(image.shape), 6) for _ in range(2)])
+    u = (6.0 * u / np.abs(u).max()).astype(np.float32)  # up to 6 mm
+    spacing, origin, direction = grid.ants_geometry()
+    field = ants.from_numpy(
+        np.moveaxis(u, 0, -1), origin=origin, spacing=spacing, direction=direction,
+        has_components=True,
+    )  # fmt: skip
+    path = str(tmp_path / "warp.nii.gz")
+    ants.image_write(field, path)
+    disp = classical.displacement_in_voxels(ants.image_read(path), grid)
+    f_img = grid.to_ants(image)
+    by_ants = grid.from_ants(ants.apply_transforms(f_img, f_img, [path], interpolator="linear"))
+    ours = warp(torch.from_numpy(image)[None, None], torch.from_numpy(disp)[None])[0, 0].numpy()
+    inner = (slice(8, -8), slice(8, -8))
+    np.testing.assert_allclose(ours[inner], by_ants[inner], atol=2e-3 * np.abs(image).max())
+    assert np.abs(ours - image)[inner].max() > 0.05 * np.abs(image).max()  # the field moved it

@@ -128,7 +128,9 @@ def test_deepcycle_store_reports_phase_qc_against_truth(cine_files, tmp_path):
     truth = manifest.parent / "truth" / "cardiac_phase.tsv"
     build_cardiac_deepcycle(manifest, cfg, 1, tmp_path / "dc", true_phase=truth)
     store = ArrayStore(tmp_path / "dc")
-    assert store.data.shape == (N, 16, 16, 12) and (tmp_path / "dc" / "model.pt").exists()
+    assert (
+        store.data.shape == (N, 16, 16, 12) and (tmp_path / "dc" / "registration_model.pt").exists()
+    )
     qc = read_tsv(tmp_path / "dc" / "qc.tsv", dtype={"sample_id": str})
     ids = qc["sample_id"].tolist()
     # the baseline columns equal phase_qc of the frame-index phase against the true phase

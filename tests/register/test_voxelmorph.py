@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("monai")
 
 from regwas.config import section  # noqa: E402
-from regwas.register.image import jacobian_determinant, ncc  # noqa: E402
+from regwas.register.image import jacobian_determinant, mean_dice, ncc  # noqa: E402
 from regwas.register.image import voxelmorph as vm  # noqa: E402
 
 
@@ -117,3 +117,44 @@ def test_3d_forward_shapes():
 def test_device_is_cuda_when_present():
     dev = vm.pick_device(section("brain.voxelmorph", {}))
     assert dev.type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_apply_to_store_keeps_exclusions_order_and_dice(tmp_path):
+    """Inference on an affine store: people the affine stage left out stay left out (with its
+    error, in its qc order), Dice comes from the affine-stage labels warped by the same field,
+    and the before/input columns are the affine store's."""
+    from regwas.io.arraystore import ArrayStore, ArrayStoreWriter
+    from regwas.register.image import stores
+    from regwas.register.image.nifti import Grid
+
+    data, tpl = _toy_cohort(4, seed=7)
+    labels = np.digitize(tpl, [0.2, 0.5, 0.8]).astype(np.uint8)  # 0..3 by intensity
+    grid = Grid((*tpl.shape, 1), np.diag([4.0, 4.0, 4.0, 1.0]))
+    grid.save(tpl, tmp_path / "template" / stores.TEMPLATE_IMAGE)
+    grid.save(labels, tmp_path / "template" / stores.TEMPLATE_LABELS, dtype=np.uint8)
+    ids = ["A", "B", "C", "D"]
+    sub_labels = [np.digitize(r, [0.2, 0.5, 0.8]).astype(np.uint8) for r in data]
+    for name, rows, dtype in (("aff", data, np.float32), ("lab", sub_labels, np.uint8)):
+        with ArrayStoreWriter(tmp_path / name, tpl.shape, 4, dtype, stores.QC_COLUMNS) as w:
+            for k, sid in enumerate(ids):
+                qc = {"ncc_before": 0.1 * k, "dice_before": 0.2, "ncc_after": 0.9}
+                if sid == "B":
+                    w.exclude(sid, "ITK went wrong", qc)
+                else:
+                    w.append(sid, rows[k], qc)
+    cfg = _cfg(steps=2, batch_size=2, enc=[4, 8], dec=[8, 4, 4], batch_infer=2)
+    vm.train(ArrayStore(tmp_path / "aff").data, tpl, cfg, 1, tmp_path / "m.pt")
+    out = {"voxelmorph": tmp_path / "vm", "voxelmorph_jac": tmp_path / "jac"}
+    vm.apply_to_store(tmp_path / "aff", tmp_path / "template", tmp_path / "m.pt", cfg, out,
+                      labels_dir=tmp_path / "lab")  # fmt: skip
+    for d in out.values():
+        st = ArrayStore(d)
+        assert list(st.sample_ids) == ["A", "C", "D"]
+        qc = st.qc().set_index("sample_id")
+        assert list(qc.index) == ids
+        assert not qc.loc["B", "ok"] and "ITK went wrong" in qc.loc["B", "error"]
+        np.testing.assert_allclose(qc.loc[["A", "C", "D"], "ncc_before"], [0.0, 0.2, 0.3])
+        for k, sid in ((0, "A"), (2, "C"), (3, "D")):
+            assert qc.loc[sid, "dice_input"] == pytest.approx(mean_dice(sub_labels[k], labels))
+            assert qc.loc[sid, "ncc_input"] == pytest.approx(ncc(data[k], tpl, labels > 0))
+        assert qc.loc[["A", "C", "D"], "dice_after"].notna().all()

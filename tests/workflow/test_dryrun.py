@@ -209,3 +209,24 @@ def test_cardiac_and_dxa_spaces_are_planned(tmp_path):
         "results/plots/dxa/rigid_vs_native.miami.png",
     ):
         assert target in out, target
+
+
+def test_voxelmorph_spaces_plan_with_the_autoencoder(tmp_path):
+    """The VoxelMorph spaces plan training, inference, the affine-stage labels and the warp
+    grid, and their registration model is not confused with the autoencoder's model.pt of the
+    voxelmorph space (represent.method: autoencoder, as config/gpu.yaml sets)."""
+    changes = {
+        "modalities": ["brain"],
+        "spaces": {"brain": ["native", "ants_affine", "voxelmorph", "voxelmorph_jac"]},
+        "simulate": {"modalities": ["brain"]},
+        "represent": {"method": "autoencoder"},
+    }
+    code, out = dry_run(tmp_path, changes)
+    assert code == 0, out[-3000:]
+    for rule in ("brain_voxelmorph_train", "brain_voxelmorph_apply", "brain_warp_example"):
+        assert f"rule {rule}:" in out, rule
+    assert "results/brain/ants_affine_labels/data.npy" in out
+    assert "results/plots/brain/warp_grid.png" in out
+    # the autoencoder of the voxelmorph space and the registration model are different files
+    assert "results/brain/voxelmorph/model.pt" in out
+    assert "results/brain/voxelmorph/registration_model.pt" in out

@@ -16,13 +16,44 @@ BENCH = f"{RESULTS}/benchmarks"
 MODALITIES = list(config["modalities"])
 # brain spaces made by the chunked ANTs registration (one registration serves all three);
 # VoxelMorph starts from the ants_affine images, so it needs that store too
+# and, for its Dice QC, the labels warped by the affine stage (ants_affine_labels, not a space)
 _BRAIN = config["spaces"].get("brain", [])
+BRAIN_VOXELMORPH = bool({"voxelmorph", "voxelmorph_jac"} & set(_BRAIN))
+VOXELMORPH_DICE = BRAIN_VOXELMORPH and bool(config["brain"]["dice"])
 BRAIN_ANTS_SPACES = [
     s
     for s in ("ants_affine", "ants_syn", "ants_syn_jac")
-    if s in _BRAIN
-    or (s == "ants_affine" and {"voxelmorph", "voxelmorph_jac"} & set(_BRAIN))
+    if s in _BRAIN or (s == "ants_affine" and BRAIN_VOXELMORPH)
+] + (["ants_affine_labels"] if VOXELMORPH_DICE else [])
+
+
+# the template / warp-grid figure: one subject's non-rigid warp by each method in the config
+WARP_METHODS = [
+    m
+    for m, wanted in (
+        ("ants_syn", {"ants_syn", "ants_syn_jac"}),
+        ("voxelmorph", {"voxelmorph", "voxelmorph_jac"}),
+    )
+    if wanted & set(_BRAIN)
 ]
+
+
+def warp_example_inputs(wildcards=None):
+    out = {"template": "results/brain/template"}
+    if "voxelmorph" in WARP_METHODS:
+        out["affine"] = "results/brain/ants_affine/data.npy"
+        out["model"] = "results/brain/voxelmorph/registration_model.pt"
+    return out
+
+
+# the brain config without the VoxelMorph section, for the template, native and ANTs jobs: a
+# change of VoxelMorph's budget must not rerun them
+BRAIN_ANTS_CONFIG = {k: v for k, v in config["brain"].items() if k != "voxelmorph"}
+
+
+def voxelmorph_labels(wildcards=None):
+    """The affine stage's warped labels (VoxelMorph's Dice QC), when brain.dice is on."""
+    return ["results/brain/ants_affine_labels/data.npy"] if VOXELMORPH_DICE else []
 
 
 wildcard_constraints:
@@ -359,6 +390,8 @@ def plot_targets(modality):
         out += [plot_file(f"{s}.autoencoder.png", modality) for s in spaces(modality)]
     if modality in IMAGE_MODALITIES:
         out.append(plot_file("overlays.png", modality))
+    if modality == "brain" and WARP_METHODS:
+        out.append(plot_file("warp_grid.png", modality))
     return out
 
 

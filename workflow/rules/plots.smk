@@ -180,3 +180,26 @@ rule plot_lead_clusters:
         cfg=config["plots"],
     script:
         "../../scripts/plot_lead_clusters.py"
+
+
+rule plot_warp_grid:
+    input:
+        "results/brain/warp_example.npz",
+    output:
+        png=report(
+            plot_file("warp_grid.png", "brain"),
+            caption="../report/warp_grid.rst",
+            category="Registration",
+            subcategory="brain",
+        ),
+        pdf=plot_file("warp_grid.pdf", "brain"),
+    log:
+        f"{LOGS}/plots/brain_warp_grid.log",
+    benchmark:
+        f"{BENCH}/plots/brain_warp_grid.tsv"
+    conda:
+        "../../envs/plots.yaml"
+    params:
+        cfg=config["plots"],
+    script:
+        "../../scripts/plot_warp_grid.py"

@@ -55,7 +55,7 @@ rule brain_template:
     conda:
         "../../envs/register.yaml"
     params:
-        cfg=config["brain"],
+        cfg=BRAIN_ANTS_CONFIG,
         seed=config["seed"],
     script:
         "../../scripts/brain_template.py"
@@ -76,7 +76,7 @@ rule brain_native:
     conda:
         "../../envs/register.yaml"
     params:
-        cfg=config["brain"],
+        cfg=BRAIN_ANTS_CONFIG,
     script:
         "../../scripts/brain_native.py"
 
@@ -112,7 +112,7 @@ rule brain_ants_chunk:
     conda:
         "../../envs/register.yaml"
     params:
-        cfg=config["brain"],
+        cfg=BRAIN_ANTS_CONFIG,
         seed=config["seed"],
         spaces=BRAIN_ANTS_SPACES,
     script:
@@ -139,8 +139,11 @@ rule brain_ants_store:
         "../../scripts/brain_gather.py"
 
 
-# VoxelMorph: trained on the affinely aligned brains (the ants_affine store) to the template;
-# a GPU is requested when brain.voxelmorph.gpu is true (CUDA and mixed precision when present).
+# VoxelMorph: trained on the affinely aligned brains (the ants_affine store) to the template,
+# resuming from its checkpoint (registration_model.ckpt) after an interruption; then every
+# subject is
+# registered, with the Dice of the affine stage's labels (ants_affine_labels) warped alongside.
+# A GPU is requested when brain.voxelmorph.gpu is true (CUDA and mixed precision when present).
 
 
 rule brain_voxelmorph_train:
@@ -148,7 +151,8 @@ rule brain_voxelmorph_train:
         data="results/brain/ants_affine/data.npy",
         template="results/brain/template",
     output:
-        "results/brain/voxelmorph/model.pt",
+        model="results/brain/voxelmorph/registration_model.pt",
+        history="results/brain/voxelmorph/registration_training.tsv",
     log:
         f"{LOGS}/brain_voxelmorph_train.log",
     benchmark:
@@ -167,13 +171,18 @@ rule brain_voxelmorph_train:
 rule brain_voxelmorph_apply:
     input:
         data="results/brain/ants_affine/data.npy",
+        labels=voxelmorph_labels,
         template="results/brain/template",
-        model="results/brain/voxelmorph/model.pt",
+        model="results/brain/voxelmorph/registration_model.pt",
     output:
         warped="results/brain/voxelmorph/data.npy",
         warped_samples="results/brain/voxelmorph/samples.tsv",
+        warped_qc="results/brain/voxelmorph/qc.tsv",
+        warped_summary="results/brain/voxelmorph/qc_summary.tsv",
         jac="results/brain/voxelmorph_jac/data.npy",
         jac_samples="results/brain/voxelmorph_jac/samples.tsv",
+        jac_qc="results/brain/voxelmorph_jac/qc.tsv",
+        jac_summary="results/brain/voxelmorph_jac/qc_summary.tsv",
     log:
         f"{LOGS}/brain_voxelmorph_apply.log",
     benchmark:
@@ -184,6 +193,7 @@ rule brain_voxelmorph_apply:
         gpu=VOXELMORPH_GPU,
     params:
         cfg=config["brain"]["voxelmorph"],
+        on_failure=config["brain"]["on_failure"],
     script:
         "../../scripts/brain_voxelmorph_apply.py"
 
@@ -266,7 +276,7 @@ rule cardiac_deepcycle:
         samples=space_file("samples.tsv", "cardiac", "deepcycle"),
         qc=space_file("qc.tsv", "cardiac", "deepcycle"),
         summary=space_file("qc_summary.tsv", "cardiac", "deepcycle"),
-        model=space_file("model.pt", "cardiac", "deepcycle"),
+        model=space_file("registration_model.pt", "cardiac", "deepcycle"),
     log:
         f"{LOGS}/cardiac_deepcycle.log",
     benchmark:
@@ -278,3 +288,26 @@ rule cardiac_deepcycle:
         seed=config["seed"],
     script:
         "../../scripts/cardiac_deepcycle.py"
+
+
+# One subject's non-rigid warp by ANTs SyN and by VoxelMorph, for the template / warp-grid figure
+
+
+rule brain_warp_example:
+    input:
+        unpack(warp_example_inputs),
+        manifest=f"{COHORT}/brain.manifest.tsv",
+    output:
+        "results/brain/warp_example.npz",
+    log:
+        f"{LOGS}/brain_warp_example.log",
+    benchmark:
+        f"{BENCH}/brain_warp_example.tsv"
+    conda:
+        "../../envs/voxelmorph.yaml"
+    params:
+        cfg=config["brain"],
+        seed=config["seed"],
+        methods=WARP_METHODS,
+    script:
+        "../../scripts/brain_warp_example.py"

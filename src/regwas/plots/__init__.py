@@ -1,4 +1,4 @@
-"""Stage 9, plots: Manhattan, Miami, QQ and PheWAS QQ figures (PNG + PDF), one module per
+"""Stage 9, plots: Manhattan, Miami, QQ and PheWAS QQ figures, registration overlays and warp grids (PNG + PDF), one module per
 plot family plus the shared genome layout."""
 
 from regwas._exports import lazy_api
@@ -35,6 +35,13 @@ __all__, __getattr__, __dir__ = lazy_api(
         "manhattan_miami": ["manhattan_figure", "manhattan", "miami_figure", "miami"],
         "phewas": ["PHEWAS_COLUMNS", "phewas_qq_figure", "phewas_qq"],
         "qq_plot": ["qq_band", "draw_band", "qq_figure", "qq"],
-        "registration": ["rgb_overlay", "overlay_subjects", "overlay_figure", "overlays"],
+        "registration": [
+            "rgb_overlay",
+            "overlay_subjects",
+            "overlay_figure",
+            "overlays",
+            "warp_grid_figure",
+            "warp_grid",
+        ],
     },
 )

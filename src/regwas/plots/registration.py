@@ -1,7 +1,9 @@
-"""Registration overlays (the seed paper's Figure 1): three people's images as the red, green
-and blue channels of one picture, per space. Where the anatomy is aligned the channels agree
-and the picture is grey; misalignment shows as colour fringes. Native first, then each
-registered space, so the figure shows at a glance what registration removed."""
+"""Registration figures. Overlays (the seed paper's Figure 1): three people's images as the
+red, green and blue channels of one picture, per space. Where the anatomy is aligned the
+channels agree and the picture is grey; misalignment shows as colour fringes. Native first,
+then each registered space, so the figure shows at a glance what registration removed. The
+warp grid: the template with a regular grid deformed by one subject's non-rigid warp, per
+method (ANTs SyN, VoxelMorph), over the warp's log-Jacobian."""
 
 from __future__ import annotations
 
@@ -91,4 +93,82 @@ def overlays(
     ``out_prefix``.png and .pdf atomically."""
     stores = {space: ArrayStore(d) for space, d in store_dirs.items()}
     fig = overlay_figure(stores, title=title, config=config)
+    return save_figure(fig, out_prefix, int(section("plots", config)["dpi"]))
+
+
+# --------------------------------------------------------------------------- warp grid
+
+WARP_TITLES = {"ants_syn": "ANTs SyN", "voxelmorph": "VoxelMorph"}
+
+
+def _in_plane(disp: np.ndarray) -> np.ndarray:
+    """(2, H, W): the in-plane components of a 2D field, or of the middle axial slice of a 3D
+    one (components along the first two axes)."""
+    u = np.asarray(disp, dtype=np.float64)
+    if u.ndim == 4:
+        u = u[:2, :, :, u.shape[3] // 2]
+    if u.ndim != 3 or u.shape[0] != 2:
+        raise InputError(f"warp grid: a displacement field of shape {disp.shape} is not 2D or 3D")
+    return u
+
+
+def warp_grid_figure(
+    template: np.ndarray,
+    fields: Mapping[str, np.ndarray],
+    sample_id: str = "",
+    spacing: int = 5,
+    config: dict | None = None,
+):
+    """One panel per method: the template with a regular grid (every ``spacing`` voxels) drawn
+    through that method's warp of one subject, x -> x + u(x) (where each template point is
+    read from the subject's affinely aligned image). Straight lines: no non-rigid motion; the
+    colour behind is log det J of the warp (red: the subject is larger there, blue: smaller)."""
+    section("plots", config)
+    tpl = _plane(template)
+    fig, axes = _new_figure(3.2 * len(fields), 3.8, 1, len(fields), squeeze=False)
+    lo, hi = np.percentile(tpl, [1, 99])
+    for ax, (method, disp) in zip(axes[0], fields.items(), strict=True):
+        u = _in_plane(disp)
+        if u.shape[1:] != tpl.shape:
+            raise InputError(f"warp grid: {method} field {u.shape[1:]} vs template {tpl.shape}")
+        g0, g1 = np.gradient(u[0]), np.gradient(u[1])
+        det = (1 + g0[0]) * (1 + g1[1]) - g0[1] * g1[0]
+        logj = np.log(np.clip(det, 1e-3, None))
+        # array axis 0 is the image's horizontal axis, axis 1 its vertical (upright, as overlays)
+        ax.imshow(tpl.T, cmap="gray", origin="lower", vmin=lo, vmax=hi, interpolation="nearest")
+        lim = max(float(np.percentile(np.abs(logj), 99)), 1e-3)
+        ax.imshow(logj.T, cmap="RdBu_r", origin="lower", vmin=-lim, vmax=lim, alpha=0.35)
+        i, j = np.indices(tpl.shape)
+        x, y = i + u[0], j + u[1]
+        for k in range(0, tpl.shape[0], spacing):
+            ax.plot(x[k, :], y[k, :], color="gold", lw=0.5)
+        for k in range(0, tpl.shape[1], spacing):
+            ax.plot(x[:, k], y[:, k], color="gold", lw=0.5)
+        mag = np.sqrt((u**2).sum(axis=0))
+        ax.set_title(
+            f"{WARP_TITLES.get(method, method)}\nmax |u| {mag.max():.1f} vox, "
+            f"det J {det.min():.2f}-{det.max():.2f}",
+            fontsize=8,
+        )
+        ax.set_xlim(-0.5, tpl.shape[0] - 0.5)
+        ax.set_ylim(-0.5, tpl.shape[1] - 0.5)
+        ax.set_axis_off()
+    fig.suptitle(f"template with the non-rigid warp of {sample_id}", fontsize=9)
+    return fig
+
+
+def warp_grid(
+    example: str | os.PathLike, out_prefix: str | os.PathLike, config: dict | None = None
+) -> list[Path]:
+    """Draw :func:`warp_grid_figure` from a warp-example file (.npz: template, sample_id,
+    methods, disp_<method>) and write ``out_prefix``.png and .pdf atomically."""
+    path = Path(example)
+    try:
+        with np.load(path) as z:
+            methods = [str(m) for m in z["methods"]]
+            fields = {m: z[f"disp_{m}"] for m in methods}
+            template, sid = z["template"], str(z["sample_id"])
+    except (OSError, KeyError, ValueError) as err:
+        raise InputError(f"{path}: not a readable warp-example file: {err}") from err
+    fig = warp_grid_figure(template, fields, sid, config=config)
     return save_figure(fig, out_prefix, int(section("plots", config)["dpi"]))

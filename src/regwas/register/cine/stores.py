@@ -128,7 +128,7 @@ def build_cardiac_deepcycle(
     """Train DeepCycle on the cohort's cines (a seeded subset of at most
     ``deepcycle.train_subjects``), read every person's theta and resample their frames onto
     the common phase grid; write the store, ``qc.tsv``, ``qc_summary.tsv`` and the model
-    (``model.pt``) to ``out_dir``. Returns the QC table."""
+    (``registration_model.pt``) to ``out_dir``. Returns the QC table."""
     import torch
 
     cfg = cardiac_config(cfg)
@@ -191,7 +191,7 @@ def build_cardiac_deepcycle(
             grid = resample_to_grid(cines[i], theta[i])  # (T, H, W) on the common phase grid
             store.append(sid, np.moveaxis(grid, 0, -1), metrics)
         qc = store.qc_table()
-    torch.save(model.state_dict(), out_dir / "model.pt")
+    torch.save(model.state_dict(), out_dir / "registration_model.pt")
     summary = f"{int(passed.sum())} of {n} pass the phase QC (winding 1)"
     if truth is not None:
         summary += (

@@ -15,6 +15,7 @@ __all__, __getattr__, __dir__ = lazy_api(
             "transform_type",
             "register_ants",
             "log_jacobian_ants",
+            "displacement_in_voxels",
         ],
         "metrics": [
             "ncc",
@@ -40,6 +41,7 @@ __all__, __getattr__, __dir__ = lazy_api(
             "n_chunks",
             "register_chunk",
             "gather_chunks",
+            "AFFINE_LABELS",
         ],
         "tables": ["read_image_manifest", "write_qc_summary"],
         "dxa": [
@@ -60,8 +62,11 @@ __all__, __getattr__, __dir__ = lazy_api(
             "register_rows",
             "warp_labels",
             "n_params",
+            "HISTORY_COLUMNS",
             "train_on_store",
             "apply_to_store",
+            "WARP_METHODS",
+            "warp_example",
         ],
     },
 )

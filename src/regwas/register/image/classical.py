@@ -77,6 +77,8 @@ class AntsResult:
 
     rows: dict[str, np.ndarray] = field(default_factory=dict)
     qc: dict[str, dict] = field(default_factory=dict)
+    labels: dict[str, np.ndarray] = field(default_factory=dict)  # warped labels (nearest)
+    displacement: np.ndarray | None = None  # the SyN warp (D, *S), voxels (keep_warp=True)
     affine_matrix: np.ndarray | None = None  # fixed -> moving point map (LPS mm)
     affine_translation: np.ndarray | None = None
     affine_center: np.ndarray | None = None
@@ -106,12 +108,15 @@ def register_ants(
     spaces: Iterable[str],
     cfg: dict,
     native: np.ndarray | None = None,
+    keep_warp: bool = False,
 ) -> AntsResult:
     """Register ``moving`` (on its own grid) to ``fixed`` (on ``grid``) with ANTs.
 
     ``cfg`` is the ``brain.ants`` config section. ``native`` (the moving image resampled onto
     ``grid`` without alignment) gives the before-registration NCC; Dice needs both label
-    images. Call inside :func:`ants_session` for seeded, single-thread registrations.
+    images. ``keep_warp`` returns the SyN (non-rigid) warp as a displacement in template
+    voxels (:func:`displacement_in_voxels`). Call inside :func:`ants_session` for seeded,
+    single-thread registrations.
     """
     import ants
 
@@ -123,7 +128,8 @@ def register_ants(
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="regwas-ants-") as tmp:
         args = (f_img, m_img, fixed, fixed_labels, grid, moving_grid, moving_labels, spaces, cfg)
-        res = _register_once(*args, tmp, mask, None)
+        args = (*args, tmp, mask)
+        res = _register_once(*args, None, keep_warp)
         low = _diverged(res, ncc_before, cfg)
         retried = False
         if low and cfg["retry"]:
@@ -137,7 +143,7 @@ def register_ants(
                 local_search_iterations=10,
                 txfn=os.path.join(tmp, "init.mat"),
             )
-            res = _register_once(*args, tmp, mask, init)
+            res = _register_once(*args, init, keep_warp)
             low, retried = _diverged(res, ncc_before, cfg), True
         seconds = time.perf_counter() - t0
     if low:
@@ -187,6 +193,7 @@ def _register_once(
     tmp: str,
     mask: np.ndarray | None,
     initial_transform: str | None,
+    keep_warp: bool = False,
 ) -> AntsResult:
     """One ants.registration call (from ``initial_transform`` when given) and its outputs."""
     import ants
@@ -238,6 +245,8 @@ def _register_once(
                 ants.apply_transforms(f_img, m_lab, fwd, interpolator="nearestNeighbor")
             )
         det = grid.from_ants(ants.create_jacobian_determinant_image(f_img, warps[0], 0))
+        if keep_warp:
+            res.displacement = displacement_in_voxels(ants.image_read(warps[0]), grid)
     if not all(np.isfinite(v).all() for v in out.values()):
         raise RuntimeError("ANTs returned non-finite voxels")
     for space in spaces:
@@ -249,7 +258,20 @@ def _register_once(
             qc["pct_nonpos_jac"] = pct_nonpositive(det, mask)
         res.qc[space] = qc
         res.rows[space] = safe_log(det) if space == "ants_syn_jac" else out[space]
+    res.labels = {k: np.rint(v).astype(np.uint8) for k, v in lab.items()}
     return res
+
+
+def displacement_in_voxels(field, grid: Grid) -> np.ndarray:
+    """An ANTs displacement field (physical LPS mm per voxel of ``grid``) as (D, *S) voxel
+    displacements along the array axes: u_ijk = diag(1 / spacing) direction^-1 u_mm, the
+    convention of the VoxelMorph fields (out(x) = moving(x + u(x)))."""
+    spacing, _, direction = grid.ants_geometry()
+    u = np.asarray(field.numpy(), dtype=np.float64)  # (*S, D)
+    if u.shape[:-1] != tuple(grid.array_shape) or u.shape[-1] != grid.dims:
+        raise ValueError(f"warp of shape {u.shape} is not a field on the grid {grid.array_shape}")
+    m = np.diag(1.0 / np.asarray(spacing)) @ np.linalg.inv(np.asarray(direction))
+    return np.moveaxis(u @ m.T, -1, 0).astype(np.float32)
 
 
 def log_jacobian_ants(grid: Grid, warp_path: str) -> np.ndarray:

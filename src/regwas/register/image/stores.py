@@ -41,6 +41,10 @@ from regwas.register.image.tables import QC_COLUMNS, write_qc_summary
 log = logging.getLogger(__name__)
 
 TEMPLATE_IMAGE, TEMPLATE_LABELS = "template.nii.gz", "template_dseg.nii.gz"
+# not a space: the tissue labels warped by the affine stage (uint8), written beside the
+# ants_affine store when asked for, so that VoxelMorph (which starts from the ants_affine
+# images) can report the Dice of the labels it warps
+AFFINE_LABELS = "ants_affine_labels"
 
 
 def brain_config(cfg: dict | None) -> dict:
@@ -210,7 +214,8 @@ def build_template(
 
     ``template.source: mni`` resamples nilearn's MNI152 (and the simulator's tissue labels)
     onto the grid; ``cohort`` builds an ANTs template from a seeded subset of
-    ``template.subset`` subjects (``iterations`` rounds of ``transform``).
+    ``template.subset`` subjects (``iterations`` rounds of ``transform``), listed in
+    ``subset.tsv``.
     """
     cfg = brain_config(cfg)
     man = read_manifest(manifest_path, cfg)
@@ -224,6 +229,9 @@ def build_template(
         subjects = [Subject(r, grid, cfg) for r in man.iloc[pick].itertuples()]
         image, labels = _cohort_template(subjects, grid, cfg, seed)
     out = Path(out_dir)
+    if cfg["template"]["source"] == "cohort":  # who the template was built from
+        with atomic_path(out / "subset.tsv") as tmp:
+            man.iloc[pick][["sample_id"]].to_csv(tmp, sep="\t", index=False)
     grid.save(image, out / TEMPLATE_IMAGE)
     if labels is not None:
         grid.save(labels, out / TEMPLATE_LABELS, dtype=np.uint8)
@@ -304,9 +312,15 @@ def register_chunk(
     from regwas.register.image.classical import ANTS_SPACES, ants_session, register_ants
 
     cfg = brain_config(cfg)
-    spaces = [s for s in spaces if s in ANTS_SPACES]
+    requested = list(spaces)
+    spaces = [s for s in requested if s in ANTS_SPACES]
     if not spaces:
-        raise InputError(f"register_chunk: no ANTs space among {list(spaces)}")
+        raise InputError(f"register_chunk: no ANTs space among {requested}")
+    with_labels = AFFINE_LABELS in requested
+    if with_labels and ("ants_affine" not in spaces or not cfg["dice"]):
+        raise InputError(
+            f"register_chunk: {AFFINE_LABELS} needs the ants_affine space and brain.dice: true"
+        )
     man = read_manifest(manifest_path, cfg)
     ids = set(read_tsv(chunks_path, dtype={"sample_id": str}).query("chunk == @chunk")["sample_id"])
     man = man[man["sample_id"].isin(ids)]
@@ -320,6 +334,17 @@ def register_chunk(
             )
             for sp in spaces
         ]
+        label_store = None
+        if with_labels:
+            label_store = stack.enter_context(
+                ArrayStoreWriter(
+                    out_dir / AFFINE_LABELS,
+                    grid.array_shape,
+                    len(man),
+                    dtype=np.uint8,
+                    qc_columns=QC_COLUMNS,
+                )
+            )
         stack.enter_context(ants_session(seed, cfg["ants"]["threads"]))
         for row in tqdm(man.itertuples(), total=len(man), desc=f"ANTs chunk {chunk}", disable=None):
             s = Subject(row, grid, cfg)
@@ -342,11 +367,15 @@ def register_chunk(
                 failed += 1
                 msg = f"{type(err).__name__}: {err}".replace("\n", " ")[:500]
                 log.warning("ANTs registration failed for %s: %s", s.sample_id, msg)
-                for store in stores:
+                for store in [*stores, *([label_store] if label_store else [])]:
                     store.exclude(s.sample_id, msg, before)
                 continue
             for sp, store in zip(spaces, stores, strict=True):
                 store.append(s.sample_id, res.rows[sp], {**before, **res.qc[sp]})
+            if label_store is not None:
+                label_store.append(
+                    s.sample_id, res.labels["ants_affine"], {**before, **res.qc["ants_affine"]}
+                )
         qc = stores[0].qc_table()
     log.info("ANTs chunk %d: %d subjects, %d failed and excluded", chunk, len(man), failed)
     return qc
@@ -358,15 +387,16 @@ def gather_chunks(
     """Concatenate per-chunk stores of one space (in chunk order) into one store + qc.tsv."""
     chunk_dirs = [Path(d) for d in chunk_dirs]
     capacity = 0
-    shape = None
+    shape = dtype = None
     for d in chunk_dirs:
         qc = read_tsv(d / QC, dtype={"sample_id": str})
         capacity += len(qc)
         if shape is None and len(read_tsv(d / SAMPLES)) > 0:
-            shape = ArrayStore(d).row_shape
+            first = ArrayStore(d)
+            shape, dtype = first.row_shape, first.data.dtype
     if shape is None:
         raise InputError(f"{out_dir}: every subject failed registration (see the chunks' qc.tsv)")
-    with ArrayStoreWriter(out_dir, shape, capacity, qc_columns=QC_COLUMNS) as store:
+    with ArrayStoreWriter(out_dir, shape, capacity, dtype=dtype, qc_columns=QC_COLUMNS) as store:
         for d in chunk_dirs:
             qc = read_tsv(d / QC, dtype={"sample_id": str})
             rows = {}

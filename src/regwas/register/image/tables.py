@@ -60,8 +60,8 @@ def read_image_manifest(path: str | os.PathLike, modality: str) -> pd.DataFrame:
 def write_qc_summary(
     store_dir: str | os.PathLike, columns: Iterable[str] = QC_COLUMNS
 ) -> pd.DataFrame:
-    """qc_summary.tsv: per QC metric (of ``columns``) n, mean, sd, median, min, max; plus
-    subjects excluded."""
+    """qc_summary.tsv: per QC metric (``columns``, then any other numeric column of qc.tsv)
+    n, mean, sd, median, min, max; plus subjects excluded."""
     d = Path(store_dir)
     qc = read_tsv(d / QC, dtype={"sample_id": str})
     rows = [
@@ -71,7 +71,9 @@ def write_qc_summary(
             "mean": float((~qc["ok"].astype(bool)).sum()),
         }
     ]
-    for col in columns:
+    columns = list(columns)
+    extra = [c for c in qc.columns if c not in (*columns, "sample_id", "ok", "error")]
+    for col in [*columns, *extra]:
         if col in qc.columns:
             v = pd.to_numeric(qc[col], errors="coerce").dropna()
             if len(v):

@@ -20,6 +20,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
+
+from regwas.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +149,8 @@ def _losses(cfg: dict, dims: int):
 
 
 def _to_tensor(rows: np.ndarray, device) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(rows, dtype=np.float32), device=device)[:, None]
+    # a copy: rows may be a read-only memory map, which torch does not accept as storage
+    return torch.from_numpy(np.array(rows, dtype=np.float32)).to(device)[:, None]
 
 
 def train(
@@ -156,10 +160,14 @@ def train(
     seed: int,
     out: str | os.PathLike,
     train_rows: np.ndarray | None = None,
+    fingerprint: dict | None = None,
 ) -> dict:
     """Train VoxelMorph to register rows of ``data`` (N x *S, memory-mapped is fine) to
     ``template`` (*S). ``cfg`` is ``brain.voxelmorph``. Saves ``out`` (model + config) and a
-    resumable checkpoint beside it; returns the training history (step, loss, sim, reg)."""
+    resumable checkpoint beside it (``out`` with suffix .ckpt); returns the training history
+    (step, loss, sim, reg, seconds since the start). A checkpoint is resumed only when its
+    ``fingerprint`` (what the training depends on: data, template, seed, config other than the
+    step count) equals this run's; otherwise training starts afresh."""
     out = Path(out)
     ckpt_path = out.with_suffix(".ckpt")
     device = pick_device(cfg)
@@ -171,19 +179,33 @@ def train(
     sim_loss, reg_loss = _losses(cfg, dims)
     fixed = torch.as_tensor(np.asarray(template, np.float32), device=device)[None, None]
     rows = np.arange(len(data)) if train_rows is None else np.asarray(train_rows)
-    step, history = 0, []
+    step, history, elapsed = 0, [], 0.0
+    fingerprint = {"seed": int(seed), **(fingerprint or {}), "cfg": _train_key(cfg)}
+    state = None
     if ckpt_path.exists():
         state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        if state.get("fingerprint") != fingerprint:
+            log.warning(
+                "checkpoint %s is from another training (data, template, seed or config "
+                "differ): starting afresh",
+                ckpt_path,
+            )
+            state = None
+    if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
-        step, history = state["step"], state["history"]
+        step, history = state["step"], [tuple(h) for h in state["history"]]
+        elapsed = history[-1][4] if history and len(history[-1]) > 4 else 0.0
         rng.bit_generator.state = state["numpy_rng"]
         torch.set_rng_state(state["torch_rng"])
         log.info("resumed VoxelMorph training from %s at step %d", ckpt_path, step)
     amp = device.type == "cuda"
     batch = cfg["batch_size"]
+    # the bar shows only on a terminal (disable=None: off when stderr is not a tty); the log
+    # gets one line every log_every steps
     bar = tqdm(total=cfg["steps"], initial=step, desc="VoxelMorph", disable=None)
     t0 = time.perf_counter()
+    done_before = step
     while step < cfg["steps"]:
         pick = np.sort(rng.choice(rows, size=min(batch, len(rows)), replace=False))
         moving = _to_tensor(data[pick], device)
@@ -196,16 +218,19 @@ def train(
         loss.backward()
         opt.step()
         step += 1
-        history.append((step, loss.item(), sim.item(), reg.item()))
+        history.append(
+            (step, loss.item(), sim.item(), reg.item(), elapsed + time.perf_counter() - t0)
+        )
         bar.update(1)
         if step % cfg["log_every"] == 0 or step == cfg["steps"]:
             log.info(
-                "step %d loss %.5f sim %.5f reg %.5f (%.2f s/step)",
+                "step %d/%d loss %.5f sim %.5f reg %.5f (%.2f s/step)",
                 step,
+                cfg["steps"],
                 loss.item(),
                 sim.item(),
                 reg.item(),
-                (time.perf_counter() - t0) / max(1, step),
+                (time.perf_counter() - t0) / max(1, step - done_before),
             )
         if step % cfg["checkpoint_every"] == 0 or step == cfg["steps"]:
             from regwas.io.atomic import atomic_path
@@ -219,6 +244,7 @@ def train(
                         "history": history,
                         "numpy_rng": rng.bit_generator.state,
                         "torch_rng": torch.get_rng_state(),
+                        "fingerprint": fingerprint,
                     },
                     tmp,
                 )
@@ -228,6 +254,22 @@ def train(
     with atomic_path(out, ".pt") as tmp:
         torch.save({"model": model.state_dict(), "cfg": dict(cfg), "dims": dims}, tmp)
     return {"history": history, "device": device.type}
+
+
+# config keys that do not change what training computes (the step count may grow: a longer
+# run resumes a shorter one's checkpoint)
+_NOT_TRAINING = ("steps", "log_every", "checkpoint_every", "batch_infer", "device", "gpu")
+
+
+def _train_key(cfg: dict) -> dict:
+    return {
+        k: (list(v) if isinstance(v, tuple) else v)
+        for k, v in sorted(cfg.items())
+        if k not in _NOT_TRAINING
+    }
+
+
+HISTORY_COLUMNS = ["step", "loss", "similarity", "regulariser", "seconds"]
 
 
 def load_model(path: str | os.PathLike, device=None) -> VoxelMorph:
@@ -264,29 +306,78 @@ def n_params(model: nn.Module) -> int:
 # --------------------------------------------------------------------------- workflow entry
 
 
+def _store_fingerprint(store, template: np.ndarray, rows: int = 64) -> dict:
+    """What a training run depends on, cheaply: the sample ids, the shape and a digest of up to
+    ``rows`` evenly spaced rows of the store, and the template's digest."""
+    import hashlib
+
+    h = hashlib.sha256()
+    h.update("\n".join(map(str, store.sample_ids)).encode())
+    h.update(str(store.data.shape).encode())
+    for i in np.unique(np.linspace(0, store.n - 1, min(rows, store.n)).astype(int)):
+        h.update(np.ascontiguousarray(store.data[i]).tobytes())
+    t = hashlib.sha256(np.ascontiguousarray(template, np.float32).tobytes()).hexdigest()
+    return {"data": h.hexdigest(), "template": t}
+
+
 def train_on_store(
     store_dir: str | os.PathLike,
     template_dir: str | os.PathLike,
     cfg: dict | None,
     seed: int,
     out: str | os.PathLike,
+    history_path: str | os.PathLike | None = None,
 ) -> dict:
-    """Train on every row of an array store (the ants_affine images) to the template."""
+    """Train on every row of an array store (the ants_affine images) to the template; write the
+    model to ``out`` and the per-step training history (step, loss, similarity, regulariser,
+    seconds) to ``history_path`` (TSV). A checkpoint beside ``out`` from an interrupted run of
+    the same training is resumed."""
+    import pandas as pd
+
     from regwas.config.schema import section
     from regwas.io.arraystore import ArrayStore
+    from regwas.io.atomic import atomic_path
     from regwas.register.image.stores import read_template
 
     cfg = section("brain.voxelmorph", cfg)
     store = ArrayStore(store_dir)
     template = read_template(template_dir)[0]
+    if store.row_shape != template.shape:
+        raise InputError(
+            f"{store.dir}: images of shape {store.row_shape}, the template's is {template.shape}"
+        )
+    model = VoxelMorph(template.ndim, cfg["integration_steps"], cfg["enc"], cfg["dec"])
     log.info(
-        "VoxelMorph: %d images %s, %d steps, device %s",
+        "VoxelMorph: %d images %s, %d steps of %d, %d parameters, device %s, %d torch threads",
         store.n,
         store.row_shape,
         cfg["steps"],
+        cfg["batch_size"],
+        n_params(model),
         pick_device(cfg),
+        torch.get_num_threads(),
     )
-    return train(store.data, template, cfg, seed, out)
+    t0 = time.perf_counter()
+    res = train(
+        store.data, template, cfg, seed, out, fingerprint=_store_fingerprint(store, template)
+    )
+    hist = pd.DataFrame(res["history"], columns=HISTORY_COLUMNS)
+    if len(hist) >= 20:
+        first, last = hist["loss"].iloc[:10].mean(), hist["loss"].iloc[-10:].mean()
+        log.info("loss (mean of 10 steps): first %.5f, last %.5f", first, last)
+    log.info("VoxelMorph trained in %.1f s (this run)", time.perf_counter() - t0)
+    if history_path is not None:
+        with atomic_path(history_path) as tmp:
+            hist.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+    return res
+
+
+def _read_qc(store_dir) -> dict[str, dict]:
+    """qc.tsv of a store by sample id (empty when it has none)."""
+    from regwas.io.arraystore import ArrayStore
+
+    qc = ArrayStore(store_dir).qc() if (Path(store_dir) / "qc.tsv").exists() else None
+    return {} if qc is None else {str(r["sample_id"]): r for r in qc.to_dict("records")}
 
 
 def apply_to_store(
@@ -295,47 +386,192 @@ def apply_to_store(
     model_path: str | os.PathLike,
     cfg: dict | None,
     out_dirs: dict[str, str | os.PathLike],
+    labels_dir: str | os.PathLike | None = None,
+    on_failure: str = "exclude",
 ) -> None:
-    """Register every row of a store with a trained model: stores ``voxelmorph`` (warped image)
-    and ``voxelmorph_jac`` (log det J of the displacement), each with qc.tsv."""
+    """Register every row of a store (the ants_affine images) with a trained model: stores
+    ``voxelmorph`` (warped image) and ``voxelmorph_jac`` (log det J of the displacement), each
+    with qc.tsv and qc_summary.tsv.
+
+    QC per subject: ``ncc_before``/``dice_before`` are the input store's (for ants_affine, the
+    native image's, as for the ANTs spaces); ``ncc_input``/``dice_input`` those of the image the
+    network reads (the affine stage's); ``ncc_after``/``dice_after`` after VoxelMorph, Dice from
+    the tissue labels in ``labels_dir`` (the ants_affine_labels store) warped with nearest
+    neighbour by the same displacement; ``pct_nonpos_jac``; ``seconds`` is VoxelMorph's own
+    time per subject (its batch's time / batch size; the affine stage is not included). People
+    the input store left out are recorded as left out with its error; a subject whose output is
+    not finite is left out (``on_failure: exclude``) or stops the job (``error``).
+    """
     import contextlib
 
     from regwas.config.schema import section
     from regwas.io.arraystore import ArrayStore, ArrayStoreWriter
-    from regwas.register.image.metrics import ncc, pct_nonpositive, safe_log
+    from regwas.register.image.metrics import (
+        jacobian_determinant,
+        mean_dice,
+        ncc,
+        pct_nonpositive,
+        safe_log,
+    )
     from regwas.register.image.stores import QC_COLUMNS, read_template, write_qc_summary
 
     cfg = section("brain.voxelmorph", cfg)
     store = ArrayStore(store_dir)
     template, t_labels, _ = read_template(template_dir)
+    if store.row_shape != template.shape:
+        raise InputError(
+            f"{store.dir}: images of shape {store.row_shape}, the template's is {template.shape}"
+        )
     mask = None if t_labels is None else t_labels > 0
+    labels = None
+    if labels_dir is not None:
+        labels = ArrayStore(labels_dir)
+        if list(labels.sample_ids) != list(store.sample_ids):
+            raise InputError(f"{labels.dir}: its samples differ from those of {store.dir}")
+        if t_labels is None:
+            raise InputError(f"{template_dir}: the template has no labels (Dice QC)")
+    in_qc = _read_qc(store_dir)
     device = pick_device(cfg)
     model = load_model(model_path, device).to(device)
+    log.info("VoxelMorph inference: %d images on %s", store.n, device)
+    position = {sid: k for k, sid in enumerate(store.sample_ids)}
+    excluded = 0
+    columns = [*QC_COLUMNS, "ncc_input", "dice_input"]
     with contextlib.ExitStack() as stack:
         writers = {
             sp: stack.enter_context(
-                ArrayStoreWriter(d, store.row_shape, store.n, qc_columns=QC_COLUMNS)
+                ArrayStoreWriter(d, store.row_shape, len(in_qc) or store.n, qc_columns=columns)
             )
             for sp, d in out_dirs.items()
         }
-        for start in range(0, store.n, cfg["batch_infer"]):
+
+        def before(rec: dict) -> dict:
+            keep = ("ncc_before", "dice_before")
+            return {k: rec[k] for k in keep if k in rec and not _isna(rec[k])}
+
+        # people the input store left out (failed affine registration) stay left out here, in
+        # the input's qc order
+        order = iter(in_qc)
+
+        def flush(until: str | None) -> None:
+            for sid in order:
+                if sid == until:
+                    return
+                if sid not in position:
+                    rec = in_qc[sid]
+                    for w in writers.values():
+                        w.exclude(
+                            sid, str(rec.get("error") or "not in the input store"), before(rec)
+                        )
+
+        batches = range(0, store.n, cfg["batch_infer"])
+        for start in tqdm(batches, desc="VoxelMorph inference", disable=None):
             rows = np.asarray(store.data[start : start + cfg["batch_infer"]], np.float32)
             t0 = time.perf_counter()
             warped, disp = register_rows(model, rows, template, device)
             seconds = (time.perf_counter() - t0) / len(rows)
+            lab_in = lab_out = None
+            if labels is not None:
+                lab_in = np.asarray(labels.data[start : start + len(rows)])
+                lab_out = warp_labels(lab_in, disp)
             for k, sid in enumerate(store.sample_ids[start : start + len(rows)]):
-                from regwas.register.image.metrics import jacobian_determinant
-
+                if str(sid) in in_qc:
+                    flush(str(sid))
+                qc = before(in_qc.get(str(sid), {}))
                 det = jacobian_determinant(disp[k])
-                qc = {
-                    "seconds": round(seconds, 4),
-                    "ncc_before": ncc(rows[k], template, mask),
-                    "ncc_after": ncc(warped[k], template, mask),
-                    "pct_nonpos_jac": pct_nonpositive(det, mask),
-                }
+                if not (np.isfinite(warped[k]).all() and np.isfinite(det).all()):
+                    if on_failure == "error":
+                        raise RuntimeError(f"VoxelMorph: non-finite output for sample {sid}")
+                    excluded += 1
+                    for w in writers.values():
+                        w.exclude(sid, "VoxelMorph: non-finite output", qc)
+                    continue
+                qc.update(
+                    seconds=round(seconds, 5),
+                    ncc_input=ncc(rows[k], template, mask),
+                    ncc_after=ncc(warped[k], template, mask),
+                    pct_nonpos_jac=pct_nonpositive(det, mask),
+                )
+                if lab_out is not None:
+                    qc["dice_input"] = mean_dice(lab_in[k], t_labels)
+                    qc["dice_after"] = mean_dice(lab_out[k], t_labels)
                 if "voxelmorph" in writers:
                     writers["voxelmorph"].append(sid, warped[k], qc)
                 if "voxelmorph_jac" in writers:
                     writers["voxelmorph_jac"].append(sid, safe_log(det), qc)
+        flush(None)
+    log.info("VoxelMorph: %d subjects registered, %d left out", store.n - excluded, excluded)
     for d in out_dirs.values():
         write_qc_summary(d)
+
+
+def _isna(value) -> bool:
+    try:
+        return bool(np.isnan(value))
+    except TypeError:
+        return value is None
+
+
+# --------------------------------------------------------------------------- warp examples
+
+WARP_METHODS = ("ants_syn", "voxelmorph")
+
+
+def warp_example(
+    manifest_path: str | os.PathLike,
+    template_dir: str | os.PathLike,
+    cfg: dict | None,
+    seed: int,
+    out: str | os.PathLike,
+    methods: Iterable[str],
+    affine_dir: str | os.PathLike | None = None,
+    model_path: str | os.PathLike | None = None,
+) -> str:
+    """The non-rigid warp of one subject to the template by each method, for the template /
+    warp-grid figure: ``out`` (.npz) holds ``template``, ``sample_id``, ``methods`` and per
+    method ``disp_<method>`` (D, *S) in template voxels (out(x) = image(x + u(x))).
+
+    The subject is the first of the ``affine_dir`` store (ants_affine; else of the manifest).
+    ``ants_syn`` registers it again with the configured SyN (the same settings and seed; not
+    checked to be bit-identical to its chunk job) and keeps the SyN stage's field;
+    ``voxelmorph`` runs the trained model at ``model_path`` on its ants_affine image. Both fields are the non-rigid part after the same
+    kind of affine stage. Returns the sample id."""
+    from regwas.io.arraystore import ArrayStore
+    from regwas.io.atomic import atomic_path
+    from regwas.register.image.classical import ants_session, register_ants
+    from regwas.register.image.stores import Subject, brain_config, read_manifest, read_template
+
+    cfg = brain_config(cfg)
+    methods = [m for m in methods if m in WARP_METHODS]
+    if not methods:
+        raise InputError(f"warp example: no method among {WARP_METHODS}")
+    template, t_labels, grid = read_template(template_dir)
+    man = read_manifest(manifest_path, cfg)
+    affine = None if affine_dir is None else ArrayStore(affine_dir)
+    sid = str(affine.sample_ids[0]) if affine is not None else str(man["sample_id"].iloc[0])
+    arrays: dict[str, np.ndarray] = {"template": template}
+    if "ants_syn" in methods:
+        row = next(man[man["sample_id"] == sid].itertuples())
+        s = Subject(row, grid, cfg)
+        with ants_session(seed, cfg["ants"]["threads"]):
+            res = register_ants(
+                template,
+                None,
+                grid,
+                s.image,
+                s.grid,
+                None,
+                ["ants_syn"],
+                cfg["ants"],
+                keep_warp=True,
+            )
+        arrays["disp_ants_syn"] = res.displacement
+    if "voxelmorph" in methods:
+        if affine is None or model_path is None:
+            raise InputError("warp example: voxelmorph needs the ants_affine store and a model")
+        model = load_model(model_path)
+        arrays["disp_voxelmorph"] = register_rows(model, affine.data[:1], template)[1][0]
+    with atomic_path(out, ".npz") as tmp:
+        np.savez_compressed(tmp, sample_id=np.array(sid), methods=np.array(methods), **arrays)
+    log.info("warp example of %s by %s written to %s", sid, ", ".join(methods), out)
+    return sid

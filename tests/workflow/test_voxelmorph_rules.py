@@ -30,6 +30,8 @@ CONFIG = {
         "genotypes": {"n_chromosomes": 2},
         "factors": {"causal_per_factor": 1},
     },
+    # 2 chromosomes of 1 Mb make KING too noisy to find relatives (none are planted here)
+    "cohort_qc": {"relatedness": {"enabled": False}},
     "brain": {
         "chunk_size": 12,
         "voxelmorph": {

@@ -50,7 +50,7 @@ def _cv_r2(z: np.ndarray, y: np.ndarray, seed: int = 7) -> float:
 
 def test_inlp_removes_every_confounder_on_held_out_data():
     ids, z, samples = _cohort()
-    cfg = {"method": "inlp", "r2_threshold": RUN_THRESHOLD}
+    cfg = {"method": "inlp", "r2_threshold": RUN_THRESHOLD, "normalise": "none"}
     z_adj, report = adjust_embeddings(ids, z, samples, cfg, 3, ["age", "PC1", "site"])
     # rank-true: exactly the kept dimensions, orthonormal coordinates of the kept space
     assert z_adj.shape == (len(z), 16 - report["dimensions_removed"])
@@ -80,7 +80,7 @@ def test_inlp_removes_every_confounder_on_held_out_data():
 
 def test_inlp_tolerates_missing_confounder_values():
     ids, z, samples = _cohort(nan_age=0.15, seed=2)
-    cfg = {"method": "inlp", "r2_threshold": RUN_THRESHOLD}
+    cfg = {"method": "inlp", "r2_threshold": RUN_THRESHOLD, "normalise": "none"}
     z_adj, report = adjust_embeddings(ids, z, samples, cfg, 0, ["age", "PC1"])
     assert np.isfinite(z_adj).all()
     assert report["missing_values"]["age"] == int(samples["age"].isna().sum()) > 0
@@ -135,6 +135,7 @@ def test_regression_directions_also_converge_below_threshold():
         "method": "inlp",
         "r2_threshold": RUN_THRESHOLD,
         "direction": "regression",
+        "normalise": "none",
     }
     z_adj, report = adjust_embeddings(ids, z, samples, cfg, 1, ["age"])
     assert report["heldout_r2_after"]["age"] < RUN_THRESHOLD
@@ -148,7 +149,7 @@ def test_regression_directions_also_converge_below_threshold():
 def test_residualise_equals_statsmodels_ols_residuals():
     ids, z, samples = _cohort(n=400, d=5)
     z_adj, report = adjust_embeddings(
-        ids, z, samples, {"method": "residualise"}, 0, ["age", "PC1", "site"]
+        ids, z, samples, {"method": "residualise", "normalise": "none"}, 0, ["age", "PC1", "site"]
     )
     data = samples.copy()
     for j in range(z.shape[1]):
@@ -160,7 +161,7 @@ def test_residualise_equals_statsmodels_ols_residuals():
 
 def test_adjust_is_seed_deterministic():
     ids, z, samples = _cohort(n=600, d=8)
-    cfg = {"method": "inlp", "r2_threshold": RUN_THRESHOLD}
+    cfg = {"method": "inlp", "r2_threshold": RUN_THRESHOLD, "normalise": "none"}
     a, ra = adjust_embeddings(ids, z, samples, cfg, 11, ["age", "site"])
     b, rb = adjust_embeddings(ids, z, samples, cfg, 11, ["age", "site"])
     np.testing.assert_array_equal(a, b)
@@ -185,7 +186,7 @@ def test_inlp_writes_exactly_the_kept_dimensions_and_the_gwas_tests_them(tmp_pat
     np.testing.assert_allclose(B.T @ B, np.eye(7), atol=1e-12)
     np.testing.assert_allclose(B @ B.T, P, atol=1e-12)
     ids, z, samples = _cohort(n=800, d=8)
-    cfg = {"method": "inlp", "r2_threshold": RUN_THRESHOLD}
+    cfg = {"method": "inlp", "r2_threshold": RUN_THRESHOLD, "normalise": "none"}
     emb = tmp_path / "e.parquet"
     write_embeddings(ids, z, emb)
     out = tmp_path / "adj.parquet"
@@ -288,3 +289,36 @@ def test_embedding_outliers_match_a_direct_mahalanobis_and_flag_a_planted_outlie
     assert rep["flagged"][0]["sample_id"] == "S0123"
     np.testing.assert_allclose(rep["flagged"][0]["mahalanobis_sq"], direct, rtol=1e-4)
     assert rep["n_flagged"] == 1
+
+
+def test_rank_inverse_normal_equals_blom_scores_and_tames_one_extreme_person():
+    """Each column becomes norm.ppf((rank - 3/8) / (n + 1/4)) (average ranks for ties), the
+    default of adjust; with one person 40 SD out on a heavy-tailed dimension, the OLS test of a
+    rare variant they carry (statsmodels) is genome-wide significant on the raw residuals and
+    not after the transform."""
+    import statsmodels.api as sm
+    from scipy.stats import norm, rankdata
+
+    from regwas.adjust.confounders import rank_inverse_normal
+
+    rng = np.random.default_rng(4)
+    n = 2000
+    z = rng.standard_t(3, size=(n, 2))
+    z[:3, 1] = 1.5  # ties
+    got = rank_inverse_normal(z)
+    want = norm.ppf((rankdata(z, axis=0) - 0.375) / (n + 0.25))
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert np.allclose(got[:3, 1], got[0, 1])
+    y = rng.standard_normal(n)
+    y[7] = 40.0
+    g = np.zeros(n)
+    g[rng.choice(np.arange(8, n), 25, replace=False)] = 1.0
+    g[7] = 1.0  # the extreme person carries the rare allele (MAC 26)
+    X = sm.add_constant(g)
+    p_raw = sm.OLS(y, X).fit().pvalues[1]
+    p_int = sm.OLS(rank_inverse_normal(y[:, None])[:, 0], X).fit().pvalues[1]
+    assert p_raw < 5e-8 and p_int > 1e-3, (p_raw, p_int)
+    ids, zc, samples = _cohort(n=300, d=4)
+    z_adj, rep = adjust_embeddings(ids, zc, samples, {"method": "residualise"}, 0, ["age"])
+    assert rep["normalise"] == "rank_inverse_normal"
+    np.testing.assert_allclose(np.sort(z_adj[:, 0]), norm.ppf((np.arange(1, 301) - 0.375) / 300.25))

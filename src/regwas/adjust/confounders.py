@@ -30,7 +30,13 @@ Two methods (config section ``adjust``):
 
 The reference implementation projected onto the complement of each direction separately
 (I - Σ ŵᵢŵᵢᵀ), which is not a projection and leaves information when the directions of two
-confounders are not orthogonal; it also judged recoverability in-sample and failed on NaN."""
+confounders are not orthogonal; it also judged recoverability in-sample and failed on NaN.
+
+Afterwards (``normalise: rank_inverse_normal``, the default) every kept dimension is replaced
+by the normal quantiles of its ranks (:func:`rank_inverse_normal`), as imaging GWAS commonly do
+with their phenotypes; the outlier report is computed before it. ``normalise: none`` keeps the
+residuals as they are.
+"""
 
 from __future__ import annotations
 
@@ -147,6 +153,10 @@ def adjust_embeddings(
         report["iterations"] = history
         report["dimensions_removed"] = int(z.shape[1] - rank)
         report["rank"] = rank
+    report["outliers"] = embedding_outliers(ids, z_adj)
+    report["normalise"] = c["normalise"]
+    if c["normalise"] == "rank_inverse_normal":
+        z_adj = rank_inverse_normal(z_adj)
     after = heldout_r2(z_adj, targets, test, alpha, scale)[0]
     report["heldout_r2_before"] = per_confounder(before, names, owners)
     report["heldout_r2_after"] = per_confounder(after, names, owners)
@@ -154,8 +164,23 @@ def adjust_embeddings(
         o: int(np.isnan(targets[:, [i for i, w in enumerate(owners) if w == o]]).any(axis=1).sum())
         for o in dict.fromkeys(owners)
     }
-    report["outliers"] = embedding_outliers(ids, z_adj)
     return z_adj, report
+
+
+def rank_inverse_normal(z: np.ndarray) -> np.ndarray:
+    """Each column replaced by the normal quantiles of its ranks, Φ⁻¹((r − 3/8) / (n + 1/4))
+    (Blom; ties get their average rank). The latent GWAS is a MANOVA whose F test assumes
+    normal residuals: with heavy-tailed embeddings a few extreme people make every rare variant
+    they carry look associated (the demo's false loci at MAF 1-2 %), while the transform keeps
+    each dimension's order and bounds its extremes (~3.5 SD at n = 2,000)."""
+    from scipy.stats import norm, rankdata
+
+    z = np.asarray(z, dtype=np.float64)
+    n = z.shape[0]
+    if n == 0:
+        return z
+    ranks = rankdata(z, axis=0, method="average")
+    return norm.ppf((ranks - 0.375) / (n + 0.25))
 
 
 OUTLIER_ALPHA = 0.05

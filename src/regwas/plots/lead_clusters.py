@@ -113,10 +113,22 @@ def annotate(
 
 def lead_cluster_figure(rows: pd.DataFrame, title: str | None = None):
     """Dendrogram, heat map of the directions and the marker columns (see the module doc)."""
-    if len(rows) < 2:
-        raise InputError(
-            f"lead clusters: {len(rows)} lead variant(s) with a direction; at least 2 are needed"
+    if len(rows) < 2:  # nothing to cluster: say so in the figure (a run must not fail on it)
+        fig = Figure(figsize=(6.0, 2.0), layout="constrained")
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        ax.set_axis_off()
+        found = ", ".join(rows["variant_id"]) if len(rows) else "none"
+        ax.text(
+            0.5,
+            0.5,
+            f"{len(rows)} lead variant(s) with a direction ({found}): nothing to cluster",
+            ha="center",
+            va="center",
+            fontsize=9,
         )
+        fig.suptitle(title or "lead-variant directions in the shared latent space", fontsize=10)
+        return fig
     vec = np.stack(rows["direction"].to_list())
     link = hierarchy.linkage(pdist(vec, metric="cosine"), method="average")
     order = hierarchy.leaves_list(link)

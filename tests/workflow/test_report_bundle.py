@@ -104,7 +104,8 @@ def test_report_renders_in_headless_chromium(workdir, tmp_path):
 def test_bundle_verifies_and_holds_no_sample_id(workdir):
     bundle = the_bundle(workdir)
     ids = read_sample_ids(workdir / "results/cohort/samples.tsv")
-    assert len(ids) == 300
+    removed = read_sample_ids(workdir / "results/cohort/related_removed.tsv")
+    assert len(removed) == 2 and len(ids) == 300 - 2  # config/test.yaml plants 2 duplicates
     assert verify_bundle(bundle, ids) == []
     cli = [str(Path(sys.executable).parent / "regwas"), "bundle", "verify", str(bundle)]
     samples = str(workdir / "results/cohort/samples.tsv")

@@ -369,7 +369,7 @@ def test_real_cohort_with_a_bad_table_stops_and_names_it(run, tmp_path):
     )
     assert result.returncode != 0
     log = (workdir / "results/logs/cohort.log").read_text()
-    assert "samples.tsv line 6" in log and "column 'age'" in log and "sixty" in log
+    assert "samples.tsv: line 6" in log and "column 'age'" in log and "sixty" in log
     assert not (workdir / "results/cohort/samples.tsv").exists()
     leftovers = (
         [p for p in (workdir / "results/cohort").glob("*")]

@@ -1,0 +1,71 @@
+"""One bad brain record in a real run: an image that passes the up-front checks (a whole,
+readable NIfTI on the common grid) but is blank fails its registration; the run completes, the
+subject is excluded from every brain space's comparison, and the exclusion table names it and
+the registration's error (issue: one bad record never sinks a run)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+N = 40
+CONFIG = {
+    "name": "brain-bad-record",
+    "seed": 9,
+    "cohort": "simulate",
+    "modalities": ["brain"],
+    "spaces": {"brain": ["native", "ants_affine"]},
+    "simulate": {
+        "n_samples": N,
+        "modalities": ["brain"],
+        "genotypes": {"n_chromosomes": 2},
+        "factors": {"causal_per_factor": 1},
+    },
+    "cohort_qc": {"relatedness": {"enabled": False}},
+    "brain": {"chunk_size": 20},
+    "represent": {"latent_dim": 4},
+    "covariates": ["age", "sex", "PC1", "PC2"],
+    "probes": {"continuous": ["age"], "folds": 3},
+}
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), *args]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if result.returncode != 0:
+        raise AssertionError(f"snakemake failed:\n{result.stdout[-3000:]}\n{result.stderr[-4000:]}")
+    return result
+
+
+def test_a_blank_brain_image_is_excluded_and_reported(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(CONFIG, sort_keys=False))
+    args = ("--configfile", str(config), "--cores", "2")
+    snakemake(tmp_path, *args, "results/simulated/brain.manifest.tsv")
+    man = pd.read_csv(tmp_path / "results/simulated/brain.manifest.tsv", sep="\t", dtype=str)
+    bad = man.iloc[3]
+    path = Path(bad["path"])
+    path = path if path.is_absolute() else tmp_path / "results/simulated" / path
+    img = nib.load(path)
+    blank = nib.Nifti1Image(np.zeros(img.shape, dtype=np.float32), img.affine, img.header)
+    nib.save(blank, path)
+    snakemake(tmp_path, *args, "results/comparison.tsv")
+    res = tmp_path / "results"
+    qc = pd.read_csv(res / "brain/ants_affine/qc.tsv", sep="\t", dtype={"sample_id": str})
+    row = qc.set_index("sample_id").loc[bad["sample_id"]]
+    assert not bool(row["ok"]) and isinstance(row["error"], str) and row["error"]
+    excl = pd.read_csv(res / "brain/exclusions.tsv", sep="\t", dtype=str)
+    hit = excl[excl["sample_id"] == bad["sample_id"]]
+    assert list(hit["space"]) == ["ants_affine"] and hit["reason"].iloc[0] == row["error"]
+    comp = pd.read_csv(res / "comparison.tsv", sep="\t")
+    brain = comp[comp["modality"] == "brain"]
+    assert (brain["n_excluded"] == 1).all() and (brain["n_compared"] == N - 1).all()

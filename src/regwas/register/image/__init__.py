@@ -43,7 +43,7 @@ __all__, __getattr__, __dir__ = lazy_api(
             "gather_chunks",
             "AFFINE_LABELS",
         ],
-        "tables": ["read_image_manifest", "write_qc_summary"],
+        "tables": ["manifest_path_resolver", "read_image_manifest", "write_qc_summary"],
         "dxa": [
             "dxa_config",
             "median_bmi_exemplar",

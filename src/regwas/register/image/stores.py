@@ -36,7 +36,7 @@ from regwas.io.mni import load_template
 from regwas.io.tables import read_tsv
 from regwas.register.image.metrics import mean_dice, ncc
 from regwas.register.image.nifti import Grid, read_image, resample_to_grid
-from regwas.register.image.tables import QC_COLUMNS, write_qc_summary
+from regwas.register.image.tables import QC_COLUMNS, manifest_path_resolver, write_qc_summary
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +64,7 @@ def read_manifest(path: str | os.PathLike, cfg: dict) -> pd.DataFrame:
             raise InputError(f"brain manifest {path}: missing column {col!r}")
     if len(man) == 0:
         raise InputError(f"brain manifest {path}: no rows")
-    base = Path(path).resolve().parent
-
-    def resolve(p):
-        if not isinstance(p, str) or not p.strip():
-            return None
-        q = Path(p)
-        return str(q if q.is_absolute() else base / q)
-
+    resolve = manifest_path_resolver(path)
     out = pd.DataFrame({"sample_id": man["sample_id"].astype(str)})
     out["image"] = [resolve(p) for p in man[column]]
     missing = out["image"].isna()

@@ -26,6 +26,20 @@ QC_COLUMNS = [
 ]
 
 
+def manifest_path_resolver(manifest: str | os.PathLike):
+    """A function mapping a manifest cell to an absolute path string (relative paths against
+    the manifest's folder), or None for an empty cell."""
+    base = Path(manifest).resolve().parent
+
+    def resolve(p):
+        if not isinstance(p, str) or not p.strip():
+            return None
+        q = Path(p)
+        return str(q if q.is_absolute() else base / q)
+
+    return resolve
+
+
 def read_image_manifest(path: str | os.PathLike, modality: str) -> pd.DataFrame:
     """sample_id, image and labels (or None) of an image manifest (columns sample_id, path and
     optional label_path; relative paths against the manifest's folder). InputError names the
@@ -39,14 +53,7 @@ def read_image_manifest(path: str | os.PathLike, modality: str) -> pd.DataFrame:
     if man["sample_id"].duplicated().any():
         sid = man.loc[man["sample_id"].duplicated(), "sample_id"].iloc[0]
         raise InputError(f"{modality} manifest {path}: sample {sid} listed twice")
-    base = Path(path).resolve().parent
-
-    def resolve(p):
-        if not isinstance(p, str) or not p.strip():
-            return None
-        q = Path(p)
-        return str(q if q.is_absolute() else base / q)
-
+    resolve = manifest_path_resolver(path)
     out = pd.DataFrame({"sample_id": man["sample_id"].astype(str)})
     out["image"] = [resolve(p) for p in man["path"]]
     if out["image"].isna().any():

@@ -133,6 +133,12 @@ def test_dropfuse_is_a_space_of_each_modality_it_covers(tmp_path):
     embeds = [b for b in out.split("\nrule ")[1:] if b.startswith("embed:")]
     assert len(embeds) == 3 and not any("dropfuse" in b.split("output:")[1] for b in embeds)
     assert "results/ecg/dropfuse/gwas.tsv.gz" in out
+    # with autoencoders, the stored spaces get their training figure; the fused ones have none
+    code, out = dry_run(tmp_path, {**base, "represent": {**inputs, "method": "autoencoder"}})
+    assert code == 0, out[-3000:]
+    embeds = [b for b in out.split("\nrule ")[1:] if b.startswith("embed:")]
+    assert len(embeds) == 3 and "results/plots/ecg/median_beat.autoencoder.png" in out
+    assert "dropfuse.autoencoder" not in out and "dropfuse/model.pt" not in out
     code, out = dry_run(
         tmp_path, {**base, "spaces": {**spaces, "brain": ["native"]}, "represent": inputs}
     )

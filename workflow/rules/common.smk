@@ -387,7 +387,11 @@ def plot_targets(modality):
     ]
     out.append(plot_file("qq.png", modality))
     if config["represent"]["method"] == "autoencoder":
-        out += [plot_file(f"{s}.autoencoder.png", modality) for s in spaces(modality)]
+        out += [
+            plot_file(f"{s}.autoencoder.png", modality)
+            for s in spaces(modality)
+            if stored_space(modality, s)
+        ]
     if modality in IMAGE_MODALITIES:
         out.append(plot_file("overlays.png", modality))
     if modality == "brain" and WARP_METHODS:

@@ -3,8 +3,6 @@ readable NIfTI on the common grid) but is blank fails its registration; the run 
 subject is excluded from every brain space's comparison, and the exclusion table names it and
 the registration's error (issue: one bad record never sinks a run)."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import nibabel as nib
@@ -12,11 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from workflow_helpers import snakemake
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
-SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 N = 40
 CONFIG = {
     "name": "brain-bad-record",
@@ -38,19 +35,11 @@ CONFIG = {
 }
 
 
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), *args]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    if result.returncode != 0:
-        raise AssertionError(f"snakemake failed:\n{result.stdout[-3000:]}\n{result.stderr[-4000:]}")
-    return result
-
-
 def test_a_blank_brain_image_is_excluded_and_reported(tmp_path):
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(CONFIG, sort_keys=False))
     args = ("--configfile", str(config), "--cores", "2")
-    snakemake(tmp_path, *args, "results/simulated/brain.manifest.tsv")
+    snakemake(tmp_path, *args, "results/simulated/brain.manifest.tsv", timeout=900)
     man = pd.read_csv(tmp_path / "results/simulated/brain.manifest.tsv", sep="\t", dtype=str)
     bad = man.iloc[3]
     path = Path(bad["path"])
@@ -58,7 +47,7 @@ def test_a_blank_brain_image_is_excluded_and_reported(tmp_path):
     img = nib.load(path)
     blank = nib.Nifti1Image(np.zeros(img.shape, dtype=np.float32), img.affine, img.header)
     nib.save(blank, path)
-    snakemake(tmp_path, *args, "results/comparison.tsv")
+    snakemake(tmp_path, *args, "results/comparison.tsv", timeout=900)
     res = tmp_path / "results"
     qc = pd.read_csv(res / "brain/ants_affine/qc.tsv", sep="\t", dtype={"sample_id": str})
     row = qc.set_index("sample_id").loc[bad["sample_id"]]

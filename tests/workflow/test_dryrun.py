@@ -1,19 +1,15 @@
 """Dry runs (`snakemake -n`, nothing executes) of configs that change what the workflow
 plans: the simulation without rendering, and the one source of the chromosome list."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
-
-ROOT = Path(__file__).resolve().parents[2]
-SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+from workflow_helpers import TEST_CONFIG, output, snakemake
 
 
 def dry_run(tmp_path: Path, changes: dict, *args: str) -> tuple[int, str]:
     """`snakemake -n -p` of config/test.yaml with ``changes`` merged in (section by section)."""
-    config = yaml.safe_load((ROOT / "config/test.yaml").read_text())
+    config = yaml.safe_load(TEST_CONFIG.read_text())
     for section, values in changes.items():
         if isinstance(values, dict):
             config.setdefault(section, {}).update(values)
@@ -23,14 +19,10 @@ def dry_run(tmp_path: Path, changes: dict, *args: str) -> tuple[int, str]:
             config[section] = values
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
-    cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path / "wd")]
-    result = subprocess.run(
-        [*cmd, "--configfile", str(path), "-n", "-p", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = snakemake(
+        tmp_path / "wd", "--configfile", str(path), "-n", "-p", *args, check=False, timeout=300
     )
-    return result.returncode, result.stdout + result.stderr
+    return result.returncode, output(result)
 
 
 def job_block(output: str, rule: str) -> str:

@@ -12,24 +12,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from workflow_helpers import TEST_CONFIG, snakemake
 
 from regwas.publish.diff import diff_bundles
 from regwas.publish.verify import read_sample_ids, verify_bundle
 from regwas.report.reader import report_entries
 
-ROOT = Path(__file__).resolve().parents[2]
-SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
-CONFIG = str(ROOT / "config/test.yaml")
+CONFIG = str(TEST_CONFIG)
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("report_bundle")]
-
-
-def snakemake(workdir: Path, *args: str) -> str:
-    cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(workdir)]
-    result = subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=1500)
-    if result.returncode != 0:
-        raise AssertionError(f"snakemake failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
-    return result.stdout + result.stderr
 
 
 @pytest.fixture(scope="module")

@@ -3,17 +3,11 @@ training, inference and warp-example jobs; running them gives stores with one ro
 qc.tsv rows with NCC before/after, Dice, folding and seconds, the training log, the warp-grid
 figure; an interrupted training resumes from its checkpoint."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
-ROOT = Path(__file__).resolve().parents[2]
-SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+from workflow_helpers import snakemake
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("voxelmorph_rules")]
 
@@ -53,22 +47,14 @@ TARGETS = [
 ]
 
 
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), *args]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    if result.returncode != 0:
-        raise AssertionError(f"snakemake failed:\n{result.stdout[-3000:]}\n{result.stderr[-4000:]}")
-    return result
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("vxm")
     config = workdir / "config.yaml"
     config.write_text(yaml.safe_dump(CONFIG, sort_keys=False))
     args = ("--configfile", str(config), "--cores", "2")
-    plan = snakemake(workdir, *args, "-n", *TARGETS).stdout
-    snakemake(workdir, *args, *TARGETS)
+    plan = snakemake(workdir, *args, "-n", *TARGETS, timeout=900).stdout
+    snakemake(workdir, *args, *TARGETS, timeout=900)
     return workdir, args, plan
 
 
@@ -140,6 +126,7 @@ def test_longer_training_resumes_from_the_checkpoint(run):
         "--cores",
         "2",
         "results/brain/voxelmorph/registration_model.pt",
+        timeout=900,
     )
     log = (workdir / "results/logs/brain_voxelmorph_train.log").read_text()
     assert "resumed VoxelMorph training" in log and "at step 12" in log

@@ -7,7 +7,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,22 +14,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from workflow_helpers import TEST_CONFIG, output, snakemake, snakemake_command
 
 from regwas.io.embeddings import read_embeddings
 
-ROOT = Path(__file__).resolve().parents[2]
-SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
-
 # one worker runs the whole module, so the workflow fixture runs once under xdist
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("workflow")]
-
-
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), *args]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=1500)
-    if check and result.returncode != 0:
-        raise AssertionError(f"snakemake failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
-    return result
 
 
 def flatten_first_ecg(results: Path) -> str:
@@ -47,7 +36,7 @@ def flatten_first_ecg(results: Path) -> str:
 def run(tmp_path_factory) -> Path:
     """The workflow on config/test.yaml with one flat ECG record: it must still complete."""
     workdir = tmp_path_factory.mktemp("workflow")
-    args = ("--configfile", str(ROOT / "config/test.yaml"), "--cores", "2")
+    args = ("--configfile", str(TEST_CONFIG), "--cores", "2")
     snakemake(workdir, *args, "results/simulated/samples.tsv")
     (workdir / "flat_record").write_text(flatten_first_ecg(workdir / "results"))
     snakemake(workdir, *args)
@@ -157,8 +146,8 @@ def test_summary_statistics_and_plots(run):
 
 
 def test_rerun_has_nothing_to_do(run):
-    result = snakemake(run.parent, "--configfile", str(ROOT / "config/test.yaml"), "-n")
-    assert "Nothing to be done" in result.stdout + result.stderr
+    result = snakemake(run.parent, "--configfile", str(TEST_CONFIG), "-n")
+    assert "Nothing to be done" in output(result)
 
 
 def planned_jobs(output: str) -> dict[str, int]:
@@ -254,7 +243,7 @@ def test_a_config_change_reruns_exactly_what_depends_on_it(
 ):
     """Config values reach the rules as params (the section, or the keys a step reads), so a
     change plans exactly the dependent jobs: a dry run on the finished test run, per change."""
-    config = yaml.safe_load((ROOT / "config/test.yaml").read_text())
+    config = yaml.safe_load(TEST_CONFIG.read_text())
     node = config.setdefault(section, {})
     for part in key[:-1]:
         node = node.setdefault(part, {})
@@ -263,7 +252,7 @@ def test_a_config_change_reruns_exactly_what_depends_on_it(
     # keys in the file's order: params are compared as text, so a reordered section is a change
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     result = snakemake(run.parent, "--configfile", str(path), "-n")
-    assert planned_jobs(result.stdout + result.stderr) == expected
+    assert planned_jobs(output(result)) == expected
 
 
 def sha256(path: Path) -> str:
@@ -286,19 +275,10 @@ def test_a_killed_run_resumes_to_identical_outputs(run, tmp_path):
     whose outputs are marked incomplete (rerun-incomplete in the workflow profile) and ends
     with outputs byte-identical to the uninterrupted run."""
     workdir = tmp_path / "killed"
-    same = [
-        SNAKEMAKE,
-        "-s",
-        str(ROOT / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(ROOT / "config/test.yaml"),
-        "--cores",
-        "2",
-    ]
+    args = ("--configfile", str(TEST_CONFIG), "--cores", "2")
+    same = [*snakemake_command(workdir), *args]
     # the same inputs as the uninterrupted run: one flat ECG record
-    snakemake(workdir, *same[5:], "results/simulated/samples.tsv")
+    snakemake(workdir, *args, "results/simulated/samples.tsv")
     flatten_first_ecg(workdir / "results")
     with open(tmp_path / "first.log", "w") as out:
         first = subprocess.Popen(same, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -325,14 +305,14 @@ def test_a_killed_run_resumes_to_identical_outputs(run, tmp_path):
     incomplete = workdir / ".snakemake/incomplete"
     assert any(p.is_file() for p in incomplete.rglob("*")), "no job marked incomplete"
 
-    again = subprocess.run(same, capture_output=True, text=True, timeout=1500)
+    again = snakemake(workdir, *args, check=False)
     assert again.returncode != 0
-    assert "LockException" in again.stdout + again.stderr
-    unlock = subprocess.run([*same, "--unlock"], capture_output=True, text=True, timeout=300)
+    assert "LockException" in output(again)
+    unlock = snakemake(workdir, *args, "--unlock", check=False, timeout=300)
     assert unlock.returncode == 0, unlock.stderr[-3000:]
-    resumed = subprocess.run(same, capture_output=True, text=True, timeout=1500)
+    resumed = snakemake(workdir, *args, check=False)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    assert "simulate" not in planned_jobs(resumed.stdout + resumed.stderr)  # resumed, not restarted
+    assert "simulate" not in planned_jobs(output(resumed))  # resumed, not restarted
     for name in COMPARED:
         assert sha256(workdir / "results" / name) == sha256(run / name), name
 
@@ -345,7 +325,7 @@ def test_real_cohort_with_a_bad_table_stops_and_names_it(run, tmp_path):
     fields[1] = "sixty"  # age of the person on line 6
     samples[5] = "\t".join(fields)
     (cohort / "samples.tsv").write_text("\n".join(samples) + "\n")
-    config = yaml.safe_load((ROOT / "config/test.yaml").read_text())
+    config = yaml.safe_load(TEST_CONFIG.read_text())
     config.update(
         cohort="files",
         inputs={
@@ -380,20 +360,20 @@ def test_real_cohort_with_a_bad_table_stops_and_names_it(run, tmp_path):
 
 
 def test_config_typo_stops_before_any_job(tmp_path):
-    bad = yaml.safe_load((ROOT / "config/test.yaml").read_text())
+    bad = yaml.safe_load(TEST_CONFIG.read_text())
     bad["represent"]["latent_dm"] = 4
     path = tmp_path / "typo.yaml"
     path.write_text(yaml.safe_dump(bad))
     result = snakemake(tmp_path, "--configfile", str(path), "-n", check=False)
     assert result.returncode != 0
-    assert "latent_dm" in result.stdout + result.stderr
+    assert "latent_dm" in output(result)
     assert not (tmp_path / "results").exists()
 
 
 def test_gpu_is_requested_only_for_the_torch_backend(tmp_path):
     """gwas.backend torch: each GWAS job asks for a GPU (the slurm executor turns gpu=1 into
     sbatch --gpus=1) and runs in the torch env; the default numpy backend asks for none."""
-    config = str(ROOT / "config/test.yaml")
+    config = str(TEST_CONFIG)
 
     def gwas_jobs(*extra):
         out = snakemake(tmp_path, "--configfile", config, "-n", "-p", *extra).stdout

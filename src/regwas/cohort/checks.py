@@ -8,6 +8,7 @@ import logging
 import math
 import os
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -249,10 +250,6 @@ def _check_gzip_size(path: str, expected: int, shape: tuple) -> str | None:
     return None
 
 
-def _check_wfdb(record: str) -> str | None:
-    return _wfdb_record(record)[0]
-
-
 def _wfdb_record(record: str) -> tuple[str | None, tuple | None]:
     """(problem or None, (sampling rate, samples, lead names)) of a WFDB record."""
     import wfdb
@@ -292,30 +289,101 @@ def check_file(path: str, deep: bool = True) -> str | None:
     data's size checked against it (a truncated .nii, .nii.gz or .dat is named), so a corrupt
     file is named before any work starts; other files are checked for existence only.
     """
-    return _check_one(path, deep)[0]
+    return _check_path(path, deep)[0]
 
 
-def _check_one(
-    path: str, deep: bool = True, modality: str | None = None
-) -> tuple[str | None, tuple | None]:
-    """check_file's problem, and for a WFDB record its (rate, samples, leads); for an image of
-    a modality with a fixed layout (``IMAGE_LAYOUTS``) its layout ("image", shape)."""
+def _check_path(path: str, deep: bool) -> tuple[str | None, tuple | None]:
+    """check_file's problem, and for a WFDB record read (``deep``) its (rate, samples, leads)."""
     if os.path.isfile(path + ".hea"):
         return _wfdb_record(path) if deep else (None, None)
-    problem = _check_plain(path, deep)
-    nifti = path.endswith((".nii", ".nii.gz"))
-    if problem or not deep or not nifti or modality not in IMAGE_LAYOUTS:
-        return problem, None
-    return _image_layout(path, modality)
+    return _check_plain(path, deep), None
 
 
-#: modalities whose images must have one layout: a cine is (x, y, 1, t) with its frame interval
-#: in pixdim[4]; a DXA image is a 2D projection (x, y) or (x, y, 1)
+#: modalities whose manifests name images (NIfTI), checked by ImageChecks; ecg: EcgChecks
+IMAGE_MODALITIES = ("brain", "cardiac", "dxa")
+#: image modalities whose images must have one layout: a cine is (x, y, 1, t) with its frame
+#: interval in pixdim[4]; a DXA image is a 2D projection (x, y) or (x, y, 1)
 IMAGE_LAYOUTS = ("cardiac", "dxa")
 
 
+@dataclass(frozen=True)
+class EcgChecks:
+    """The checks of an ECG manifest: each file reads (check_file) and, for a WFDB record, its
+    sampling rate and leads are the configured ones (``fs``, ``leads``: cohort_qc.ecg_fs and
+    cohort_qc.ecg_leads, when set) and its rate, length and leads those of the other records
+    (the native space stacks records unchanged)."""
+
+    fs: float | None = None
+    leads: tuple[str, ...] | None = None
+
+    def check_path(self, path: str, deep: bool) -> tuple[str | None, tuple | None]:
+        """(problem or None, (rate, samples, leads) of a WFDB record read, else None)."""
+        return _check_path(path, deep)
+
+    def check_together(self, jobs: list[tuple], records: list[tuple | None]) -> list[tuple]:
+        """(sample, column, path, problem) of the records that differ from the configured
+        rate or leads, then of the others that differ from the most common record."""
+        expected = self._unexpected(jobs, records)
+        flagged = {(sid, col) for sid, col, _, _ in expected}
+        odd = _odd_ones(jobs, records, _describe_record)
+        return expected + [b for b in odd if (b[0], b[1]) not in flagged]
+
+    def _unexpected(self, jobs: list[tuple], records: list[tuple | None]) -> list[tuple]:
+        fs, leads = self.fs, self.leads
+        out = []
+        for (sid, col, p), record in zip(jobs, records, strict=True):
+            if record is None:
+                continue
+            got_fs, _, got_leads = record
+            why = []
+            if fs is not None and abs(got_fs - fs) > 1e-9 * fs:
+                why.append(f"{got_fs:g} Hz, but cohort_qc.ecg_fs is {fs:g} Hz")
+            if leads is not None and list(got_leads) != list(leads):
+                why.append(
+                    f"leads ({','.join(got_leads)}), but cohort_qc.ecg_leads is ({','.join(leads)})"
+                )
+            if why:
+                out.append((sid, col, p, "; ".join(why)))
+        return out
+
+
+@dataclass(frozen=True)
+class ImageChecks:
+    """The checks of a brain, cardiac or DXA manifest: each file reads (check_file); for a
+    modality with a fixed layout (``IMAGE_LAYOUTS``) each NIfTI has it, and the images share
+    the shape the most common one has."""
+
+    modality: str
+
+    def check_path(self, path: str, deep: bool) -> tuple[str | None, tuple | None]:
+        """(problem or None, the shape the cohort must share, or None where none is checked)."""
+        problem = _check_path(path, deep)[0]
+        nifti = path.endswith((".nii", ".nii.gz"))
+        if problem or not deep or not nifti or self.modality not in IMAGE_LAYOUTS:
+            return problem, None
+        return _image_layout(path, self.modality)
+
+    def check_together(self, jobs: list[tuple], shapes: list[tuple | None]) -> list[tuple]:
+        """(sample, column, path, problem) of the images whose shape is not the usual one."""
+        return _odd_ones(jobs, shapes, lambda shape: f"shape {shape}")
+
+
+def manifest_checks(
+    modality: str, ecg_fs: float | None = None, ecg_leads: list[str] | None = None
+) -> EcgChecks | ImageChecks:
+    """The checks of a modality's manifest: EcgChecks for ecg, ImageChecks for the image
+    modalities (``IMAGE_MODALITIES``); InputError for any other modality."""
+    if modality == "ecg":
+        return EcgChecks(ecg_fs, None if ecg_leads is None else tuple(ecg_leads))
+    if modality in IMAGE_MODALITIES:
+        return ImageChecks(modality)
+    raise InputError(
+        f"unknown modality {modality!r} (manifests are of ecg, {', '.join(IMAGE_MODALITIES)})"
+    )
+
+
 def _image_layout(path: str, modality: str) -> tuple[str | None, tuple | None]:
-    """(problem or None, ("image", shape the cohort must share)) of a cine or DXA NIfTI."""
+    """(problem or None, the shape the cohort must share) of a cine or DXA NIfTI."""
     import nibabel as nib
 
     img = nib.load(path)
@@ -328,10 +396,10 @@ def _image_layout(path: str, modality: str) -> tuple[str | None, tuple | None]:
             )
         if not float(zooms[3]) > 0:
             return f"the cine has no frame interval (pixdim[4] is {float(zooms[3]):g})", None
-        return None, ("image", (shape[0], shape[1], shape[3]))
+        return None, (shape[0], shape[1], shape[3])
     if len(shape) < 2 or any(x != 1 for x in shape[2:]):
         return f"a DXA image must be 2D, shape (x, y) or (x, y, 1), got {shape}", None
-    return None, ("image", shape[:2])
+    return None, shape[:2]
 
 
 def _check_plain(path: str, deep: bool) -> str | None:
@@ -378,7 +446,12 @@ def check_manifest_files(
 
     WFDB records (read when ``deep``) must agree with each other on sampling rate, length and
     leads, and with ``ecg_fs`` / ``ecg_leads`` (cohort_qc.ecg_fs, cohort_qc.ecg_leads: the
-    rate and the lead names in order) when those are set."""
+    rate and the lead names in order) when those are set; images of a modality with a fixed
+    layout must have it and share one shape (``manifest_checks``)."""
+    try:
+        checks = manifest_checks(modality, ecg_fs, ecg_leads)
+    except InputError as err:
+        raise InputError(f"{modality} manifest {source}: {err}") from None
     jobs = [
         (sid, col, p)
         for col in path_columns(manifest)
@@ -401,7 +474,7 @@ def check_manifest_files(
             found = list(
                 tqdm(
                     pool.map(
-                        functools.partial(_check_one, deep=deep, modality=modality),
+                        functools.partial(checks.check_path, deep=deep),
                         paths,
                         chunksize=chunk,
                     ),
@@ -411,13 +484,9 @@ def check_manifest_files(
                 )
             )
     else:
-        found = [_check_one(p, deep, modality) for p in tqdm(paths, desc=desc, disable=None)]
+        found = [checks.check_path(p, deep) for p in tqdm(paths, desc=desc, disable=None)]
     bad = [(sid, col, p, why) for (sid, col, p), (why, _) in zip(jobs, found, strict=True) if why]
-    shapes = [shape for _, shape in found]
-    expected = _unexpected_records(jobs, shapes, ecg_fs, ecg_leads)
-    bad += expected
-    flagged = {(sid, col) for sid, col, _, _ in expected}
-    bad += [b for b in _odd_records(jobs, shapes) if (b[0], b[1]) not in flagged]
+    bad += checks.check_together(jobs, [shape for _, shape in found])
     if bad:
         lines = [
             f"  sample {sid}, column '{col}': {p}: {why}" for sid, col, p, why in bad[:EXAMPLES]
@@ -435,37 +504,14 @@ def check_manifest_files(
     )
 
 
-def _describe(shape: tuple) -> str:
-    if shape[0] == "image":
-        return f"shape {shape[1]}"
-    fs, n, leads = shape
+def _describe_record(record: tuple) -> str:
+    fs, n, leads = record
     return f"{fs:g} Hz, {n} samples, {len(leads)} leads ({','.join(leads)})"
 
 
-def _unexpected_records(
-    jobs: list[tuple], shapes: list[tuple | None], fs: float | None, leads: list[str] | None
-) -> list[tuple]:
-    """WFDB records whose sampling rate or leads differ from the configured ones."""
-    out = []
-    for (sid, col, p), shape in zip(jobs, shapes, strict=True):
-        if shape is None or shape[0] == "image":  # images: checked by shape, not rate/leads
-            continue
-        got_fs, _, got_leads = shape
-        why = []
-        if fs is not None and abs(got_fs - fs) > 1e-9 * fs:
-            why.append(f"{got_fs:g} Hz, but cohort_qc.ecg_fs is {fs:g} Hz")
-        if leads is not None and list(got_leads) != list(leads):
-            why.append(
-                f"leads ({','.join(got_leads)}), but cohort_qc.ecg_leads is ({','.join(leads)})"
-            )
-        if why:
-            out.append((sid, col, p, "; ".join(why)))
-    return out
-
-
-def _odd_records(jobs: list[tuple], shapes: list[tuple | None]) -> list[tuple]:
-    """WFDB records whose sampling rate, length or lead set differs from the most common one
-    (the native space stacks records unchanged, so all must agree)."""
+def _odd_ones(jobs: list[tuple], shapes: list[tuple | None], describe) -> list[tuple]:
+    """The files whose shape (a record's rate, length and leads; an image's shape) differs
+    from the most common one (the stores stack them unchanged, so all must agree)."""
     seen = [s for s in shapes if s is not None]
     if not seen:
         return []
@@ -474,7 +520,7 @@ def _odd_records(jobs: list[tuple], shapes: list[tuple | None]) -> list[tuple]:
         counts[shape] = counts.get(shape, 0) + 1
     usual = max(counts, key=lambda k: counts[k])
     return [
-        (sid, col, p, f"{_describe(shape)}; the other records have {_describe(usual)}")
+        (sid, col, p, f"{describe(shape)}; the other records have {describe(usual)}")
         for (sid, col, p), shape in zip(jobs, shapes, strict=True)
         if shape is not None and shape != usual
     ]

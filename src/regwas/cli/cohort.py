@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="MODALITY=PATH",
-        help="a modality's manifest (repeatable), e.g. ecg=ecg.manifest.tsv",
+        help="a manifest of ecg, brain, cardiac or dxa (repeatable), e.g. ecg=ecg.manifest.tsv",
     )
     chromosomes = "1-22"  # the autosomes of a real cohort (the workflow's default for files)
     parser.add_argument(

@@ -75,6 +75,9 @@ BASELINE_SUFFIX = rf"(?:\.{BASELINE})?" if BASELINE else ""
 ANALYSIS_NAME = f"{SPACE_NAME}{BASELINE_SUFFIX}"
 # the native analysis a Miami plot draws below: native, or native.{baseline}
 NATIVE_ANALYSIS = f"native{BASELINE_SUFFIX}"
+# the analyses that embed_baseline makes ({space}.{baseline}); none without a baseline (the
+# rule exists either way, so that the workflow profile may size it; "(?!)" matches nothing)
+BASELINE_ANALYSIS = rf"{SPACE_NAME}\.{BASELINE}" if BASELINE else "(?!)"
 
 
 wildcard_constraints:
@@ -169,11 +172,6 @@ def embed_env(method):
     return (
         "../../envs/torch.yaml" if method == "autoencoder" else "../../envs/stats.yaml"
     )
-
-
-def store_file(name):
-    """A file of the array store an analysis embeds (native.pca reads native's store)."""
-    return lambda w: space_file(name, w.modality, base_space(w.space))
 
 
 def analyses(modality):

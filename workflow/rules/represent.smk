@@ -33,29 +33,29 @@ rule embed:
         "../../scripts/embed.py"
 
 
-if BASELINE:
-
-    rule embed_baseline:
-        input:
-            data=store_file("data.npy"),
-            samples=store_file("samples.tsv"),
-        output:
-            **embed_outputs(BASELINE),
-        log:
-            f"{LOGS}/embed/{{modality}}_{{space}}.log",
-        benchmark:
-            f"{BENCH}/embed/{{modality}}_{{space}}.tsv"
-        wildcard_constraints:
-            space=rf"{SPACE_NAME}\.{BASELINE}",
-        conda:
-            embed_env(BASELINE)
-        resources:
-            gpu=embed_gpu(BASELINE),
-        params:
-            cfg=embed_config(BASELINE),
-            seed=config["seed"],
-        script:
-            "../../scripts/embed.py"
+# represent.baseline's analyses ({space}.{baseline}): the same stores, the other method
+rule embed_baseline:
+    input:
+        # the store of the space: native.pca reads native's
+        data=lambda w: space_file("data.npy", w.modality, base_space(w.space)),
+        samples=lambda w: space_file("samples.tsv", w.modality, base_space(w.space)),
+    output:
+        **embed_outputs(BASELINE),
+    log:
+        f"{LOGS}/embed/{{modality}}_{{space}}.log",
+    benchmark:
+        f"{BENCH}/embed/{{modality}}_{{space}}.tsv"
+    wildcard_constraints:
+        space=BASELINE_ANALYSIS,
+    conda:
+        embed_env(BASELINE)
+    resources:
+        gpu=embed_gpu(BASELINE),
+    params:
+        cfg=embed_config(BASELINE),
+        seed=config["seed"],
+    script:
+        "../../scripts/embed.py"
 
 
 # DropFuse (represent.dropfuse): one job trains the encoders of every modality that lists the

@@ -148,3 +148,23 @@ def test_baseline_off_reruns_no_primary_analysis(run):
     table = out.split("Job stats:", 1)[1].split("\n\n", 1)[0]
     jobs = {line.split()[0] for line in table.splitlines()[3:] if line.split()[0] != "total"}
     assert jobs == {"compare", "plot_qq", "headline", "report_tables", "resource_usage", "all"}
+
+
+def test_bundle_holds_both_methods(run):
+    """The publication bundle carries the baseline's analyses like the primary's, and verifies
+    (manifest, no individual-level data)."""
+    import tarfile
+
+    from regwas.publish.verify import read_sample_ids, verify_bundle
+
+    workdir = run.parent
+    snakemake(workdir, *configs(workdir, SIDE_BY_SIDE), "--cores", "2", "bundle")
+    (bundle,) = (run / "bundle").glob("regwas-test-*.tar.gz")
+    with tarfile.open(bundle) as tar:
+        names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
+    for analysis in ("native", "median_beat", "native.pca", "median_beat.pca"):
+        for name in ("gwas.tsv.gz", "gwas_ssf.tsv.gz", "lead_variants.tsv", "probes.tsv"):
+            assert f"results/ecg/{analysis}/{name}" in names
+    assert "results/plots/ecg/median_beat.pca_vs_native.pca.miami.pdf" in names
+    assert "results/plots/ecg/native.autoencoder.png" in names
+    assert verify_bundle(bundle, read_sample_ids(run / "cohort/samples.tsv")) == []

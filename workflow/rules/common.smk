@@ -63,9 +63,8 @@ def voxelmorph_labels(wildcards=None):
 # a folder name: a space, or a stored space with the baseline's suffix.
 METHOD = config["represent"]["method"]
 BASELINE = config["represent"]["baseline"]
-if (
-    BASELINE == METHOD
-):  # (regwas.config's validation says so first, when regwas is importable)
+# (regwas.config's validation says so first, when regwas is importable)
+if BASELINE == METHOD:
     raise ValueError(
         f"config: represent.baseline is {BASELINE!r}, the same as represent.method"
     )
@@ -479,9 +478,9 @@ def miami_name(analysis):
     return f"{analysis}_vs_{native_of(analysis)}"
 
 
-def qq_label(analysis):
+def qq_label(modality, analysis):
     """An analysis in the QQ plot's legend: the space, and its method beside a baseline."""
-    if not BASELINE or not stored_space(None, analysis):
+    if not BASELINE or not stored_space(modality, analysis):
         return analysis
     return f"{base_space(analysis)} ({analysis_method(analysis)})"
 

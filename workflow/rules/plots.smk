@@ -79,7 +79,7 @@ rule plot_qq:
     conda:
         "../../envs/plots.yaml"
     params:
-        labels=lambda w: [qq_label(a) for a in analyses(w.modality)],
+        labels=lambda w: [qq_label(w.modality, a) for a in analyses(w.modality)],
         cfg=config["plots"],
         threshold=config["gwas"]["p_threshold"],
     script:

@@ -167,7 +167,7 @@ def read_headline_inputs(
 def headline_figure(table: pd.DataFrame):
     """One row of panels per modality x registered space x method: counts (native vs
     registered bars) on the left, probe scores with 95% CIs on the right; a method, when the
-    table names one, is in the panels' titles."""
+    table names one, is in the row's first title."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -226,8 +226,7 @@ def headline_figure(table: pd.DataFrame):
         ax.axvline(0, color="black", lw=0.5)
         ax.set_xlabel("probe score (R² or AUC), mean and 95% CI over folds")
         ax.set_title(
-            f"{what}: linear probes (* registered better, corrected paired test p < 0.05)",
-            fontsize=10,
+            "linear probes (* registered better, corrected paired test p < 0.05)", fontsize=10
         )
         ax.legend(fontsize=8, loc="lower right")
     fig.suptitle("Did registration help? Registered vs native, every modality", fontsize=12)

@@ -1,4 +1,5 @@
-"""Rule embed: embeddings of one array store (represent.method)."""
+"""Rules embed and embed_baseline: embeddings of one array store by the method of the analysis
+(params.cfg: represent.method, or represent.baseline)."""
 
 from pathlib import Path
 
@@ -17,7 +18,8 @@ def main(smk):
         smk.params.cfg,
         smk.params.seed,
         modality=smk.wildcards.modality,
-        space=smk.wildcards.space,
+        # the analysis native.pca is the space native (its method is in the metadata)
+        space=smk.wildcards.space.split(".", 1)[0],
     )
 
 

@@ -1,4 +1,5 @@
-"""Rule plot_miami: registered space up, native down."""
+"""Rule plot_miami: registered space up, native (of the same method: native.pca under
+median_beat.pca) down."""
 
 import pandas as pd
 
@@ -14,7 +15,7 @@ def main(smk):
         bottom,
         smk.output.png.removesuffix(".png"),
         top_label=f"{smk.wildcards.modality} {smk.wildcards.space}",
-        bottom_label=f"{smk.wildcards.modality} native",
+        bottom_label=f"{smk.wildcards.modality} {smk.wildcards.native}",
         threshold=smk.params.threshold,
         config=smk.params.cfg,
     )

@@ -221,3 +221,61 @@ def test_compare_spaces_reads_the_given_files_and_counts_analysed_chromosomes(tm
     assert probes.loc[0, "mean_diff"] == pytest.approx(0.1)
     everything, _ = compare_spaces(files, causal_path=causal)
     assert list(everything["causal_total"]) == [2, 2]  # no chromosome list: every causal variant
+
+
+def test_two_methods_are_compared_within_each_method(tmp_path):
+    """With represent.baseline, each space has an analysis per method (native, native.pca):
+    one row per space and method, the method read from the embeddings' metadata, and each
+    registered analysis paired with the native analysis of its own method. Fold scores are
+    chosen so that any pairing across methods gives other differences; the expected ones are
+    computed directly (mean fold difference, scipy's paired t-test)."""
+    from regwas.compare.spaces import compare_spaces, split_analysis
+    from regwas.io.embeddings import write_embeddings
+
+    shifts = {
+        "native": [0.0, 0.0, 0.0],
+        "median_beat": [0.10, 0.05, 0.15],
+        "dropfuse": [0.02, 0.03, -0.01],
+        "native.pca": [0.20, 0.22, 0.21],
+        "median_beat.pca": [0.25, 0.20, 0.30],
+    }
+    methods = {
+        "native": "autoencoder",
+        "median_beat": "autoencoder",
+        "dropfuse": "dropfuse",
+        "native.pca": "pca",
+        "median_beat.pca": "pca",
+    }
+    files = {"ecg": {}}
+    for analysis, shift in shifts.items():
+        f = _space_files(tmp_path, analysis, "1", shift)
+        f["embeddings"] = tmp_path / analysis / "embeddings.parquet"
+        write_embeddings(
+            ["s1", "s2"], np.zeros((2, 2)), f["embeddings"], {"method": methods[analysis]}
+        )
+        files["ecg"][analysis] = f
+    table, probes = compare_spaces(files)
+    assert list(table["space"]) == [split_analysis(a)[0] for a in shifts]
+    assert list(table["space"]) == ["native", "median_beat", "dropfuse", "native", "median_beat"]
+    assert list(table["method"]) == list(methods.values())
+    assert list(table["analysis"]) == list(shifts)
+    base = np.array([0.30, 0.32, 0.28])
+    expected = {  # registered analysis -> its native: the same method (DropFuse: the primary's)
+        "median_beat": "native",
+        "dropfuse": "native",
+        "median_beat.pca": "native.pca",
+    }
+    assert list(probes["analysis"]) == list(expected)
+    assert list(probes["space"]) == ["median_beat", "dropfuse", "median_beat"]
+    assert list(probes["method"]) == ["autoencoder", "dropfuse", "pca"]
+    for row in probes.itertuples():
+        reg = base + np.array(shifts[row.analysis])
+        nat = base + np.array(shifts[expected[row.analysis]])
+        assert row.mean_diff == pytest.approx(float(np.mean(reg - nat)))
+        assert row.mean_native == pytest.approx(float(nat.mean()))
+        assert row.p_paired == pytest.approx(float(stats.ttest_rel(reg, nat).pvalue))
+    # without embeddings the method is the analysis name's suffix (or unknown: "")
+    for f in files["ecg"].values():
+        del f["embeddings"]
+    table, _ = compare_spaces(files)
+    assert list(table["method"]) == ["", "", "", "pca", "pca"]

@@ -39,3 +39,27 @@ def test_summary_renders_the_comparison_table(tmp_path, capsys):
 def test_summary_without_a_comparison_table(tmp_path):
     assert "no comparison.tsv yet" in summary_text(tmp_path)
     assert duration(59.6) == "1 min 00 s"
+
+
+def test_summary_shows_both_methods_side_by_side(tmp_path):
+    """With represent.baseline a space has a row per method: the columns name the method."""
+    pd.DataFrame(
+        {
+            "modality": ["ecg"] * 4,
+            "space": ["native", "median_beat"] * 2,
+            "method": ["autoencoder", "autoencoder", "pca", "pca"],
+            "analysis": ["native", "median_beat", "native.pca", "median_beat.pca"],
+            "lead_loci": [1, 2, 3, 4],
+        }
+    ).to_csv(tmp_path / "comparison.tsv", sep="\t", index=False)
+    lines = summary_text(tmp_path).splitlines()
+    header = next(ln for ln in lines if "ecg/native" in ln)
+    assert [c.strip() for c in header.split("  ") if c.strip()] == [
+        "ecg/native (autoencoder)",
+        "ecg/median_beat (autoencoder)",
+        "ecg/native (pca)",
+        "ecg/median_beat (pca)",
+    ]
+    loci = next(ln for ln in lines if ln.strip().startswith("lead loci"))
+    assert loci.split()[-4:] == ["1", "2", "3", "4"]
+    assert any("ecg/<space>.<method>/" in ln for ln in lines)

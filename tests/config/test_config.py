@@ -119,6 +119,25 @@ def test_section_rejects_bad_values_by_dotted_name():
         section("gwass")
 
 
+def test_represent_baseline_is_a_second_method(tmp_path):
+    """represent.baseline names the other method or none; the same method as represent.method
+    is one line naming both keys, in the whole config and in the section alike."""
+    assert validate_config({})["represent"]["baseline"] is None
+    cfg = validate_config({"represent": {"method": "autoencoder", "baseline": "pca"}})
+    assert (cfg["represent"]["method"], cfg["represent"]["baseline"]) == ("autoencoder", "pca")
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"represent": {"method": "pca", "baseline": "pca"}}))
+    with pytest.raises(InputError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert "\n" not in message and str(path) in message
+    assert "represent.baseline is 'pca', the same as represent.method" in message
+    with pytest.raises(InputError, match="the same as represent.method"):
+        section("represent", {"baseline": "pca"})  # method defaults to pca
+    with pytest.raises(InputError, match=r"key 'represent\.baseline'"):
+        validate_config({"represent": {"baseline": "vae"}})
+
+
 # ------------------------------------------------------------------ every stage uses it
 
 IDS = np.array(["S1", "S2", "S3"])

@@ -73,6 +73,72 @@ def test_headline_answers_registered_vs_native(tmp_path):
     assert again[1].read_bytes() == pdf.read_bytes()  # no creation date
 
 
+def test_headline_compares_registered_and_native_within_each_method(tmp_path):
+    """With a baseline, comparison.tsv has a row per space and method (analysis native.pca,
+    ...): each registered analysis is set against the native analysis of the same method,
+    with that method's probe tests; counts and probe means chosen apart per method so that a
+    pairing across methods would show other numbers."""
+    table = pd.DataFrame(
+        {
+            "modality": ["ecg"] * 4,
+            "space": ["native", "median_beat", "native", "median_beat"],
+            "method": ["autoencoder", "autoencoder", "pca", "pca"],
+            "analysis": ["native", "median_beat", "native.pca", "median_beat.pca"],
+            "lead_loci": [2, 3, 10, 12],
+            "causal_recovered": [1, 3, 4, 2],
+        }
+    )
+    shifts = {"native": 0.0, "median_beat": 0.2, "native.pca": 0.1, "median_beat.pca": 0.05}
+    tests = pd.DataFrame(
+        {
+            "modality": ["ecg"] * 4,
+            "space": ["median_beat"] * 4,
+            "method": ["autoencoder", "autoencoder", "pca", "pca"],
+            "analysis": ["median_beat", "median_beat", "median_beat.pca", "median_beat.pca"],
+            "phenotype": ["qt", "sex_male"] * 2,
+            "metric": ["r2", "roc_auc"] * 2,
+            "p_corrected": [1e-4, 0.3, 0.01, 1e-5],
+        }
+    )
+    out = headline_table(table, {("ecg", a): probes(v) for a, v in shifts.items()}, tests)
+    assert list(out.columns) == HEADLINE_COLUMNS
+    assert set(out["space"]) == {"median_beat"}
+    for method, native, registered in (
+        ("autoencoder", "native", "median_beat"),
+        ("pca", "native.pca", "median_beat.pca"),
+    ):
+        rows = out[out["method"] == method].set_index("measure")
+        nat, reg = (
+            table.set_index("analysis").loc[native],
+            table.set_index("analysis").loc[registered],
+        )
+        for col, measure in (
+            ("lead_loci", "lead loci"),
+            ("causal_recovered", "planted loci recovered"),
+        ):
+            assert rows.loc[measure, "native"] == nat[col]
+            assert rows.loc[measure, "registered"] == reg[col]
+        qt = rows.loc["probe qt r2"]
+        assert qt["native"] == pytest.approx(0.1 + shifts[native])
+        assert qt["difference"] == pytest.approx(shifts[registered] - shifts[native])
+        mine = tests[(tests["analysis"] == registered) & (tests["phenotype"] == "qt")]
+        assert qt["p_value"] == mine["p_corrected"].item()
+    pca = out[out["method"] == "pca"].set_index("measure")
+    assert pca.loc["planted loci recovered", "verdict"] == "native better"
+    assert pca.loc["probe sex_male roc_auc", "verdict"] == "native better"
+    png, _ = write_headline(out, tmp_path / "headline")
+    assert png.stat().st_size > 10_000
+    import matplotlib.pyplot as plt
+
+    from regwas.report.headline import headline_figure
+
+    fig = headline_figure(out)
+    titles = [ax.get_title() for ax in fig.axes]
+    plt.close(fig)
+    assert titles[0] == "ecg (autoencoder): median_beat vs native, loci and hits"
+    assert titles[2] == "ecg (pca): median_beat vs native, loci and hits"
+
+
 def test_resource_table_from_benchmark_files(tmp_path):
     header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
     for rel, s, rss in [("gwas/ecg_native_chr1", 2.0, 100), ("gwas/ecg_native_chr2", 3.0, 150),

@@ -228,3 +228,98 @@ def test_voxelmorph_spaces_plan_with_the_autoencoder(tmp_path):
     # the autoencoder of the voxelmorph space and the registration model are different files
     assert "results/brain/voxelmorph/model.pt" in out
     assert "results/brain/voxelmorph/registration_model.pt" in out
+
+
+def jobs_by_space(output: str, rule: str) -> dict[str, list[str]]:
+    """The planned jobs of ``rule`` by their space wildcard (the blocks' text)."""
+    out: dict[str, list[str]] = {}
+    for block in output.split("\nrule ")[1:]:
+        if block.startswith(f"{rule}:"):
+            space = block.split("space=")[1].split()[0].rstrip(",")
+            out.setdefault(space, []).append(block)
+    return out
+
+
+def test_a_baseline_method_runs_beside_the_primary(tmp_path):
+    """represent.baseline: every stored space analysed a second time, by the other method, in
+    results/ecg/{space}.{baseline}/ from the same store; the primary keeps its paths; Miami
+    plots pair registered with native within a method; the autoencoder's figure reads
+    whichever analysis trained it; the same method twice stops the plan in one line."""
+    code, out = dry_run(tmp_path, {"represent": {"method": "autoencoder", "baseline": "pca"}})
+    assert code == 0, out[-3000:]
+    embed, baseline = jobs_by_space(out, "embed"), jobs_by_space(out, "embed_baseline")
+    assert sorted(embed) == ["median_beat", "native"]
+    assert sorted(baseline) == ["median_beat.pca", "native.pca"]
+    for space in ("native", "median_beat"):
+        (primary,), (second,) = embed[space], baseline[f"{space}.pca"]
+        assert f"input: results/ecg/{space}/data.npy, results/ecg/{space}/samples.tsv" in second
+        assert f"results/ecg/{space}/model.pt" in primary.split("output:")[1]
+        outputs = second.split("output: ")[1].split("\n")[0]
+        assert outputs == f"results/ecg/{space}.pca/embeddings.parquet"
+    analyses = ["median_beat", "median_beat.pca", "native", "native.pca"]
+    for rule in ("adjust", "gwas_merge", "gwas_leads", "phewas", "probes", "gwas_ssf"):
+        assert sorted(jobs_by_space(out, rule)) == analyses, rule
+    assert {s: len(b) for s, b in jobs_by_space(out, "gwas_chrom").items()} == dict.fromkeys(
+        analyses, 2
+    )
+    assert ".pca/data.npy" not in out and ".pca/samples.tsv" not in out
+    miami = {s: b[0] for s, b in jobs_by_space(out, "plot_miami").items()}
+    assert sorted(miami) == ["median_beat", "median_beat.pca"]
+    assert "results/ecg/native.pca/gwas.tsv.gz" in miami["median_beat.pca"]
+    assert "plots/ecg/median_beat.pca_vs_native.pca.miami.png" in miami["median_beat.pca"]
+    assert "results/ecg/native/gwas.tsv.gz" in miami["median_beat"]
+    figures = jobs_by_space(out, "plot_autoencoder")
+    assert sorted(figures) == ["median_beat", "native"]
+    assert "input: results/ecg/native/training_log.tsv" in figures["native"][0]
+    compare = job_block(out, "compare")
+    assert "results/ecg/native.pca/probes.tsv" in compare
+    assert "results/ecg/native/samples.tsv" in compare
+    qq = job_block(out, "plot_qq").split("input: ")[1].split("\n")[0]
+    assert sorted(qq.split(", ")) == sorted(f"results/ecg/{a}/gwas.tsv.gz" for a in analyses)
+
+    # the autoencoder as the baseline: its files and figure come from {space}.autoencoder/
+    code, out = dry_run(tmp_path, {"represent": {"baseline": "autoencoder"}})
+    assert code == 0, out[-3000:]
+    (second,) = jobs_by_space(out, "embed_baseline")["native.autoencoder"]
+    assert "results/ecg/native.autoencoder/model.pt" in second
+    assert "model.pt" not in jobs_by_space(out, "embed")["native"][0]
+    figure = jobs_by_space(out, "plot_autoencoder")["native"][0]
+    assert "input: results/ecg/native.autoencoder/training_log.tsv" in figure
+    assert "plots/ecg/native.autoencoder.png" in figure
+
+    code, out = dry_run(tmp_path, {"represent": {"baseline": "pca"}})  # method: pca
+    assert code != 0
+    assert "represent.baseline is 'pca', the same as represent.method" in out
+
+
+def test_dropfuse_has_no_baseline_analysis(tmp_path):
+    """DropFuse's embeddings come from the dropfuse rule: the baseline analyses the stored
+    spaces only, and the fused space is compared with the primary method's native."""
+    spaces = {"ecg": ["native", "median_beat", "dropfuse"], "brain": ["native", "dropfuse"]}
+    represent = {
+        "dropfuse": {"inputs": {"ecg": "median_beat", "brain": "native"}},
+        "baseline": "autoencoder",
+    }
+    changes = {
+        "modalities": ["ecg", "brain"],
+        "simulate": {"modalities": ["ecg", "brain"]},
+        "spaces": spaces,
+        "represent": represent,
+    }
+    code, out = dry_run(tmp_path, changes)
+    assert code == 0, out[-3000:]
+    baseline = [b.split("modality=")[1].split(",")[0] + "/" + s
+                for s, bs in jobs_by_space(out, "embed_baseline").items() for b in bs]  # fmt: skip
+    assert sorted(baseline) == [
+        "brain/native.autoencoder",
+        "ecg/median_beat.autoencoder",
+        "ecg/native.autoencoder",
+    ]
+    assert "dropfuse.autoencoder" not in out and "dropfuse/model.pt" not in out
+    miami = [b.split("output: ")[1].split(",")[0] for bs in jobs_by_space(out, "plot_miami").values() for b in bs]  # fmt: skip
+    assert sorted(miami) == [
+        "results/plots/brain/dropfuse_vs_native.miami.png",
+        "results/plots/ecg/dropfuse_vs_native.miami.png",
+        "results/plots/ecg/median_beat.autoencoder_vs_native.autoencoder.miami.png",
+        "results/plots/ecg/median_beat_vs_native.miami.png",
+    ]

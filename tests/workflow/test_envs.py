@@ -492,6 +492,7 @@ RULE_RESOURCES = {
     "brain_voxelmorph_train": {"gpu"},
     "brain_voxelmorph_apply": {"gpu"},
     "embed": {"gpu"},  # represent.autoencoder.gpu
+    "embed_baseline": {"gpu"},  # represent.autoencoder.gpu, with represent.baseline autoencoder
     "dropfuse": {"gpu"},  # represent.autoencoder.gpu
 }
 SNAKEMAKE_OWN = {"tmpdir"}  # every rule gets it from snakemake

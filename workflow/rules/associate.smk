@@ -160,7 +160,8 @@ rule probes:
 
 
 # One named input list per kind of per-space result, each in the order of params.spaces (the
-# rows of comparison.tsv): the script pairs them up, the library reads exactly these files.
+# analyses: the rows of comparison.tsv, with represent.baseline a row per space and method):
+# the script pairs them up, the library reads exactly these files.
 rule compare:
     input:
         unpack(truth_files),
@@ -169,7 +170,7 @@ rule compare:
         leads=per_space("leads"),
         phewas=per_space("phewas"),
         probes=per_space("probes"),
-        samples=[space_file("samples.tsv", m, s) for m, s in all_spaces()],
+        samples=[space_file("samples.tsv", m, base_space(a)) for m, a in all_spaces()],
         embeddings=[space_file("embeddings.parquet", m, s) for m, s in all_spaces()],
         people=expand(f"{RESULTS}/{{m}}/comparison_samples.tsv", m=MODALITIES),
         exclusions=expand(f"{RESULTS}/{{m}}/exclusions.tsv", m=MODALITIES),

@@ -4,7 +4,7 @@
 # workflow (Makefile demo) and the bundle includes it when it exists.
 BUNDLE_DATE = bundle_date()
 BUNDLE = f"results/bundle/regwas-{config['name']}-{BUNDLE_DATE}.tar.gz"
-PROBE_KEYS = [f"{m}/{s}" for m in MODALITIES for s in spaces(m)]
+PROBE_KEYS = [f"{m}/{a}" for m, a in all_spaces()]
 
 
 rule gwas_ssf:
@@ -24,8 +24,8 @@ rule gwas_ssf:
         covariates=config["covariates"],
         date=BUNDLE_DATE,
         trait=lambda w: (
-            f"latent space of {w.modality} ({w.space} space): "
-            f"{config['represent']['method']} embedding, "
+            f"latent space of {w.modality} ({base_space(w.space)} space): "
+            f"{analysis_method(w.space)} embedding, "
             f"{config['represent']['latent_dim']} dimensions"
         ),
         notes=(
@@ -66,7 +66,7 @@ rule resource_usage:
     input:
         all_targets(),
         "results/headline.tsv",
-        [f for m in MODALITIES for s in spaces(m) for f in ssf_files(m, s)],
+        [f for m, a in all_spaces() for f in ssf_files(m, a)],
     output:
         "results/resources.tsv",
     log:

@@ -56,9 +56,32 @@ def voxelmorph_labels(wildcards=None):
     return ["results/brain/ants_affine_labels/data.npy"] if VOXELMORPH_DICE else []
 
 
+# --- representations: represent.method, and represent.baseline beside it --------------------
+# The primary method's analysis of a space lives in results/{modality}/{space}/ (beside the
+# space's array store); the baseline's in results/{modality}/{space}.{baseline}/, which holds
+# everything from the embeddings on and reads the store of {space}. An "analysis" below is such
+# a folder name: a space, or a stored space with the baseline's suffix.
+METHOD = config["represent"]["method"]
+BASELINE = config["represent"]["baseline"]
+# (regwas.config's validation says so first, when regwas is importable)
+if BASELINE == METHOD:
+    raise ValueError(
+        f"config: represent.baseline is {BASELINE!r}, the same as represent.method"
+    )
+# space wildcards: a space, or an analysis of the baseline (stores are never suffixed)
+SPACE_NAME = "[a-z0-9_]+"
+BASELINE_SUFFIX = rf"(?:\.{BASELINE})?" if BASELINE else ""
+ANALYSIS_NAME = f"{SPACE_NAME}{BASELINE_SUFFIX}"
+# the native analysis a Miami plot draws below: native, or native.{baseline}
+NATIVE_ANALYSIS = f"native{BASELINE_SUFFIX}"
+# the analyses that embed_baseline makes ({space}.{baseline}); none without a baseline (the
+# rule exists either way, so that the workflow profile may size it; "(?!)" matches nothing)
+BASELINE_ANALYSIS = rf"{SPACE_NAME}\.{BASELINE}" if BASELINE else "(?!)"
+
+
 wildcard_constraints:
     modality="[a-z0-9]+",
-    space="[a-z0-9_]+",
+    space=ANALYSIS_NAME,
     chrom="[0-9A-Za-z]+",
     chroms="[0-9A-Za-z]+(?:_[0-9A-Za-z]+)*",
 
@@ -95,9 +118,80 @@ def registered_spaces(modality):
     return [s for s in spaces(modality) if s != "native"]
 
 
+def base_space(analysis):
+    """The space of an analysis: its array store's folder (native.pca -> native)."""
+    return analysis.split(".", 1)[0]
+
+
+def analysis_method(analysis):
+    """The representation method of an analysis: the baseline's when suffixed."""
+    return analysis.split(".", 1)[1] if "." in analysis else METHOD
+
+
+def native_of(analysis):
+    """The native analysis a registered one is compared with: native, same method."""
+    return f"native{analysis[len(base_space(analysis)) :]}"
+
+
+def method_analysis(space, method):
+    """The analysis of a stored space by ``method`` (the primary's, else the baseline's)."""
+    return space if method == METHOD else f"{space}.{method}"
+
+
+# what the embed rules (represent.smk) write and read, by the method of the analysis
+def embed_outputs(method):
+    """The files an embed job of ``method`` writes into its analysis folder."""
+    out = {}
+    if method == "autoencoder":
+        out = {
+            "model": space_file("model.pt"),
+            "training_log": space_file("training_log.tsv"),
+            "reconstruction": space_file("reconstruction_qc.tsv"),
+            "examples": space_file("reconstruction_examples.npz"),
+        }
+    return {**out, "embeddings": space_file("embeddings.parquet")}
+
+
+def embed_config(method):
+    """The represent section an embed job of ``method`` reads: that method, and no
+    represent.baseline (turning the baseline on or off reruns no primary embedding)."""
+    cfg = {k: v for k, v in config["represent"].items() if k != "baseline"}
+    return {**cfg, "method": method}
+
+
+def embed_gpu(method):
+    return (
+        1
+        if method == "autoencoder" and config["represent"]["autoencoder"]["gpu"]
+        else 0
+    )
+
+
+def embed_env(method):
+    return (
+        "../../envs/torch.yaml" if method == "autoencoder" else "../../envs/stats.yaml"
+    )
+
+
+def analyses(modality):
+    """The analyses of a modality: its spaces (represent.method), then, with
+    represent.baseline, the baseline's analysis of each stored space."""
+    out = spaces(modality)
+    if BASELINE:
+        out += [
+            f"{s}.{BASELINE}" for s in spaces(modality) if stored_space(modality, s)
+        ]
+    return out
+
+
+def registered_analyses(modality):
+    return [a for a in analyses(modality) if base_space(a) != "native"]
+
+
 def all_spaces():
-    """(modality, space) pairs in the order of the comparison table."""
-    return [(m, s) for m in MODALITIES for s in spaces(m)]
+    """(modality, analysis) pairs in the order of the comparison table (without a baseline,
+    the analyses are the spaces)."""
+    return [(m, a) for m in MODALITIES for a in analyses(m)]
 
 
 # --- DropFuse: a space of every modality that lists it, trained on their stores together ---
@@ -352,7 +446,7 @@ SPACE_RESULTS = {
 
 
 def per_space(kind):
-    """One result kind of every (modality, space), in the order of all_spaces()."""
+    """One result kind of every (modality, analysis), in the order of all_spaces()."""
     return [space_file(SPACE_RESULTS[kind], m, s) for m, s in all_spaces()]
 
 
@@ -374,19 +468,37 @@ def image_spaces(modality):
     ]
 
 
+# the method whose analyses write a model, training log and reconstructions (one per space)
+AUTOENCODER = "autoencoder" in (METHOD, BASELINE)
+
+
+def miami_name(analysis):
+    """{space}_vs_native: a registered analysis over the native one of its method
+    (median_beat_vs_native, median_beat.pca_vs_native.pca)."""
+    return f"{analysis}_vs_{native_of(analysis)}"
+
+
+def qq_label(modality, analysis):
+    """An analysis in the QQ plot's legend: the space, and its method beside a baseline."""
+    if not BASELINE or not stored_space(modality, analysis):
+        return analysis
+    return f"{base_space(analysis)} ({analysis_method(analysis)})"
+
+
 def plot_targets(modality):
     out = []
-    for space in spaces(modality):
+    for analysis in analyses(modality):
         out += [
-            plot_file(f"{space}.{kind}.png", modality)
+            plot_file(f"{analysis}.{kind}.png", modality)
             for kind in ("manhattan", "phewas_qq")
         ]
     out += [
-        plot_file(f"{space}_vs_native.miami.png", modality)
-        for space in registered_spaces(modality)
+        plot_file(f"{miami_name(a)}.miami.png", modality)
+        for a in registered_analyses(modality)
     ]
     out.append(plot_file("qq.png", modality))
-    if config["represent"]["method"] == "autoencoder":
+    if AUTOENCODER:
+        # one figure per stored space, from whichever analysis uses the autoencoder
         out += [
             plot_file(f"{s}.autoencoder.png", modality)
             for s in spaces(modality)
@@ -401,8 +513,8 @@ def plot_targets(modality):
 
 def modality_targets(modality):
     out = []
-    for space in spaces(modality):
-        out += space_results(modality, space)
+    for analysis in analyses(modality):
+        out += space_results(modality, analysis)
     return out + plot_targets(modality)
 
 
@@ -451,9 +563,8 @@ def report_targets():
         "results/resources.tsv",
     ]
     out += [f"results/report/{t}.html" for t in ("headline", "comparison", "resources")]
-    for m in MODALITIES:
-        for s in spaces(m):
-            out += ssf_files(m, s)
+    for m, a in all_spaces():
+        out += ssf_files(m, a)
     return out
 
 
@@ -467,9 +578,9 @@ def bundle_results():
     out += ["results/plots/headline.png", "results/plots/headline.pdf"]
     out += dropfuse_targets()
     for m in MODALITIES:
-        for s in spaces(m):
-            d = f"results/{m}/{s}"
-            out += space_results(m, s) + ssf_files(m, s)
+        for a in analyses(m):
+            d = f"results/{m}/{a}"
+            out += space_results(m, a) + ssf_files(m, a)
             out += [f"{d}/gwas_summary.json", f"{d}/lead_linkage.tsv"]
         pngs = plot_targets(m)
         out += pngs + [p.removesuffix(".png") + ".pdf" for p in pngs]
@@ -488,7 +599,7 @@ def individual_files(wildcards=None):
         return []
     out = [f"{COHORT}/samples.tsv"]
     for m in MODALITIES:
-        out += [f"results/{m}/{s}/embeddings.adjusted.parquet" for s in spaces(m)]
+        out += [f"results/{m}/{a}/embeddings.adjusted.parquet" for a in analyses(m)]
     return out
 
 

@@ -1,5 +1,8 @@
 # Plots: Manhattan per modality x space, Miami (registered up, native down), QQ of all spaces
 # of a modality, PheWAS QQ by phecode category. PNG for the report, PDF beside each PNG.
+# With represent.baseline every analysis of the baseline (native.pca, ...) gets its own
+# Manhattan and PheWAS QQ, its Miami plot sets it against the native analysis of the same
+# method (median_beat.pca_vs_native.pca), and the QQ plot of a modality shows every analysis.
 
 
 rule plot_manhattan:
@@ -27,22 +30,25 @@ rule plot_manhattan:
         "../../scripts/plot_manhattan.py"
 
 
+# {native}: the native analysis of the registered one's method (native, or native.pca)
 rule plot_miami:
     input:
         top=space_file(SPACE_RESULTS["gwas"]),
-        bottom=space_file(SPACE_RESULTS["gwas"], space="native"),
+        bottom=space_file(SPACE_RESULTS["gwas"], space="{native}"),
     output:
         png=report(
-            plot_file("{space}_vs_native.miami.png"),
+            plot_file("{space}_vs_{native}.miami.png"),
             caption="../report/miami.rst",
             category="GWAS",
             subcategory="{modality}",
         ),
-        pdf=plot_file("{space}_vs_native.miami.pdf"),
+        pdf=plot_file("{space}_vs_{native}.miami.pdf"),
     log:
-        f"{LOGS}/plots/{{modality}}_{{space}}_miami.log",
+        f"{LOGS}/plots/{{modality}}_{{space}}_vs_{{native}}_miami.log",
     benchmark:
-        f"{BENCH}/plots/{{modality}}_{{space}}_miami.tsv"
+        f"{BENCH}/plots/{{modality}}_{{space}}_vs_{{native}}_miami.tsv"
+    wildcard_constraints:
+        native=NATIVE_ANALYSIS,
     conda:
         "../../envs/plots.yaml"
     params:
@@ -55,8 +61,8 @@ rule plot_miami:
 rule plot_qq:
     input:
         lambda w: [
-            space_file(SPACE_RESULTS["gwas"], w.modality, s)
-            for s in spaces(w.modality)
+            space_file(SPACE_RESULTS["gwas"], w.modality, a)
+            for a in analyses(w.modality)
         ],
     output:
         png=report(
@@ -73,7 +79,7 @@ rule plot_qq:
     conda:
         "../../envs/plots.yaml"
     params:
-        labels=lambda w: spaces(w.modality),
+        labels=lambda w: [qq_label(w.modality, a) for a in analyses(w.modality)],
         cfg=config["plots"],
         threshold=config["gwas"]["p_threshold"],
     script:
@@ -129,10 +135,18 @@ rule plot_overlays:
         "../../scripts/plot_overlays.py"
 
 
+# {space}.autoencoder.png: a stored space's model, from its analysis by the autoencoder (the
+# primary one, or {space}.autoencoder when the autoencoder is the baseline)
 rule plot_autoencoder:
     input:
-        training_log=space_file("training_log.tsv"),
-        examples=space_file("reconstruction_examples.npz"),
+        training_log=lambda w: space_file(
+            "training_log.tsv", w.modality, method_analysis(w.space, "autoencoder")
+        ),
+        examples=lambda w: space_file(
+            "reconstruction_examples.npz",
+            w.modality,
+            method_analysis(w.space, "autoencoder"),
+        ),
     output:
         png=report(
             plot_file("{space}.autoencoder.png"),
@@ -145,6 +159,8 @@ rule plot_autoencoder:
         f"{LOGS}/plots/{{modality}}_{{space}}_autoencoder.log",
     benchmark:
         f"{BENCH}/plots/{{modality}}_{{space}}_autoencoder.tsv"
+    wildcard_constraints:
+        space=SPACE_NAME,
     conda:
         "../../envs/plots.yaml"
     params:

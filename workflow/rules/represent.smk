@@ -1,13 +1,13 @@
 # Representations: embeddings per modality x space (represent.method: PCA, the baseline, or an
 # equal-capacity autoencoder per space; the same latent size and budget in every space of a
-# modality), then confounder removal.
+# modality), then confounder removal. With represent.baseline, rule embed_baseline embeds every
+# stored space a second time by that method, into results/{modality}/{space}.{baseline}/ (the
+# same store; common.smk, "representations"), and the whole spine runs on it too.
 #
 # The autoencoder also writes its model, training log and reconstruction QC beside the
 # embeddings, and keeps a checkpoint (.autoencoder.ckpt.pt, not an output, so that a rerun of an
 # interrupted job resumes from it). Its jobs run in the torch env and ask for one GPU when
 # represent.autoencoder.gpu is true (threads, memory and time: workflow/profiles/default).
-EMBED_AE = config["represent"]["method"] == "autoencoder"
-EMBED_GPU = 1 if EMBED_AE and config["represent"]["autoencoder"]["gpu"] else 0
 
 
 rule embed:
@@ -15,27 +15,44 @@ rule embed:
         data=space_file("data.npy"),
         samples=space_file("samples.tsv"),
     output:
-        **(
-            {
-                "model": space_file("model.pt"),
-                "training_log": space_file("training_log.tsv"),
-                "reconstruction": space_file("reconstruction_qc.tsv"),
-                "examples": space_file("reconstruction_examples.npz"),
-            }
-            if EMBED_AE
-            else {}
-        ),
-        embeddings=space_file("embeddings.parquet"),
+        **embed_outputs(METHOD),
     log:
         f"{LOGS}/embed/{{modality}}_{{space}}.log",
     benchmark:
         f"{BENCH}/embed/{{modality}}_{{space}}.tsv"
+    wildcard_constraints:
+        space=SPACE_NAME,
     conda:
-        "../../envs/torch.yaml" if EMBED_AE else "../../envs/stats.yaml"
+        embed_env(METHOD)
     resources:
-        gpu=EMBED_GPU,
+        gpu=embed_gpu(METHOD),
     params:
-        cfg=config["represent"],
+        cfg=embed_config(METHOD),
+        seed=config["seed"],
+    script:
+        "../../scripts/embed.py"
+
+
+# represent.baseline's analyses ({space}.{baseline}): the same stores, the other method
+rule embed_baseline:
+    input:
+        # the store of the space: native.pca reads native's
+        data=lambda w: space_file("data.npy", w.modality, base_space(w.space)),
+        samples=lambda w: space_file("samples.tsv", w.modality, base_space(w.space)),
+    output:
+        **embed_outputs(BASELINE),
+    log:
+        f"{LOGS}/embed/{{modality}}_{{space}}.log",
+    benchmark:
+        f"{BENCH}/embed/{{modality}}_{{space}}.tsv"
+    wildcard_constraints:
+        space=BASELINE_ANALYSIS,
+    conda:
+        embed_env(BASELINE)
+    resources:
+        gpu=embed_gpu(BASELINE),
+    params:
+        cfg=embed_config(BASELINE),
         seed=config["seed"],
     script:
         "../../scripts/embed.py"

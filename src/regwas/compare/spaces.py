@@ -137,10 +137,20 @@ def recovered_diseases(phewas: pd.DataFrame, diseases: pd.DataFrame) -> tuple[in
     return int(hits), len(planted)
 
 
-def _method(files: dict) -> str:
-    """The representation method of a space (its embeddings' metadata), or "" without them."""
+def split_analysis(analysis: str) -> tuple[str, str]:
+    """(space, suffix) of an analysis, the folder results/{modality}/{analysis}/: the primary
+    method's analysis of a space is the space itself (``"native"`` -> ``("native", "")``),
+    represent.baseline's carries the method (``"native.pca"`` -> ``("native", "pca")``).
+    Registered and native analyses with the same suffix are compared."""
+    space, _, suffix = analysis.partition(".")
+    return space, suffix
+
+
+def _method(files: dict, suffix: str = "") -> str:
+    """The representation method of an analysis (its embeddings' metadata); without them the
+    analysis name's suffix, else ""."""
     if not files.get("embeddings"):
-        return ""
+        return suffix
     from regwas.io.embeddings import read_embeddings_metadata
 
     return read_embeddings_metadata(files["embeddings"]).get("method", "")
@@ -178,11 +188,15 @@ def compare_spaces(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Build the comparison table and the paired probe comparison (registered vs native).
 
-    ``space_files``: modality -> space -> the files of that space, by kind: ``summary``
+    ``space_files``: modality -> analysis -> the files of that analysis, by kind: ``summary``
     (gwas_summary.json), ``leads`` (lead_variants.tsv), ``phewas``, ``probes`` and ``gwas``
     (gwas.tsv.gz, read only with planted truth), optionally ``samples`` (the array store's
     samples.tsv) and ``embeddings`` (embeddings.parquet: the ``method`` column); one table row
-    per space, in this order.
+    per analysis, in this order. An analysis is a space (``native``, ``median_beat``) or,
+    with represent.baseline, a space and that method (``native.pca``; ``split_analysis``):
+    the row's ``space`` is the space, ``method`` the embeddings' method, ``analysis`` the name
+    as given, and each registered analysis is paired with the native one of the same suffix
+    (same method) in the probe comparison, whose rows carry that ``method`` too.
     ``chromosomes``: the chromosomes that were analysed; planted causal variants elsewhere are
     not counted (``causal_total``), as no lead could recover them. ``people_files``:
     modality -> (comparison_samples.tsv, exclusions.tsv), for the counts of people compared
@@ -203,18 +217,21 @@ def compare_spaces(
     diseases = read_tsv(diseases_path, dtype=str) if diseases_path else None
     rows, probe_rows = [], []
     for modality, by_space in space_files.items():
-        probes_by_space = {}
+        probes_by_analysis, methods = {}, {}
         people = _people(*(people_files or {}).get(modality, (None, None)))
-        for space, files in by_space.items():
+        for analysis, files in by_space.items():
+            space, suffix = split_analysis(analysis)
+            methods[analysis] = _method(files, suffix)
             summary = json.loads(Path(files["summary"]).read_text())
             leads = read_tsv(files["leads"], dtype={"chromosome": str})
             phewas = read_tsv(files["phewas"], dtype={"phecode": str})
             probes = read_tsv(files["probes"])
-            probes_by_space[space] = probes
+            probes_by_analysis[analysis] = probes
             row = {
                 "modality": modality,
                 "space": space,
-                "method": _method(files),
+                "method": methods[analysis],
+                "analysis": analysis,
                 "n_variants": summary.get("n_variants"),
                 "lambda_gc": summary.get("lambda_gc"),
                 "lead_loci": count_loci(leads, p_threshold),
@@ -245,11 +262,14 @@ def compare_spaces(
             for p in probes.itertuples():
                 row[f"probe_{p.phenotype}_{p.metric}"] = p.mean
             rows.append(row)
-        native = probes_by_space.get("native")
-        for space, probes in probes_by_space.items():
+        for analysis, probes in probes_by_analysis.items():
+            space, suffix = split_analysis(analysis)
+            native = probes_by_analysis.get(".".join(filter(None, ("native", suffix))))
             if space == "native" or native is None:
                 continue
             cmp = compare_probes(native, probes)
+            cmp.insert(0, "analysis", analysis)
+            cmp.insert(0, "method", methods[analysis])
             cmp.insert(0, "space", space)
             cmp.insert(0, "modality", modality)
             probe_rows.append(cmp)

@@ -34,9 +34,20 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+def _column_names(table: pd.DataFrame) -> list[str]:
+    """modality/space per row; with two methods side by side (represent.baseline: a space in
+    two rows) each name also says its row's method, e.g. ecg/native (pca)."""
+    names = [f"{m}/{s}" for m, s in zip(table["modality"], table["space"], strict=True)]
+    if "method" in table.columns and len(set(names)) < len(names):
+        methods = table["method"].fillna("").astype(str)
+        names = [f"{n} ({m})" if m else n for n, m in zip(names, methods, strict=True)]
+    return names
+
+
 def comparison_table(table: pd.DataFrame) -> str:
-    """comparison.tsv transposed into aligned text: a row per measure, a column per space."""
-    header = ["", *(f"{r.modality}/{r.space}" for r in table.itertuples())]
+    """comparison.tsv transposed into aligned text: a row per measure, a column per space
+    (and method)."""
+    header = ["", *_column_names(table)]
     lines = [header]
     rows = list(ROWS) + [
         (f"probe {c[len('probe_') :].replace('_', ' ')}", c)
@@ -79,9 +90,19 @@ def summary_text(
     lines += [f"{table_path.name} (start here; every column in README.md):", ""]
     lines += ["  " + line for line in comparison_table(table).splitlines()]
     modalities = list(dict.fromkeys(table["modality"]))
-    places = [("probe_comparison.tsv", "each registered space against native, per phenotype")]
+    places = [
+        (
+            "probe_comparison.tsv",
+            "each registered space against native (same method), per phenotype",
+        )
+    ]
     places += [(f"plots/{m}/", "Manhattan, Miami, QQ, PheWAS QQ (PNG + PDF)") for m in modalities]
     places += [(f"{m}/<space>/", "GWAS, lead variants, PheWAS, probes") for m in modalities]
+    if "analysis" in table.columns and (table["analysis"] != table["space"]).any():
+        places += [
+            (f"{m}/<space>.<method>/", "the same for represent.baseline's method")
+            for m in modalities
+        ]
     places += [("logs/", "one log per job")]
     width = max(len(p) for p, _ in places) + 2
     lines += ["", *(f"  {p.ljust(width)}{what}" for p, what in places)]

@@ -24,7 +24,7 @@ def _fmt(value: object) -> str:
 def _allowed(node: dict) -> str:
     parts = []
     if "enum" in node:
-        parts.append(" \\| ".join(str(v) for v in node["enum"]))
+        parts.append(" \\| ".join("null" if v is None else str(v) for v in node["enum"]))
     for key, sign in (
         ("minimum", "≥"),
         ("exclusiveMinimum", ">"),

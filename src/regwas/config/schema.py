@@ -104,6 +104,21 @@ def _validate(instance: object, schema: dict, where: str, source: str) -> None:
         raise InputError(f"{source}: invalid configuration\n" + "\n".join(lines) + more)
 
 
+def _check_represent(values: Mapping, source: str) -> None:
+    """represent.baseline is a second method beside represent.method, never the same one."""
+    baseline = values.get("baseline")
+    if baseline is not None and baseline == values.get("method"):
+        other = "autoencoder" if baseline == "pca" else "pca"
+        raise InputError(
+            f"{source}: represent.baseline is {baseline!r}, the same as represent.method: the "
+            f"baseline is a second method run beside it ({other}), or null for none"
+        )
+
+
+# checks across keys of one section, which the JSON schema cannot express
+_CROSS_CHECKS = {"represent": _check_represent}
+
+
 @functools.cache
 def _section_node(name: str) -> dict:
     """The cached (shared, read-only) schema node of the dotted section ``name``."""
@@ -136,6 +151,8 @@ def section(name: str, values: dict | None = None, source: str = "config") -> di
     # the cached schema node is only read (defaults are copied into the instance), so it is
     # not copied per call: stages may validate their section once per record
     _validate(instance, _section_node(name), name, source)
+    if name in _CROSS_CHECKS:
+        _CROSS_CHECKS[name](instance, source)
     return instance
 
 
@@ -154,6 +171,8 @@ def validate_config(config: dict, source: str = "config") -> dict:
     range, with the dotted path of the key.
     """
     _validate(config, load_schema("config"), "", source)
+    for name, check in _CROSS_CHECKS.items():
+        check(config[name], source)
     return config
 
 

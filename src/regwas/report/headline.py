@@ -4,6 +4,11 @@ For each modality and registered space, against native: planted causal loci reco
 the cohort is simulated), lead loci, false loci, PheWAS hits, planted disease links recovered,
 and every linear probe's mean score with its 95% CI (R² or AUC across folds) and the corrected
 paired test of the difference (the seed paper's Table 2 and Figure 2 as one picture).
+
+With represent.baseline a modality has two analyses of each space, one per representation
+method (comparison.tsv's ``analysis``: ``median_beat`` and ``median_beat.pca``): each
+registered analysis is set against the native analysis of the same method, and the rows name
+that ``method`` (DropFuse's fused space against the native analysis of represent.method).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from regwas.io.tables import read_tsv
 HEADLINE_COLUMNS = [
     "modality",
     "space",
+    "method",
     "measure",
     "kind",
     "native",
@@ -51,36 +57,52 @@ def _verdict(diff: float, better: bool | None, p: float = float("nan")) -> str:
     return "registered better" if (diff > 0) == better else "native better"
 
 
+def _native_analysis(analysis: str) -> str:
+    """The native analysis of the same method: median_beat -> native, x.pca -> native.pca."""
+    space, dot, method = analysis.partition(".")
+    return "native" + dot + method
+
+
 def headline_table(
     comparison: pd.DataFrame,
     probes: dict[tuple[str, str], pd.DataFrame],
     probe_tests: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Long table, one row per modality x registered space x measure.
+    """Long table, one row per modality x registered analysis x measure.
 
-    ``comparison`` is results/comparison.tsv; ``probes`` maps (modality, space) to that space's
-    probes.tsv (mean and CI per phenotype); ``probe_tests`` is results/probe_comparison.tsv
-    (corrected paired t-test p per phenotype).
+    ``comparison`` is results/comparison.tsv; ``probes`` maps (modality, analysis) to that
+    analysis's probes.tsv (mean and CI per phenotype); ``probe_tests`` is
+    results/probe_comparison.tsv (corrected paired t-test p per phenotype). An analysis is
+    comparison.tsv's ``analysis`` (the space, when the table has no such column); a registered
+    one is compared with the native analysis of its method (``native.pca`` for
+    ``median_beat.pca``), and ``method`` is that native analysis's method.
     """
     need = {"modality", "space"}
     if not need <= set(comparison.columns):
         raise InputError(f"comparison table lacks {sorted(need - set(comparison.columns))}")
+    comparison = comparison.copy()
+    if "analysis" not in comparison.columns:
+        comparison["analysis"] = comparison["space"]
+    if "method" not in comparison.columns:
+        comparison["method"] = ""
+    comparison["method"] = comparison["method"].fillna("").astype(str)
     rows = []
     for modality, group in comparison.groupby("modality", sort=False):
-        native = group[group["space"] == "native"]
-        if native.empty:
-            continue
-        nat = native.iloc[0]
+        by_analysis = group.set_index("analysis")
         for _, reg in group[group["space"] != "native"].iterrows():
-            space = reg["space"]
+            space, analysis = reg["space"], reg["analysis"]
+            native = _native_analysis(analysis)
+            if native not in by_analysis.index:
+                continue
+            nat = by_analysis.loc[native]
+            pair = {"modality": modality, "space": space, "method": nat["method"]}
             for col, measure, better in COUNTS:
                 if col not in group.columns or pd.isna(reg[col]):
                     continue
                 diff = float(reg[col]) - float(nat[col])
                 rows.append(
                     {
-                        "modality": modality,
-                        "space": space,
+                        **pair,
                         "measure": measure,
                         "kind": "count",
                         "native": float(nat[col]),
@@ -89,20 +111,24 @@ def headline_table(
                         "verdict": _verdict(diff, better),
                     }
                 )
-            rows += _probe_rows(modality, space, probes, probe_tests)
+            rows += _probe_rows(pair, analysis, native, probes, probe_tests)
     return pd.DataFrame(rows, columns=HEADLINE_COLUMNS)
 
 
-def _probe_rows(modality, space, probes, probe_tests) -> list[dict]:
-    nat = probes.get((modality, "native"))
-    reg = probes.get((modality, space))
+def _probe_rows(pair: dict, analysis: str, native: str, probes, probe_tests) -> list[dict]:
+    modality = pair["modality"]
+    nat = probes.get((modality, native))
+    reg = probes.get((modality, analysis))
     if nat is None or reg is None:
         return []
     key = ["phenotype", "metric"]
     merged = nat.merge(reg, on=key, suffixes=("_n", "_r"))
     tests = {}
     if probe_tests is not None and len(probe_tests):
-        sel = probe_tests[(probe_tests["modality"] == modality) & (probe_tests["space"] == space)]
+        # the registered analysis's tests (probe_comparison.tsv before the `analysis` column:
+        # its space)
+        column = "analysis" if "analysis" in probe_tests.columns else "space"
+        sel = probe_tests[(probe_tests["modality"] == modality) & (probe_tests[column] == analysis)]
         tests = {(r.phenotype, r.metric): float(r.p_corrected) for r in sel.itertuples()}
     rows = []
     for r in merged.itertuples():
@@ -110,8 +136,7 @@ def _probe_rows(modality, space, probes, probe_tests) -> list[dict]:
         p = tests.get((r.phenotype, r.metric), float("nan"))
         rows.append(
             {
-                "modality": modality,
-                "space": space,
+                **pair,
                 "measure": f"probe {r.phenotype} {r.metric}",
                 "kind": "probe",
                 "native": float(r.mean_n),
@@ -140,14 +165,16 @@ def read_headline_inputs(
 
 
 def headline_figure(table: pd.DataFrame):
-    """One row of panels per modality x registered space: counts (native vs registered bars)
-    on the left, probe scores with 95% CIs on the right."""
+    """One row of panels per modality x registered space x method: counts (native vs
+    registered bars) on the left, probe scores with 95% CIs on the right; a method, when the
+    table names one, is in the row's first title."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    pairs = list(dict.fromkeys(zip(table["modality"], table["space"], strict=True)))
+    methods = table["method"].fillna("").astype(str) if "method" in table else [""] * len(table)
+    pairs = list(dict.fromkeys(zip(table["modality"], table["space"], methods, strict=True)))
     nrows = max(len(pairs), 1)
     fig, axes = plt.subplots(
         nrows, 2, figsize=(12, 3.2 * nrows), squeeze=False, gridspec_kw={"width_ratios": [1, 1.4]}
@@ -155,8 +182,13 @@ def headline_figure(table: pd.DataFrame):
     colours = {"native": "#7f7f7f", "registered": "#1f77b4"}
     if not pairs:
         axes[0, 0].text(0.5, 0.5, "no registered space to compare", ha="center")
-    for row, (modality, space) in enumerate(pairs):
-        sub = table[(table["modality"] == modality) & (table["space"] == space)]
+    for row, (modality, space, method) in enumerate(pairs):
+        sub = table[
+            (table["modality"] == modality)
+            & (table["space"] == space)
+            & (np.asarray(methods) == method)
+        ]
+        what = f"{modality} ({method})" if method else modality
         counts = sub[sub["kind"] == "count"]
         ax = axes[row, 0]
         y = np.arange(len(counts))
@@ -169,7 +201,7 @@ def headline_figure(table: pd.DataFrame):
         ax.set_yticks(y, counts["measure"])
         ax.invert_yaxis()
         ax.set_xlabel("count")
-        ax.set_title(f"{modality}: {space} vs native, loci and hits", fontsize=10)
+        ax.set_title(f"{what}: {space} vs native, loci and hits", fontsize=10)
         ax.legend(fontsize=8, loc="lower right")
         probes = sub[sub["kind"] == "probe"]
         ax = axes[row, 1]

@@ -1,5 +1,6 @@
-"""Rule cardiac_deepcycle: DeepCycle trained on the cohort's cines, frames resampled onto the
-common phase grid; phase QC against the simulator's true phase when the cohort is simulated."""
+"""Rule cardiac_deepcycle: every cine aligned rigidly to the median-BMI exemplar, DeepCycle
+trained on the cohort's cines, frames resampled onto the common phase grid; phase QC against the
+simulator's true phase when the cohort is simulated."""
 
 from pathlib import Path
 
@@ -14,6 +15,7 @@ def main(smk):
         smk.params.seed,
         Path(smk.output.data).parent,
         true_phase=smk.input.get("truth"),
+        samples_path=smk.input.samples,
     )
 
 

@@ -123,10 +123,14 @@ def test_deepcycle_store_reports_phase_qc_against_truth(cine_files, tmp_path):
     from regwas.register.cine.deepcycle import frame_index_phase, phase_qc
     from regwas.register.cine.stores import build_cardiac_deepcycle, read_true_phase
 
-    manifest, _ = cine_files
+    manifest, samples = cine_files
     cfg = {"size": 16, "deepcycle": {"size": 8, "stage1_steps": 5, "threads": 1}}
     truth = manifest.parent / "truth" / "cardiac_phase.tsv"
-    build_cardiac_deepcycle(manifest, cfg, 1, tmp_path / "dc", true_phase=truth)
+    with pytest.raises(InputError, match="cardiac.deepcycle.rigid"):
+        build_cardiac_deepcycle(manifest, cfg, 1, tmp_path / "dc", true_phase=truth)
+    build_cardiac_deepcycle(
+        manifest, cfg, 1, tmp_path / "dc", true_phase=truth, samples_path=samples
+    )
     store = ArrayStore(tmp_path / "dc")
     assert (
         store.data.shape == (N, 16, 16, 12) and (tmp_path / "dc" / "registration_model.pt").exists()
@@ -138,6 +142,10 @@ def test_deepcycle_store_reports_phase_qc_against_truth(cine_files, tmp_path):
     np.testing.assert_allclose(qc["error_deg_frame_index"], base["error_deg"], rtol=1e-5)
     np.testing.assert_allclose(qc["concordance_frame_index"], 1.0, atol=1e-6)
     assert qc["concordance"].between(0, 1).all() and set(qc["qc_pass"]) <= {0, 1}
+    # the rigid step's QC: the exemplar maps onto itself, NCC with it does not drop
+    assert (
+        qc["rigid_angle_deg"].notna().all() and (qc["ncc_after"] >= qc["ncc_before"] - 0.02).all()
+    )
     # frames in the first row of the grid are a blend of the subject's own frames
     assert np.isfinite(store.data[:]).all()
 
@@ -157,3 +165,58 @@ def test_cines_with_another_frame_count_stop_the_store(cine_files, tmp_path):
     man.to_csv(tmp_path / "m.tsv", sep="\t", index=False)
     with pytest.raises(InputError, match=rf"sample {man.sample_id[2]}: .*odd\.nii\.gz: 7 frames"):
         build_cardiac_native(tmp_path / "m.tsv", {}, tmp_path / "out")
+
+
+def test_warp_frames_is_a_shift_for_a_translation():
+    """A rigid map that is a pure translation by whole pixels moves every frame by those
+    pixels (direct computation: array slicing); 0 outside the moving image."""
+    from regwas.register.cine.stores import warp_frames
+
+    rng = np.random.default_rng(0)
+    frames = rng.random((3, 12, 10)).astype(np.float32)
+    affine = np.diag([2.5, 2.0, 8.0, 1.0])
+    affine[:2, 3] = [-10.0, 4.0]
+    # x_moving = x_fixed + (5, -4) mm: fixed voxel (i, j) reads moving voxel (i + 2, j - 2)
+    out = warp_frames(frames, affine, (12, 10), affine, np.eye(2), np.array([5.0, -4.0]))
+    np.testing.assert_allclose(out[:, :-2, 2:], frames[:, 2:, :-2], atol=1e-6)
+    assert (out[:, -2:, :] == 0).all() and (out[:, :, :2] == 0).all()
+    # a rotation by 90 degrees about the world origin on a centred square grid = np.rot90
+    sq = np.diag([2.0, 2.0, 8.0, 1.0])
+    sq[:2, 3] = -11 / 2 * 2.0
+    img = rng.random((1, 12, 12)).astype(np.float32)
+    rot = np.array([[0.0, -1.0], [1.0, 0.0]])  # x_m = R x_f
+    out = warp_frames(img, sq, (12, 12), sq, rot, np.zeros(2))
+    np.testing.assert_allclose(out[0], np.rot90(img[0], k=-1), atol=1e-5)
+
+
+def test_rigid_step_recovers_the_simulated_pose(tmp_path):
+    """The cine rigid step (deepcycle.rigid) undoes the simulator's in-plane pose: the angle it
+    recovers follows the simulated rotation relative to the median-BMI exemplar (the
+    simulator's own nuisance table is the reference), and the mean frame's NCC with the
+    exemplar rises for every person but the exemplar."""
+    from regwas.register.cine.stores import load_cines_rigid
+    from regwas.register.image.dxa import median_bmi_exemplar
+
+    people = _people(8, 3)
+    factors = pd.DataFrame(
+        np.random.default_rng(4).standard_normal((8, len(cardiac.FACTORS))),
+        columns=cardiac.FACTORS,
+        index=people["sample_id"],
+    )
+    table = cardiac.render_cardiac(people, factors, {"frames": 8}, 6, tmp_path)
+    table[["sample_id", "path", "label_path"]].to_csv(tmp_path / "m.tsv", sep="\t", index=False)
+    people.to_csv(tmp_path / "s.tsv", sep="\t", index=False)
+    ids, cines, _, qc, errors = load_cines_rigid(tmp_path / "m.tsv", tmp_path / "s.tsv", 32, 1)
+    assert cines.shape == (8, 8, 32, 32) and errors == [""] * 8
+    qc = pd.DataFrame(qc, index=ids)
+    ex = median_bmi_exemplar(ids, tmp_path / "s.tsv")
+    truth = table.set_index("sample_id")
+    want = truth["cine_rot_deg"] - truth.loc[ex, "cine_rot_deg"]
+    # measured on 300 simulated cines: median error 1.5 deg, 90th percentile 4.6, max 10 (the
+    # body outline, which changes with BMI, pulls against the heart); here 8 cines
+    err = (qc["rigid_angle_deg"] - want).abs()
+    assert err.median() < 3.0 and err.max() < 20.0
+    assert np.corrcoef(qc["rigid_angle_deg"], want)[0, 1] > 0.9
+    others = qc.drop(index=ex)
+    assert (others["ncc_after"] > others["ncc_before"]).all()
+    assert qc.loc[ex, "rigid_angle_deg"] == pytest.approx(0.0, abs=0.5)

@@ -53,6 +53,28 @@ def test_embed_store_writes_the_contract(tmp_path):
     assert meta["method"] == "pca" and meta["latent_dim"] == "5"
 
 
+def test_standardize_by_modality(tmp_path):
+    """represent.standardize_by_modality overrides standardize for one modality: cardiac
+    (default false) gets the PCA of the centred rows, another modality that of the standardised
+    rows (references: numpy's SVD of each)."""
+    rng = np.random.default_rng(5)
+    data = rng.normal(size=(60, 8)) * np.array([5.0, 3.0, 1.0, 1.0, 0.1, 0.1, 0.1, 0.1])
+    d = _store(tmp_path, data.astype(np.float32))
+    x = data - data.mean(axis=0)
+    for modality, cfg, scaled in [
+        ("cardiac", {"latent_dim": 2}, False),
+        ("ecg", {"latent_dim": 2}, True),
+        ("cardiac", {"latent_dim": 2, "standardize_by_modality": {"cardiac": True}}, True),
+        ("ecg", {"latent_dim": 2, "standardize": False}, False),
+    ]:
+        embed_store(d, tmp_path / "e.parquet", cfg, seed=0, modality=modality)
+        z = read_embeddings(tmp_path / "e.parquet")[1]
+        ref = x / x.std(axis=0) if scaled else x
+        u, s, _ = np.linalg.svd(ref, full_matrices=False)
+        for j in range(2):
+            assert abs(np.corrcoef(z[:, j], u[:, j])[0, 1]) > 0.999, (modality, cfg, j)
+
+
 def test_model_checksum_covers_the_fitted_parameters(tmp_path):
     """The checksum is a digest of the model (components, centre, scale), not of a summary:
     different data with the same variance profile gives a different checksum."""

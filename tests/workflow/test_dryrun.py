@@ -200,6 +200,7 @@ def test_cardiac_and_dxa_spaces_are_planned(tmp_path):
         assert f"\nrule {rule}:" in out, rule
     assert "truth/cardiac_phase.tsv" in job_block(out, "simulate")
     assert "truth/cardiac_phase.tsv" in job_block(out, "cardiac_deepcycle")
+    assert "samples.tsv" in job_block(out, "cardiac_deepcycle")  # BMI: the rigid step's exemplar
     for target in (
         "results/cardiac/deepcycle/gwas.tsv.gz",
         "results/dxa/rigid/probes.tsv",

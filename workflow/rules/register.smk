@@ -271,6 +271,7 @@ rule cardiac_deepcycle:
     input:
         unpack(cardiac_phase_truth),
         manifest=f"{COHORT}/cardiac.manifest.tsv",
+        samples=f"{COHORT}/samples.tsv",
     output:
         data=space_file("data.npy", "cardiac", "deepcycle"),
         samples=space_file("samples.tsv", "cardiac", "deepcycle"),

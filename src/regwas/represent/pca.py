@@ -103,16 +103,24 @@ def pca_embeddings(
 
 
 class PCAEmbedder(Embedder):
-    """Principal components of the standardised rows (the baseline of every space)."""
+    """Principal components of the standardised (or, per modality, only centred) rows: the
+    baseline of every space."""
 
     method = "pca"
+
+    @property
+    def standardize(self) -> bool:
+        """``represent.standardize``, or its per-modality override
+        (``represent.standardize_by_modality``)."""
+        by = self.cfg.get("standardize_by_modality") or {}
+        return bool(by.get(self.modality, self.cfg["standardize"]))
 
     def fit(self, store: ArrayStore) -> PCAEmbedder:
         self._z, self._info = pca_embeddings(
             store.data,
             self.latent_dim,
             self.seed,
-            bool(self.cfg["standardize"]),
+            self.standardize,
             sample_ids=store.sample_ids,
             source=str(store.dir / "data.npy"),
         )

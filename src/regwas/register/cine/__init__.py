@@ -1,5 +1,6 @@
-"""Cine registration: DeepCycle reparameterises each cine's time by a learned cycle phase and
-resamples its frames onto a common phase grid."""
+"""Cine registration: a rigid alignment to the median-BMI exemplar (space), then DeepCycle
+reparameterises each cine's time by a learned cycle phase and resamples its frames onto a common
+phase grid (time)."""
 
 from regwas._exports import lazy_api
 
@@ -20,6 +21,8 @@ __all__, __getattr__, __dir__ = lazy_api(
         "stores": [
             "cardiac_config",
             "load_cines",
+            "warp_frames",
+            "load_cines_rigid",
             "build_cardiac_native",
             "read_true_phase",
             "build_cardiac_deepcycle",

@@ -1,11 +1,22 @@
-"""Cardiac cine array stores: ``native`` (frames in acquisition order) and ``deepcycle`` (frames
-resampled onto a common phase grid by the cycle phase DeepCycle learns on the cohort).
+"""Cardiac cine array stores: ``native`` (frames in acquisition order) and ``deepcycle`` (every
+cine aligned rigidly to the median-BMI exemplar's, then its frames resampled onto a common phase
+grid by the cycle phase DeepCycle learns on the cohort).
 
 Both stores hold, per person, the cine area-downsampled to ``cardiac.size`` x ``cardiac.size``
 pixels and scaled by its own 99th percentile (the intensity gain removed identically in both
-spaces), as rows (size, size, T): the image axes first, time last, like the NIfTI. So the two
-spaces differ only in time: ``native`` row k is acquisition frame k (whatever the start phase
-and heart rate), ``deepcycle`` row k is phase 2 pi k / T of the learned cycle.
+spaces), as rows (size, size, T): the image axes first, time last, like the NIfTI. ``native``
+row k is acquisition frame k (whatever the start phase and heart rate) in the scanner's pose;
+``deepcycle`` row k is phase 2 pi k / T of the learned cycle, in the exemplar's pose.
+
+Rigid step of ``deepcycle`` (``deepcycle.rigid``, default on): the mean frame of every cine is
+registered to the mean frame of the exemplar (the person with the median BMI, as for the DXA)
+with ANTs ``antsRegistrationSyNQuickRepro[r]`` (rotation + translation, seeded,
+single-threaded), and that one transform resamples every frame (linear) onto the exemplar's
+grid before DeepCycle sees them. Why: the phase alone did not make the cardiac factors readable
+(README, "Cardiac cine and DXA": with the heart's in-plane rotation and translation left in,
+the wall-thickness and ejection-fraction signal is spread over different pixels in every
+person, and PCA keeps pose and body size instead). Scale is not removed (the heart's size is a
+planted factor).
 
 Every cine of a cohort must have the same number of frames (the stores stack them); a cine
 with another count, no time axis or no frame interval stops the job naming the file and the
@@ -47,6 +58,8 @@ from regwas.register.image.tables import read_image_manifest, write_qc_summary
 log = logging.getLogger(__name__)
 
 NATIVE_QC = ["frame_ms"]
+RIGID_TRANSFORM = "antsRegistrationSyNQuickRepro[r]"
+RIGID_QC = ["rigid_angle_deg", "rigid_shift_mm", "ncc_before", "ncc_after"]
 QC_COLUMNS = [
     "frame_ms",
     "winding",
@@ -56,6 +69,7 @@ QC_COLUMNS = [
     "error_deg",
     "concordance_frame_index",
     "error_deg_frame_index",
+    *RIGID_QC,
     "seconds",
 ]
 
@@ -88,6 +102,100 @@ def load_cines(
         frame_ms[i] = dt
         ids.append(row.sample_id)
     return ids, cines, frame_ms
+
+
+def warp_frames(
+    frames: np.ndarray,
+    moving_affine: np.ndarray,
+    fixed_shape: tuple[int, int],
+    fixed_affine: np.ndarray,
+    matrix: np.ndarray,
+    translation: np.ndarray,
+) -> np.ndarray:
+    """Frames (T, X, Y) of a moving cine resampled (linear, 0 outside) onto the fixed grid by
+    the rigid map x_moving = matrix @ x_fixed + translation (RAS world mm, in-plane)."""
+    from scipy.ndimage import map_coordinates
+
+    ii, jj = np.meshgrid(np.arange(fixed_shape[0]), np.arange(fixed_shape[1]), indexing="ij")
+    vox = np.stack([ii.ravel(), jj.ravel()]).astype(float)
+    world = fixed_affine[:2, :2] @ vox + fixed_affine[:2, 3:4]
+    moving = np.asarray(matrix) @ world + np.asarray(translation, float)[:, None]
+    mvox = np.linalg.solve(moving_affine[:2, :2], moving - moving_affine[:2, 3:4])
+    out = np.empty((len(frames), *fixed_shape), np.float32)
+    for t, frame in enumerate(frames):
+        out[t] = map_coordinates(frame, mvox, order=1, mode="constant", cval=0.0).reshape(
+            fixed_shape
+        )
+    return out
+
+
+def load_cines_rigid(
+    manifest_path: str | os.PathLike,
+    samples_path: str | os.PathLike,
+    size: int,
+    seed: int,
+) -> tuple[list[str], np.ndarray, np.ndarray, list[dict | None], list[str]]:
+    """Like :func:`load_cines`, every cine first aligned rigidly to the median-BMI exemplar
+    (module docstring). Returns (ids, cines (N, T, size, size), frame intervals, per-person QC
+    with the recovered angle (degrees), shift (mm) and NCC of the mean frame with the
+    exemplar's before/after (None where ANTs failed: that cine is kept unaligned in ``cines``),
+    error messages ("" when aligned))."""
+    from regwas.register.image.classical import ants_session
+    from regwas.register.image.dxa import median_bmi_exemplar
+    from regwas.register.image.metrics import ncc
+    from regwas.register.image.nifti import Grid
+    from regwas.register.image.rigid import register_rigid
+
+    man = read_image_manifest(manifest_path, "cardiac")
+    ids = man["sample_id"].astype(str).tolist()
+    ex_id = median_bmi_exemplar(ids, samples_path)
+    ex_row = man.iloc[ids.index(ex_id)]
+    ex_frames, _, ex_affine = read_cine(ex_row.image, ex_id)
+    fixed = ex_frames.mean(axis=0)
+    grid = Grid((*fixed.shape, 1), ex_affine)
+    log.info("cine exemplar: %s (median BMI of %d people)", ex_id, len(ids))
+    cines, frame_ms, qcs, errors = None, np.empty(len(man)), [], []
+    with ants_session(int(seed), 1):
+        for i, row in enumerate(
+            tqdm(man.itertuples(), total=len(man), desc="rigid cines", disable=None)
+        ):
+            frames, dt, affine = read_cine(row.image, row.sample_id)
+            if cines is None:
+                cines = np.empty((len(man), frames.shape[0], size, size), np.float32)
+            elif frames.shape[0] != cines.shape[1]:
+                raise InputError(
+                    f"cine of sample {row.sample_id}: {row.image}: {frames.shape[0]} frames; "
+                    f"the cines of a cohort need one frame count (sample {ids[0]} has "
+                    f"{cines.shape[1]})"
+                )
+            mean = frames.mean(axis=0)
+            try:
+                res = register_rigid(
+                    fixed, None, grid, mean, Grid((*mean.shape, 1), affine), None, RIGID_TRANSFORM
+                )
+            except Exception as err:  # ITK raises RuntimeError; record, keep the cine unaligned
+                msg = f"rigid: {type(err).__name__}: {err}".replace("\n", " ")[:500]
+                log.warning("cine rigid registration failed for %s: %s", row.sample_id, msg)
+                cines[i] = prepare(frames, size)
+                qcs.append(None)
+                errors.append(msg)
+            else:
+                warped = warp_frames(
+                    frames, affine, fixed.shape, ex_affine, res.matrix, res.translation
+                )
+                cines[i] = prepare(warped, size)
+                before = ncc(mean, fixed) if mean.shape == fixed.shape else float("nan")
+                qcs.append(
+                    {
+                        "rigid_angle_deg": res.angle_deg,
+                        "rigid_shift_mm": float(np.linalg.norm(res.translation)),
+                        "ncc_before": before,
+                        "ncc_after": ncc(warped.mean(axis=0), fixed),
+                    }
+                )
+                errors.append("")
+            frame_ms[i] = dt
+    return ids, cines, frame_ms, qcs, errors
 
 
 def _rows(cines: np.ndarray) -> np.ndarray:
@@ -124,16 +232,29 @@ def build_cardiac_deepcycle(
     seed: int,
     out_dir: str | os.PathLike,
     true_phase: str | os.PathLike | None = None,
+    samples_path: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
-    """Train DeepCycle on the cohort's cines (a seeded subset of at most
+    """Align every cine rigidly to the median-BMI exemplar (``deepcycle.rigid``; BMI from
+    ``samples_path``), train DeepCycle on the cohort's cines (a seeded subset of at most
     ``deepcycle.train_subjects``), read every person's theta and resample their frames onto
     the common phase grid; write the store, ``qc.tsv``, ``qc_summary.tsv`` and the model
-    (``registration_model.pt``) to ``out_dir``. Returns the QC table."""
+    (``registration_model.pt``) to ``out_dir``. A cine whose rigid registration fails is left
+    out (reason in qc.tsv). Returns the QC table."""
     import torch
 
     cfg = cardiac_config(cfg)
     dcfg = cfg["deepcycle"]
-    ids, cines, frame_ms = load_cines(manifest_path, cfg["size"])
+    if dcfg["rigid"]:
+        if samples_path is None:
+            raise InputError(
+                "cardiac.deepcycle.rigid: the samples table (BMI, for the exemplar) is needed"
+            )
+        ids, cines, frame_ms, rigid_qc, rigid_err = load_cines_rigid(
+            manifest_path, samples_path, cfg["size"], seed
+        )
+    else:
+        ids, cines, frame_ms = load_cines(manifest_path, cfg["size"])
+        rigid_qc, rigid_err = [{}] * len(ids), [""] * len(ids)
     n, t = cines.shape[:2]
     small = (
         np.stack([prepare(c, dcfg["size"]) for c in cines])
@@ -177,6 +298,7 @@ def build_cardiac_deepcycle(
                 "forward_share": float(q["forward_share"][i]),
                 "qc_pass": int(passed[i]),
                 "seconds": round(seconds, 5),
+                **(rigid_qc[i] or {}),
             }
             if truth is not None:
                 metrics.update(
@@ -185,6 +307,9 @@ def build_cardiac_deepcycle(
                     concordance_frame_index=float(base["concordance"][i]),
                     error_deg_frame_index=float(base["error_deg"][i]),
                 )
+            if rigid_err[i]:
+                store.exclude(sid, rigid_err[i], metrics)
+                continue
             if not passed[i] and dcfg["on_qc_failure"] == "exclude":
                 store.exclude(sid, "DeepCycle phase QC failed (winding or forward share)", metrics)
                 continue

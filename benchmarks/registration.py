@@ -114,6 +114,11 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--threads", type=int, default=1, help="ITK and torch threads")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--sim-dir",
+        help="keep the simulated cohort in DIR/{2,3}d and reuse it on a later run with the same "
+        "dims, subject count and seed (3D: minutes per run saved)",
+    )
     ap.add_argument("--json", help="write the table (and settings) here")
     args = ap.parse_args()
     steps_list = sorted(set(args.vxm_steps))
@@ -143,9 +148,19 @@ def main() -> None:
     for dims in args.dims:
         with tempfile.TemporaryDirectory(prefix="regwas-bench-reg-") as tmp:
             tmp = Path(tmp)
-            with Clock() as clk:
-                man_path = simulate(args.n_train + args.n_test, dims, args.seed, tmp)
-            print(f"{dims}D: simulated {args.n_train + args.n_test} in {clk.wall:.0f} s")
+            n = args.n_train + args.n_test
+            sim = Path(args.sim_dir) / f"{dims}d" if args.sim_dir else tmp
+            man_path, stamp = sim / "brain.manifest.tsv", sim / "simulated.json"
+            want = {"dims": dims, "n": n, "seed": args.seed}
+            if man_path.exists() and stamp.exists():
+                if json.loads(stamp.read_text()) != want:
+                    raise SystemExit(f"{stamp}: not {want}; another --sim-dir")
+                print(f"{dims}D: reusing the {n} subjects simulated in {sim}")
+            else:
+                with Clock() as clk:
+                    man_path = simulate(n, dims, args.seed, sim)
+                stamp.write_text(json.dumps(want))
+                print(f"{dims}D: simulated {n} in {clk.wall:.0f} s wall, {clk.cpu:.0f} s CPU")
             cfg = stores.brain_config({})
             stores.build_template(man_path, cfg, args.seed, tmp / "template")
             template, t_labels, grid = stores.read_template(tmp / "template")

@@ -6,11 +6,12 @@ displacement is exp(v) by scaling and squaring (v / 2^K, then K self-composition
 moving image is warped with ``grid_sample``. With ``velocity_downsize`` f = 2^k the decoder
 stops k levels short of full resolution: v is predicted and integrated on that coarse grid
 (as VoxelMorph's ``int_downsize``, which also integrates at 1/2), and the displacement is
-upsampled (linearly, align_corners) to the image grid and rescaled to its voxels; the full-
-resolution convolutions, most of a 3D step's cost, are skipped. Loss = similarity (monai LNCC or MSE) +
-``lambda`` x regulariser on v (monai DiffusionLoss or BendingEnergyLoss). Every subject is
-registered to one template (atlas-based, as in the paper); the inputs are the affinely aligned
-images (the ``ants_affine`` store), so the network learns the non-rigid part only.
+upsampled (linearly, align_corners) to the image grid and rescaled to its voxels; the
+full-resolution convolutions, most of a 3D step's cost, are skipped. Loss = similarity
+(monai LNCC or MSE) + ``lambda`` x regulariser on v (monai DiffusionLoss or
+BendingEnergyLoss). Every subject is registered to one template (atlas-based, as in the
+paper); the inputs are the affinely aligned images (the ``ants_affine`` store), so the network
+learns the non-rigid part only.
 
 Training is seeded (torch, numpy), checkpointed every ``checkpoint_every`` steps (model,
 optimiser, step, RNG states) and resumes from the checkpoint; CUDA when present with mixed

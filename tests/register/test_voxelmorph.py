@@ -11,6 +11,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("monai")
 
 from regwas.config import section  # noqa: E402
+from regwas.errors import InputError  # noqa: E402
 from regwas.register.image import jacobian_determinant, mean_dice, ncc  # noqa: E402
 from regwas.register.image import voxelmorph as vm  # noqa: E402
 
@@ -62,8 +63,12 @@ def _toy_cohort(n, seed=0):
     return np.stack(rows), tpl
 
 
-def test_training_decreases_loss_and_beats_identity(tmp_path):
-    """CPU smoke test (<= 2 min): the loss falls and held-out NCC beats the identity."""
+@pytest.mark.parametrize(("downsize", "loss_drop", "ncc_gain"), [(1, 0.02, 0.01), (2, 0.01, 0.003)])
+def test_training_decreases_loss_and_beats_identity(tmp_path, downsize, loss_drop, ncc_gain):
+    """CPU smoke test (<= 2 min): the loss falls and held-out NCC beats the identity (the
+    velocity at image resolution, and on the 2x coarser grid: 8 mm on this 4 mm toy, which
+    learns less in 100 steps: loss -0.585 -> -0.599, NCC 0.970 -> 0.976, vs -0.607 and 0.982
+    at full resolution)."""
     torch.set_num_threads(1)
     data, tpl = _toy_cohort(20)
     cfg = _cfg(
@@ -74,12 +79,13 @@ def test_training_decreases_loss_and_beats_identity(tmp_path):
         log_every=25,
         checkpoint_every=100,
         learning_rate=3e-3,
+        velocity_downsize=downsize,
     )
     t0 = time.perf_counter()
     out = vm.train(data, tpl, cfg, seed=1, out=tmp_path / "vm.pt", train_rows=np.arange(16))
     print(f"VoxelMorph smoke training: {time.perf_counter() - t0:.1f} s")  # ~1 min unloaded
     losses = np.array([h[1] for h in out["history"]])
-    assert losses[-20:].mean() < losses[:20].mean() - 0.02, (
+    assert losses[-20:].mean() < losses[:20].mean() - loss_drop, (
         losses[:20].mean(),
         losses[-20:].mean(),
     )
@@ -87,7 +93,7 @@ def test_training_decreases_loss_and_beats_identity(tmp_path):
     warped, disp = vm.register_rows(model, data[16:], tpl)
     before = np.mean([ncc(r, tpl) for r in data[16:]])
     after = np.mean([ncc(r, tpl) for r in warped])
-    assert after > before + 0.01, (before, after)
+    assert after > before + ncc_gain, (before, after)
     assert (np.stack([jacobian_determinant(d) for d in disp]) > 0).all()
 
 
@@ -112,6 +118,49 @@ def test_3d_forward_shapes():
     x = torch.rand(1, 1, 16, 20, 12)
     warped, disp, vel = model(x, x)
     assert warped.shape == x.shape and disp.shape == (1, 3, 16, 20, 12)
+
+
+def test_3d_coarse_velocity_shapes():
+    """velocity_downsize 2: the velocity on the first encoder level's grid, the displacement on
+    the image's; 4 with a 2-level encoder is refused."""
+    model = vm.VoxelMorph(3, 7, (4, 8), (8, 4, 4), downsize=2)
+    x = torch.rand(1, 1, 17, 20, 12)
+    warped, disp, vel = model(x, x)
+    assert vel.shape == (1, 3, 9, 10, 6)
+    assert warped.shape == x.shape and disp.shape == (1, 3, 17, 20, 12)
+    with pytest.raises(InputError, match="velocity_downsize: 4"):
+        vm.VoxelMorph(3, 7, (4, 8), (8, 4, 4), downsize=4)
+    with pytest.raises(InputError, match="velocity_downsize: 3"):
+        vm.VoxelMorph(3, 7, (4, 8), (8, 4, 4), downsize=3)
+
+
+@pytest.mark.parametrize("shape", [(9, 13), (5, 7, 6)])
+def test_upsampled_displacement_is_the_same_map(shape):
+    """A linear coarse displacement u(i) = A i + b (coarse voxels) upsampled to a finer grid
+    with corner centres aligned (fine x = r i, r = (S - 1) / (s - 1) per axis) is that map in
+    fine voxels: r * u(x / r). Linear interpolation reproduces it exactly."""
+    dims = len(shape)
+    fine = tuple(2 * n - 1 if k % 2 == 0 else 2 * n for k, n in enumerate(shape))
+    rng = np.random.default_rng(dims)
+    a, b = rng.normal(0, 0.2, (dims, dims)), rng.normal(0, 1.5, dims)
+    i = np.indices(shape, dtype=np.float64)
+    u = np.einsum("de,e...->d...", a, i) + b.reshape(-1, *[1] * dims)
+    up = vm.upsample_displacement(torch.tensor(u, dtype=torch.float32)[None], fine)[0].numpy()
+    r = np.array([(f - 1) / (s - 1) for f, s in zip(fine, shape, strict=True)])
+    x = np.indices(fine, dtype=np.float64) / r.reshape(-1, *[1] * dims)  # in coarse voxels
+    want = (np.einsum("de,e...->d...", a, x) + b.reshape(-1, *[1] * dims)) * r.reshape(
+        -1, *[1] * dims
+    )
+    np.testing.assert_allclose(up, want, atol=2e-4)
+
+
+def test_a_model_saved_without_velocity_downsize_loads_at_full_resolution(tmp_path):
+    model = vm.VoxelMorph(2, 7, (4, 8), (8, 4, 4))
+    cfg = {k: v for k, v in _cfg(enc=[4, 8], dec=[8, 4, 4]).items() if k != "velocity_downsize"}
+    torch.save({"model": model.state_dict(), "cfg": cfg, "dims": 2}, tmp_path / "old.pt")
+    x = torch.rand(1, 1, 12, 10)
+    _, _, vel = vm.load_model(tmp_path / "old.pt")(x, x)
+    assert vel.shape == (1, 2, 12, 10)
 
 
 def test_device_is_cuda_when_present():

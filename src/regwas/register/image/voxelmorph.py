@@ -3,10 +3,15 @@ in PyTorch, 2D and 3D.
 
 A UNet reads (moving, fixed) and outputs a stationary velocity field v (voxel units); the
 displacement is exp(v) by scaling and squaring (v / 2^K, then K self-compositions), and the
-moving image is warped with ``grid_sample``. Loss = similarity (monai LNCC or MSE) +
-``lambda`` x regulariser on v (monai DiffusionLoss or BendingEnergyLoss). Every subject is
-registered to one template (atlas-based, as in the paper); the inputs are the affinely aligned
-images (the ``ants_affine`` store), so the network learns the non-rigid part only.
+moving image is warped with ``grid_sample``. With ``velocity_downsize`` f = 2^k the decoder
+stops k levels short of full resolution: v is predicted and integrated on that coarse grid
+(as VoxelMorph's ``int_downsize``, which also integrates at 1/2), and the displacement is
+upsampled (linearly, align_corners) to the image grid and rescaled to its voxels; the
+full-resolution convolutions, most of a 3D step's cost, are skipped. Loss = similarity
+(monai LNCC or MSE) + ``lambda`` x regulariser on v (monai DiffusionLoss or
+BendingEnergyLoss). Every subject is registered to one template (atlas-based, as in the
+paper); the inputs are the affinely aligned images (the ``ants_affine`` store), so the network
+learns the non-rigid part only.
 
 Training is seeded (torch, numpy), checkpointed every ``checkpoint_every`` steps (model,
 optimiser, step, RNG states) and resumes from the checkpoint; CUDA when present with mixed
@@ -65,15 +70,42 @@ def scaling_and_squaring(velocity: torch.Tensor, steps: int = 7) -> torch.Tensor
     return disp
 
 
+def upsample_displacement(disp: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """A displacement (B, D, *s) in voxels of a coarse grid s on a finer grid ``shape`` spanning
+    the same extent (corner voxel centres aligned: coarse i at fine i (S-1)/(s-1)), in the
+    fine grid's voxels."""
+    coarse = disp.shape[2:]
+    if tuple(coarse) == tuple(shape):
+        return disp
+    mode = "bilinear" if len(shape) == 2 else "trilinear"
+    up = F.interpolate(disp, size=tuple(shape), mode=mode, align_corners=True)
+    scale = [(n - 1) / max(c - 1, 1) for n, c in zip(shape, coarse, strict=True)]
+    return up * torch.tensor(scale, dtype=up.dtype, device=up.device).view(1, -1, *[1] * len(shape))
+
+
 # --------------------------------------------------------------------------- network
 
 
-class UNet(nn.Module):
-    """The VoxelMorph UNet: strided-conv encoder, upsampling decoder with skips, a flow head."""
+def _levels_skipped(downsize: int, enc) -> int:
+    k = int(downsize).bit_length() - 1
+    if downsize < 1 or 2**k != downsize or k >= len(enc):
+        raise InputError(
+            f"brain.voxelmorph.velocity_downsize: {downsize} is not a power of 2 below "
+            f"2^{len(enc)} (the encoder has {len(enc)} levels)"
+        )
+    return k
 
-    def __init__(self, dims: int, enc=(16, 32, 32, 32), dec=(32, 32, 32, 32, 16, 16)):
+
+class UNet(nn.Module):
+    """The VoxelMorph UNet: strided-conv encoder, upsampling decoder with skips, a flow head.
+    ``downsize`` 2^k: the decoder ends k levels above full resolution (the flow is coarse)."""
+
+    def __init__(
+        self, dims: int, enc=(16, 32, 32, 32), dec=(32, 32, 32, 32, 16, 16), downsize: int = 1
+    ):
         super().__init__()
         conv = nn.Conv2d if dims == 2 else nn.Conv3d
+        n_up = len(enc) - _levels_skipped(downsize, enc)
         self.dims = dims
         self.down = nn.ModuleList()
         ch = 2
@@ -82,7 +114,7 @@ class UNet(nn.Module):
             ch = c
         self.up = nn.ModuleList()
         skips = [2, *enc[:-1]][::-1]
-        for k, c in enumerate(dec[: len(enc)]):
+        for k, c in enumerate(dec[:n_up]):
             self.up.append(nn.Sequential(conv(ch + skips[k], c, 3, padding=1), nn.LeakyReLU(0.2)))
             ch = c
         self.extra = nn.ModuleList()
@@ -111,19 +143,35 @@ class UNet(nn.Module):
 
 
 class VoxelMorph(nn.Module):
-    """UNet velocity + scaling and squaring: returns (warped moving, displacement, velocity)."""
+    """UNet velocity + scaling and squaring: returns (warped moving, displacement, velocity);
+    the displacement on the image grid, the velocity on the flow's (coarse when ``downsize``
+    > 1, in its own voxels)."""
 
     def __init__(
-        self, dims: int, steps: int = 7, enc=(16, 32, 32, 32), dec=(32, 32, 32, 32, 16, 16)
+        self,
+        dims: int,
+        steps: int = 7,
+        enc=(16, 32, 32, 32),
+        dec=(32, 32, 32, 32, 16, 16),
+        downsize: int = 1,
     ):
         super().__init__()
-        self.unet = UNet(dims, tuple(enc), tuple(dec))
+        self.unet = UNet(dims, tuple(enc), tuple(dec), downsize)
         self.steps = steps
 
     def forward(self, moving: torch.Tensor, fixed: torch.Tensor):
         velocity = self.unet(moving, fixed).float()
         disp = scaling_and_squaring(velocity, self.steps)
+        disp = upsample_displacement(disp, tuple(moving.shape[2:]))
         return warp(moving.float(), disp), disp, velocity
+
+
+def build(dims: int, cfg: dict) -> VoxelMorph:
+    """The model a brain.voxelmorph config describes (a saved config without
+    ``velocity_downsize`` predates it: full resolution)."""
+    return VoxelMorph(
+        dims, cfg["integration_steps"], cfg["enc"], cfg["dec"], cfg.get("velocity_downsize", 1)
+    )
 
 
 # --------------------------------------------------------------------------- training
@@ -174,7 +222,7 @@ def train(
     dims = template.ndim
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    model = VoxelMorph(dims, cfg["integration_steps"], cfg["enc"], cfg["dec"]).to(device)
+    model = build(dims, cfg).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg["learning_rate"])
     sim_loss, reg_loss = _losses(cfg, dims)
     fixed = torch.as_tensor(np.asarray(template, np.float32), device=device)[None, None]
@@ -274,8 +322,7 @@ HISTORY_COLUMNS = ["step", "loss", "similarity", "regulariser", "seconds"]
 
 def load_model(path: str | os.PathLike, device=None) -> VoxelMorph:
     state = torch.load(path, map_location=device or "cpu", weights_only=False)
-    cfg = state["cfg"]
-    model = VoxelMorph(state["dims"], cfg["integration_steps"], cfg["enc"], cfg["dec"])
+    model = build(state["dims"], state["cfg"])
     model.load_state_dict(state["model"])
     return model.eval()
 
@@ -346,7 +393,7 @@ def train_on_store(
         raise InputError(
             f"{store.dir}: images of shape {store.row_shape}, the template's is {template.shape}"
         )
-    model = VoxelMorph(template.ndim, cfg["integration_steps"], cfg["enc"], cfg["dec"])
+    model = build(template.ndim, cfg)
     log.info(
         "VoxelMorph: %d images %s, %d steps of %d, %d parameters, device %s, %d torch threads",
         store.n,

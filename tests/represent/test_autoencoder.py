@@ -230,3 +230,33 @@ def test_nan_in_the_store_is_named_by_file_and_sample(tmp_path):
         feature_stats(store, np.arange(12))
     msg = str(err.value)
     assert msg.startswith(str(store.dir / "data.npy")) and "samples S0005 hold NaN or inf" in msg
+
+
+def test_feature_stats_scale_each_feature_or_all_by_one(tmp_path):
+    """feature: each feature's own sd (1 where constant); global: one scale for all, the root
+    mean square of the features' sds (relative variances kept); both centre every feature."""
+    from regwas.represent.autoencoder import feature_stats
+
+    rng = np.random.default_rng(1)
+    data = rng.normal(size=(30, 1, 6)) * np.array([0.01, 0.01, 1.0, 2.0, 3.0, 0.0])
+    store = ArrayStore(_store(tmp_path, data))
+    rows = np.arange(4, 30)
+    x = data.reshape(30, -1)[rows].astype(np.float32).astype(np.float64)
+    sd = x.std(axis=0)
+    mean, scale = feature_stats(store, rows)
+    np.testing.assert_allclose(mean, x.mean(axis=0), atol=1e-6)
+    np.testing.assert_allclose(scale, np.where(sd > 1e-8, sd, 1.0), rtol=1e-5)
+    mean_g, scale_g = feature_stats(store, rows, scaling="global")
+    np.testing.assert_allclose(mean_g, mean)
+    np.testing.assert_allclose(scale_g, np.full(6, np.sqrt(np.mean(sd**2))), rtol=1e-5)
+    with pytest.raises(ValueError, match="feature or global"):
+        feature_stats(store, rows, scaling="pixel")
+
+
+def test_global_scaling_reaches_the_embedder(tmp_path):
+    """represent.autoencoder.scaling global trains on the globally scaled store (one scale)."""
+    store = ArrayStore(_store(tmp_path, _signals(n=60)))
+    ae = AutoencoderEmbedder(_cfg(steps=5, scaling="global"), seed=3, modality="ecg").fit(store)
+    assert np.unique(ae.scale).size == 1
+    ae = AutoencoderEmbedder(_cfg(steps=5), seed=3, modality="ecg").fit(store)
+    assert np.unique(ae.scale).size > 1

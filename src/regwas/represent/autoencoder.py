@@ -189,8 +189,12 @@ def split_people(sample_ids: np.ndarray, val_fraction: float, seed: int, min_peo
     return np.flatnonzero(~is_val), np.flatnonzero(is_val)
 
 
-def feature_stats(store: ArrayStore, rows: np.ndarray, chunk: int = 256):
-    """Per-feature mean and scale (sd, 1 where constant) over ``rows``, streamed in float64."""
+def feature_stats(store: ArrayStore, rows: np.ndarray, chunk: int = 256, scaling: str = "feature"):
+    """Per-feature mean and scale over ``rows``, streamed in float64. ``scaling``: feature
+    (each feature's sd, 1 where constant) or global (one scale for all features: the root mean
+    square of their sds, so relative variances are kept; 1 when every feature is constant)."""
+    if scaling not in ("feature", "global"):
+        raise ValueError(f"scaling must be feature or global, not {scaling!r}")
     flat = store.data.reshape(store.n, -1)
     s = np.zeros(store.n_features)
     sq = np.zeros(store.n_features)
@@ -204,6 +208,9 @@ def feature_stats(store: ArrayStore, rows: np.ndarray, chunk: int = 256):
         sq += (block**2).sum(axis=0)
     mean = s / len(rows)
     sd = np.sqrt(np.maximum(sq / len(rows) - mean**2, 0.0))
+    if scaling == "global":
+        rms = float(np.sqrt(np.mean(sd**2)))
+        sd = np.full_like(sd, rms if rms > 1e-8 else 1.0)
     return mean.astype(np.float32), np.where(sd > 1e-8, sd, 1.0).astype(np.float32)
 
 
@@ -318,7 +325,7 @@ class AutoencoderEmbedder(Embedder):
         self.device = self._device()
         train, val = split_people(store.sample_ids, ae["val_fraction"], self.seed, ae["min_people"])
         self.train_rows, self.val_rows = train, val
-        self.mean, self.scale = feature_stats(store, train)
+        self.mean, self.scale = feature_stats(store, train, scaling=ae["scaling"])
         torch.manual_seed(self.seed)
         self.encoder, self.decoder = build_network(self.dims, self.channels, self.latent_dim, ae)
         self.encoder.to(self.device)

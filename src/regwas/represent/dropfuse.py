@@ -131,7 +131,9 @@ class DropFuse:
         for m in self.modalities:
             dims = int(self.conv_dims[m])
             self.channels[m], self.spatial[m] = input_layout(stores[m].row_shape, dims, f"{m}: ")
-            self.mean[m], self.scale[m] = feature_stats(stores[m], np.sort(rows(m, train_people)))
+            self.mean[m], self.scale[m] = feature_stats(
+                stores[m], np.sort(rows(m, train_people)), scaling=self.ae["scaling"]
+            )
             enc, dec = build_network(dims, self.channels[m], self.latent_dim, ae)
             self.encoders[m], self.decoders[m] = enc, dec
         self.log_scale = torch.nn.Parameter(torch.tensor(math.log(INIT_SCALE)))

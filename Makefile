@@ -66,11 +66,14 @@ lint: env
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/snakemake --lint --configfile $(CONFIG)
 
+# --dist loadfile: all tests of a file on one worker, so a workflow test module's real run
+# (its module fixture) happens once; loadgroup's xdist_group marks did not group with
+# pytest 9.2 + xdist 3.8 (each of the two workers ran every slow module's workflow again)
 test: env system ssf-validator lint
-	$(BIN)/pytest -n 2 --dist loadgroup --durations=20
+	$(BIN)/pytest -n 2 --dist loadfile --durations=20
 
 test-fast: env
-	$(BIN)/pytest -n 2 --dist loadgroup -m "not slow"
+	$(BIN)/pytest -n 2 --dist loadfile -m "not slow"
 
 clean:
 	rm -rf results/* .snakemake

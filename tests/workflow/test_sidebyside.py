@@ -5,19 +5,16 @@ the autoencoder's analyses keep results/ecg/{space}/, PCA's are results/ecg/{spa
 comparison.tsv holds a row per space and method, registered vs native compared within a
 method. Checked against the per-analysis files and direct computations."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from workflow_helpers import ROOT, output
+from workflow_helpers import snakemake as run_snakemake
 
 from regwas.io.embeddings import read_embeddings, read_embeddings_metadata
-
-ROOT = Path(__file__).resolve().parents[2]
-SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("sidebyside")]
 
@@ -38,11 +35,8 @@ ANALYSES = [
 
 
 def snakemake(workdir: Path, *args: str) -> str:
-    cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), *args]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=1500)
-    if result.returncode != 0:
-        raise AssertionError(f"snakemake failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
-    return result.stdout + result.stderr
+    """The shared helper's run, its stdout and stderr together."""
+    return output(run_snakemake(workdir, *args))
 
 
 def configs(workdir: Path, changes: dict) -> tuple[str, ...]:

@@ -3,6 +3,7 @@
 
 from pathlib import Path
 
+from regwas.io.analysis import analysis_space
 from regwas.represent.base import embed_store
 from regwas.smk import run_script
 
@@ -19,7 +20,7 @@ def main(smk):
         smk.params.seed,
         modality=smk.wildcards.modality,
         # the analysis native.pca is the space native (its method is in the metadata)
-        space=smk.wildcards.space.split(".", 1)[0],
+        space=analysis_space(smk.wildcards.space),
     )
 
 

@@ -229,7 +229,8 @@ def test_two_methods_are_compared_within_each_method(tmp_path):
     registered analysis paired with the native analysis of its own method. Fold scores are
     chosen so that any pairing across methods gives other differences; the expected ones are
     computed directly (mean fold difference, scipy's paired t-test)."""
-    from regwas.compare.spaces import compare_spaces, split_analysis
+    from regwas.compare.spaces import compare_spaces
+    from regwas.io.analysis import split_analysis
     from regwas.io.embeddings import write_embeddings
 
     shifts = {

@@ -119,7 +119,8 @@ def registered_spaces(modality):
 
 
 def base_space(analysis):
-    """The space of an analysis: its array store's folder (native.pca -> native)."""
+    """The space of an analysis: its array store's folder (native.pca -> native; as
+    regwas.io.analysis, which the workflow does not import)."""
     return analysis.split(".", 1)[0]
 
 

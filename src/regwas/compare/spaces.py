@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from regwas.config.schema import defaults, section
+from regwas.io.analysis import split_analysis
 from regwas.io.tables import read_tsv
 
 log = logging.getLogger(__name__)
@@ -135,15 +136,6 @@ def recovered_diseases(phewas: pd.DataFrame, diseases: pd.DataFrame) -> tuple[in
     significant = set(phewas.loc[phewas["significant"].astype(bool), "phecode"].astype(str))
     hits = sum(any(p in significant for p in _phecodes_of(value)) for value in planted[column])
     return int(hits), len(planted)
-
-
-def split_analysis(analysis: str) -> tuple[str, str]:
-    """(space, suffix) of an analysis, the folder results/{modality}/{analysis}/: the primary
-    method's analysis of a space is the space itself (``"native"`` -> ``("native", "")``),
-    represent.baseline's carries the method (``"native.pca"`` -> ``("native", "pca")``).
-    Registered and native analyses with the same suffix are compared."""
-    space, _, suffix = analysis.partition(".")
-    return space, suffix
 
 
 def _method(files: dict, suffix: str = "") -> str:

@@ -6,6 +6,7 @@ from regwas._exports import lazy_api
 __all__, __getattr__, __dir__ = lazy_api(
     __name__,
     {
+        "analysis": ["split_analysis", "analysis_space", "native_analysis"],
         "arraystore": [
             "ArrayStoreWriter",
             "ArrayStore",

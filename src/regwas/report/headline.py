@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from regwas.errors import InputError
+from regwas.io.analysis import native_analysis
 from regwas.io.atomic import atomic_path
 from regwas.io.tables import read_tsv
 
@@ -57,12 +58,6 @@ def _verdict(diff: float, better: bool | None, p: float = float("nan")) -> str:
     return "registered better" if (diff > 0) == better else "native better"
 
 
-def _native_analysis(analysis: str) -> str:
-    """The native analysis of the same method: median_beat -> native, x.pca -> native.pca."""
-    space, dot, method = analysis.partition(".")
-    return "native" + dot + method
-
-
 def headline_table(
     comparison: pd.DataFrame,
     probes: dict[tuple[str, str], pd.DataFrame],
@@ -91,7 +86,7 @@ def headline_table(
         by_analysis = group.set_index("analysis")
         for _, reg in group[group["space"] != "native"].iterrows():
             space, analysis = reg["space"], reg["analysis"]
-            native = _native_analysis(analysis)
+            native = native_analysis(analysis)
             if native not in by_analysis.index:
                 continue
             nat = by_analysis.loc[native]

@@ -10,29 +10,21 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from workflow_helpers import snakemake
+from workflow_helpers import snakemake, tiny_simulated_config
 
 pytestmark = pytest.mark.slow
 
 N = 40
-CONFIG = {
-    "name": "brain-bad-record",
-    "seed": 9,
-    "cohort": "simulate",
-    "modalities": ["brain"],
-    "spaces": {"brain": ["native", "ants_affine"]},
-    "simulate": {
-        "n_samples": N,
-        "modalities": ["brain"],
-        "genotypes": {"n_chromosomes": 2},
-        "factors": {"causal_per_factor": 1},
-    },
-    "cohort_qc": {"relatedness": {"enabled": False}},
-    "brain": {"chunk_size": 20},
-    "represent": {"latent_dim": 4},
-    "covariates": ["age", "sex", "PC1", "PC2"],
-    "probes": {"continuous": ["age"], "folds": 3},
-}
+CONFIG = tiny_simulated_config(
+    "brain-bad-record",
+    9,
+    N,
+    {"brain": ["native", "ants_affine"]},
+    brain={"chunk_size": 20},
+    represent={"latent_dim": 4},
+    covariates=["age", "sex", "PC1", "PC2"],
+    probes={"continuous": ["age"], "folds": 3},
+)
 
 
 def test_a_blank_brain_image_is_excluded_and_reported(tmp_path):

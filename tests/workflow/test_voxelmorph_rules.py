@@ -7,26 +7,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from workflow_helpers import snakemake
+from workflow_helpers import snakemake, tiny_simulated_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("voxelmorph_rules")]
 
 N = 24
-CONFIG = {
-    "name": "vxm-test",
-    "seed": 5,
-    "cohort": "simulate",
-    "modalities": ["brain"],
-    "spaces": {"brain": ["native", "ants_affine", "ants_syn_jac", "voxelmorph", "voxelmorph_jac"]},
-    "simulate": {
-        "n_samples": N,
-        "modalities": ["brain"],
-        "genotypes": {"n_chromosomes": 2},
-        "factors": {"causal_per_factor": 1},
-    },
-    # 2 chromosomes of 1 Mb make KING too noisy to find relatives (none are planted here)
-    "cohort_qc": {"relatedness": {"enabled": False}},
-    "brain": {
+CONFIG = tiny_simulated_config(
+    "vxm-test",
+    5,
+    N,
+    {"brain": ["native", "ants_affine", "ants_syn_jac", "voxelmorph", "voxelmorph_jac"]},
+    brain={
         "chunk_size": 12,
         "voxelmorph": {
             "device": "cpu",
@@ -39,7 +30,7 @@ CONFIG = {
             "batch_infer": 10,
         },
     },
-}
+)
 TARGETS = [
     "results/brain/voxelmorph/qc_summary.tsv",
     "results/brain/voxelmorph_jac/data.npy",

@@ -35,3 +35,28 @@ def snakemake(
 def output(result: subprocess.CompletedProcess) -> str:
     """stdout and stderr of a run together (what a test looks for may be in either)."""
     return result.stdout + result.stderr
+
+
+def tiny_simulated_config(
+    name: str, seed: int, n: int, spaces: dict[str, list[str]], **sections
+) -> dict:
+    """A tiny simulated cohort's config: ``n`` people, 2 chromosomes of 1 Mb, one causal variant
+    per factor, the modalities of ``spaces`` only, relatedness QC off (2 chromosomes make KING
+    too noisy to find relatives; none are planted). ``sections`` adds or replaces top-level
+    sections (e.g. ``brain={...}``)."""
+    modalities = list(spaces)
+    return {
+        "name": name,
+        "seed": seed,
+        "cohort": "simulate",
+        "modalities": modalities,
+        "spaces": spaces,
+        "simulate": {
+            "n_samples": n,
+            "modalities": modalities,
+            "genotypes": {"n_chromosomes": 2},
+            "factors": {"causal_per_factor": 1},
+        },
+        "cohort_qc": {"relatedness": {"enabled": False}},
+        **sections,
+    }

@@ -260,3 +260,23 @@ def test_global_scaling_reaches_the_embedder(tmp_path):
     assert np.unique(ae.scale).size == 1
     ae = AutoencoderEmbedder(_cfg(steps=5), seed=3, modality="ecg").fit(store)
     assert np.unique(ae.scale).size > 1
+
+
+def test_cines_train_as_x_y_t_volumes_and_dxa_in_2d(tmp_path):
+    # the default conv_dims: a cardiac store row (x, y, t) is one 3D input with one channel,
+    # a DXA row (x, y) one 2D image
+    cfg = section("represent", {"method": "autoencoder"})["autoencoder"]
+    assert cfg["conv_dims"]["cardiac"] == 3 and cfg["conv_dims"]["dxa"] == 2
+    rng = np.random.default_rng(1)
+    t = np.arange(8)
+    yy, xx = np.mgrid[:16, :16]
+    radius = 4 + rng.uniform(0, 2, size=(24, 1, 1, 1)) * (1 + np.cos(2 * np.pi * t / 8)) / 2
+    cines = (np.hypot(yy - 8, xx - 8)[None, :, :, None] < radius).astype(float)
+    small = _cfg(steps=4, conv_dims=cfg["conv_dims"])
+    store = ArrayStore(_store(tmp_path, cines, "cardiac"))
+    ae = AutoencoderEmbedder(small, 1, "cardiac").fit(store)
+    assert (ae.dims, ae.channels, tuple(ae.spatial)) == (3, 1, (16, 16, 8))
+    assert ae.transform(store).shape == (24, 4)
+    dxa = ArrayStore(_store(tmp_path, rng.normal(size=(24, 12, 20)), "dxa"))
+    ae = AutoencoderEmbedder(small, 1, "dxa").fit(dxa)
+    assert (ae.dims, ae.channels, tuple(ae.spatial)) == (2, 1, (12, 20))

@@ -104,6 +104,7 @@ def spaces(modality):
 
 # VoxelMorph jobs ask for a GPU (sbatch --gpus=1) when the config says so
 VOXELMORPH_GPU = 1 if config["brain"]["voxelmorph"]["gpu"] else 0
+CARDIAC_VOXELMORPH_GPU = 1 if config["cardiac"]["voxelmorph"]["gpu"] else 0
 
 
 def brain_ants_chunk_dirs(wildcards):

@@ -262,7 +262,7 @@ rule cardiac_native:
     conda:
         "../../envs/voxelmorph.yaml"
     params:
-        cfg=config["cardiac"],
+        cfg=CARDIAC_STORE_CONFIG,
     script:
         "../../scripts/cardiac_native.py"
 
@@ -285,7 +285,7 @@ rule cardiac_deepcycle:
     conda:
         "../../envs/voxelmorph.yaml"
     params:
-        cfg=config["cardiac"],
+        cfg=CARDIAC_STORE_CONFIG,
         seed=config["seed"],
     script:
         "../../scripts/cardiac_deepcycle.py"

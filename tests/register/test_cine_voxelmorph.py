@@ -204,3 +204,21 @@ def test_an_exemplar_left_out_of_the_store_stops(tmp_path, cohort):
             tmp_path / "dc", tmp / "samples.tsv", tmp / "m.pt", CFG, {"voxelmorph": tmp_path / "o"}
         )
     assert not (tmp_path / "o" / "data.npy").exists()
+
+
+def test_batched_qc_equals_the_per_frame_metrics():
+    """The batched NCC and det J of the apply step equal metrics.ncc and
+    metrics.jacobian_determinant frame by frame."""
+    from regwas.register.image.metrics import jacobian_determinant
+
+    rng = np.random.default_rng(4)
+    a, b = rng.random((5, SIZE, SIZE)), rng.random((5, SIZE, SIZE))
+    b[2] = 0.5  # a constant frame: NaN, as metrics.ncc
+    got = cvm.frame_ncc(a, b)
+    for k in range(5):
+        want = ncc(a[k], b[k])
+        assert np.isnan(got[k]) if np.isnan(want) else got[k] == pytest.approx(want, abs=1e-12)
+    disp = np.stack([_smooth_field(k, 3.0) for k in range(5)])
+    dets = cvm.jacobian_determinants(disp)
+    for k in range(5):
+        np.testing.assert_allclose(dets[k], jacobian_determinant(disp[k]), atol=1e-12)

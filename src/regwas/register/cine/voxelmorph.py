@@ -239,7 +239,8 @@ def apply_cardiac_voxelmorph(
             dets = np.moveaxis(jacobian_determinants(disp).reshape(len(rows), t, h, w), 1, -1)
             warped = np.moveaxis(warped.reshape(len(rows), t, h, w), 1, -1)
             for k, sid in enumerate(ids[start : start + len(rows)]):
-                flush(sid)
+                if sid in in_qc:
+                    flush(sid)
                 det = dets[k]
                 qc = {"seconds": round(seconds, 5), "ncc_before": float(ncc_before[k])}
                 if not (np.isfinite(warped[k]).all() and np.isfinite(det).all()):

@@ -210,6 +210,44 @@ def test_cardiac_and_dxa_spaces_are_planned(tmp_path):
         assert target in out, target
 
 
+def test_cardiac_voxelmorph_spaces_are_planned(tmp_path):
+    """The cardiac voxelmorph spaces: training and inference read the deepcycle store, its qc
+    and the samples table (the exemplar); both spaces go through the spine; the overlays show
+    the warped cines, not the Jacobian maps; the brain's VoxelMorph is not planned."""
+    changes = {
+        "modalities": ["cardiac"],
+        "spaces": {"cardiac": ["native", "deepcycle", "voxelmorph", "voxelmorph_jac"]},
+        "simulate": {
+            "modalities": ["cardiac"],
+            "factors": {"causal_per_modality": {"cardiac": 1}},
+        },
+    }
+    code, out = dry_run(tmp_path, changes)
+    assert code == 0, out[-3000:]
+    for rule in ("cardiac_deepcycle", "cardiac_voxelmorph_train", "cardiac_voxelmorph_apply"):
+        assert f"\nrule {rule}:" in out, rule
+    assert "rule brain_voxelmorph" not in out
+    train = job_block(out, "cardiac_voxelmorph_train")
+    for path in (
+        "results/cardiac/deepcycle/data.npy",
+        "results/cardiac/deepcycle/qc.tsv",
+        "results/cohort/samples.tsv",
+        "results/cardiac/voxelmorph/registration_model.pt",
+    ):
+        assert path in train, path
+    apply = job_block(out, "cardiac_voxelmorph_apply")
+    assert "results/cardiac/voxelmorph_jac/data.npy" in apply
+    for target in (
+        "results/cardiac/voxelmorph/gwas.tsv.gz",
+        "results/cardiac/voxelmorph_jac/probes.tsv",
+        "results/plots/cardiac/voxelmorph_jac_vs_native.miami.png",
+    ):
+        assert target in out, target
+    overlays = job_block(out, "plot_overlays")
+    assert "results/cardiac/voxelmorph/data.npy" in overlays
+    assert "voxelmorph_jac" not in overlays
+
+
 def test_voxelmorph_spaces_plan_with_the_autoencoder(tmp_path):
     """The VoxelMorph spaces plan training, inference, the affine-stage labels and the warp
     grid, and their registration model is not confused with the autoencoder's model.pt of the

@@ -485,12 +485,15 @@ def test_default_profile_leaves_site_keys_alone():
 # its set-threads/set-resources over whatever a rule sets (checked with snakemake 9.15), so a
 # number in a rule would be dead whenever the profile loads and would disagree with it silently.
 # A rule sets only what depends on the config, which a profile cannot read: the GPU request of
-# the rules that can run on one (gwas.backend, brain.voxelmorph.gpu, represent.autoencoder.gpu).
+# the rules that can run on one (gwas.backend, brain.voxelmorph.gpu, cardiac.voxelmorph.gpu,
+# represent.autoencoder.gpu).
 PROFILE_SIZED = {"mem_mb", "runtime"}
 RULE_RESOURCES = {
     "gwas_chrom": {"gpu"},
     "brain_voxelmorph_train": {"gpu"},
     "brain_voxelmorph_apply": {"gpu"},
+    "cardiac_voxelmorph_train": {"gpu"},  # cardiac.voxelmorph.gpu
+    "cardiac_voxelmorph_apply": {"gpu"},
     "embed": {"gpu"},  # represent.autoencoder.gpu
     "embed_baseline": {"gpu"},  # represent.autoencoder.gpu, with represent.baseline autoencoder
     "dropfuse": {"gpu"},  # represent.autoencoder.gpu

@@ -51,6 +51,11 @@ def warp_example_inputs(wildcards=None):
 BRAIN_ANTS_CONFIG = {k: v for k, v in config["brain"].items() if k != "voxelmorph"}
 
 
+# the cardiac config without the VoxelMorph section, for the native and deepcycle jobs: a
+# change of VoxelMorph's settings must not rerun them
+CARDIAC_STORE_CONFIG = {k: v for k, v in config["cardiac"].items() if k != "voxelmorph"}
+
+
 def voxelmorph_labels(wildcards=None):
     """The affine stage's warped labels (VoxelMorph's Dice QC), when brain.dice is on."""
     return ["results/brain/ants_affine_labels/data.npy"] if VOXELMORPH_DICE else []
@@ -104,6 +109,7 @@ def spaces(modality):
 
 # VoxelMorph jobs ask for a GPU (sbatch --gpus=1) when the config says so
 VOXELMORPH_GPU = 1 if config["brain"]["voxelmorph"]["gpu"] else 0
+CARDIAC_VOXELMORPH_GPU = 1 if config["cardiac"]["voxelmorph"]["gpu"] else 0
 
 
 def brain_ants_chunk_dirs(wildcards):

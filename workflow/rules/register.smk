@@ -262,7 +262,7 @@ rule cardiac_native:
     conda:
         "../../envs/voxelmorph.yaml"
     params:
-        cfg=config["cardiac"],
+        cfg=CARDIAC_STORE_CONFIG,
     script:
         "../../scripts/cardiac_native.py"
 
@@ -285,10 +285,68 @@ rule cardiac_deepcycle:
     conda:
         "../../envs/voxelmorph.yaml"
     params:
-        cfg=config["cardiac"],
+        cfg=CARDIAC_STORE_CONFIG,
         seed=config["seed"],
     script:
         "../../scripts/cardiac_deepcycle.py"
+
+
+# Cardiac VoxelMorph: one 2D model trained on (frame, exemplar frame of the same phase) pairs of
+# the deepcycle cines (the exemplar: the median-BMI person, from the cohort's samples table and
+# the deepcycle store's qc.tsv), resuming from its checkpoint; then every frame of every cine is
+# registered: the voxelmorph (warped cines) and voxelmorph_jac (log det J per frame) stores.
+
+
+rule cardiac_voxelmorph_train:
+    input:
+        data=space_file("data.npy", "cardiac", "deepcycle"),
+        qc=space_file("qc.tsv", "cardiac", "deepcycle"),
+        samples=f"{COHORT}/samples.tsv",
+    output:
+        model=space_file("registration_model.pt", "cardiac", "voxelmorph"),
+        history=space_file("registration_training.tsv", "cardiac", "voxelmorph"),
+    log:
+        f"{LOGS}/cardiac_voxelmorph_train.log",
+    benchmark:
+        f"{BENCH}/cardiac_voxelmorph_train.tsv"
+    conda:
+        "../../envs/voxelmorph.yaml"
+    resources:
+        gpu=CARDIAC_VOXELMORPH_GPU,
+    params:
+        cfg=config["cardiac"]["voxelmorph"],
+        seed=config["seed"],
+    script:
+        "../../scripts/cardiac_voxelmorph_train.py"
+
+
+rule cardiac_voxelmorph_apply:
+    input:
+        data=space_file("data.npy", "cardiac", "deepcycle"),
+        qc=space_file("qc.tsv", "cardiac", "deepcycle"),
+        samples=f"{COHORT}/samples.tsv",
+        model=space_file("registration_model.pt", "cardiac", "voxelmorph"),
+    output:
+        warped=space_file("data.npy", "cardiac", "voxelmorph"),
+        warped_samples=space_file("samples.tsv", "cardiac", "voxelmorph"),
+        warped_qc=space_file("qc.tsv", "cardiac", "voxelmorph"),
+        warped_summary=space_file("qc_summary.tsv", "cardiac", "voxelmorph"),
+        jac=space_file("data.npy", "cardiac", "voxelmorph_jac"),
+        jac_samples=space_file("samples.tsv", "cardiac", "voxelmorph_jac"),
+        jac_qc=space_file("qc.tsv", "cardiac", "voxelmorph_jac"),
+        jac_summary=space_file("qc_summary.tsv", "cardiac", "voxelmorph_jac"),
+    log:
+        f"{LOGS}/cardiac_voxelmorph_apply.log",
+    benchmark:
+        f"{BENCH}/cardiac_voxelmorph_apply.tsv"
+    conda:
+        "../../envs/voxelmorph.yaml"
+    resources:
+        gpu=CARDIAC_VOXELMORPH_GPU,
+    params:
+        cfg=config["cardiac"]["voxelmorph"],
+    script:
+        "../../scripts/cardiac_voxelmorph_apply.py"
 
 
 # One subject's non-rigid warp by ANTs SyN and by VoxelMorph, for the template / warp-grid figure

@@ -90,7 +90,7 @@ def _levels_skipped(downsize: int, enc) -> int:
     k = int(downsize).bit_length() - 1
     if downsize < 1 or 2**k != downsize or k >= len(enc):
         raise InputError(
-            f"brain.voxelmorph.velocity_downsize: {downsize} is not a power of 2 below "
+            f"voxelmorph velocity_downsize: {downsize} is not a power of 2 below "
             f"2^{len(enc)} (the encoder has {len(enc)} levels)"
         )
     return k
@@ -209,9 +209,13 @@ def train(
     out: str | os.PathLike,
     train_rows: np.ndarray | None = None,
     fingerprint: dict | None = None,
+    template_index: np.ndarray | None = None,
 ) -> dict:
     """Train VoxelMorph to register rows of ``data`` (N x *S, memory-mapped is fine) to
-    ``template`` (*S). ``cfg`` is ``brain.voxelmorph``. Saves ``out`` (model + config) and a
+    ``template`` (*S). With ``template_index`` (N integers) ``template`` is a stack (K, *S) of
+    fixed images and row i is registered to ``template[template_index[i]]`` (the cine: each
+    frame to the exemplar's frame of the same phase). ``cfg`` is ``brain.voxelmorph`` (or
+    ``cardiac.voxelmorph``). Saves ``out`` (model + config) and a
     resumable checkpoint beside it (``out`` with suffix .ckpt); returns the training history
     (step, loss, sim, reg, seconds since the start). A checkpoint is resumed only when its
     ``fingerprint`` (what the training depends on: data, template, seed, config other than the
@@ -219,13 +223,18 @@ def train(
     out = Path(out)
     ckpt_path = out.with_suffix(".ckpt")
     device = pick_device(cfg)
-    dims = template.ndim
+    per_row = template_index is not None
+    dims = template.ndim - int(per_row)
+    if per_row and len(template_index) != len(data):
+        raise InputError(
+            f"VoxelMorph training: {len(template_index)} template indices for {len(data)} rows"
+        )
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = build(dims, cfg).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg["learning_rate"])
     sim_loss, reg_loss = _losses(cfg, dims)
-    fixed = torch.as_tensor(np.asarray(template, np.float32), device=device)[None, None]
+    fixed_all = torch.as_tensor(np.array(template, np.float32), device=device)
     rows = np.arange(len(data)) if train_rows is None else np.asarray(train_rows)
     step, history, elapsed = 0, [], 0.0
     fingerprint = {"seed": int(seed), **(fingerprint or {}), "cfg": _train_key(cfg)}
@@ -257,9 +266,14 @@ def train(
     while step < cfg["steps"]:
         pick = np.sort(rng.choice(rows, size=min(batch, len(rows)), replace=False))
         moving = _to_tensor(data[pick], device)
+        if per_row:
+            fixed = fixed_all[torch.as_tensor(np.asarray(template_index)[pick], device=device)]
+            fixed = fixed[:, None]
+        else:
+            fixed = fixed_all[None, None].expand_as(moving)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            warped, _, velocity = model(moving, fixed.expand_as(moving))
-        sim = sim_loss(warped.float(), fixed.expand_as(moving))
+            warped, _, velocity = model(moving, fixed)
+        sim = sim_loss(warped.float(), fixed)
         reg = reg_loss(velocity.float())
         loss = sim + cfg["lambda"] * reg
         opt.zero_grad(set_to_none=True)
@@ -306,7 +320,15 @@ def train(
 
 # config keys that do not change what training computes (the step count may grow: a longer
 # run resumes a shorter one's checkpoint)
-_NOT_TRAINING = ("steps", "log_every", "checkpoint_every", "batch_infer", "device", "gpu")
+_NOT_TRAINING = (
+    "steps",
+    "log_every",
+    "checkpoint_every",
+    "batch_infer",
+    "device",
+    "gpu",
+    "on_failure",
+)
 
 
 def _train_key(cfg: dict) -> dict:
@@ -331,11 +353,17 @@ def load_model(path: str | os.PathLike, device=None) -> VoxelMorph:
 def register_rows(
     model: VoxelMorph, rows: np.ndarray, template: np.ndarray, device=None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(warped rows, displacement fields (N, D, *S) in voxels) for a batch of moving rows."""
+    """(warped rows, displacement fields (N, D, *S) in voxels) for a batch of moving rows
+    (N, *S), registered to one ``template`` (*S) or each to its own fixed image (``template``
+    of the rows' shape, (N, *S))."""
     device = device or next(model.parameters()).device
     moving = _to_tensor(rows, device)
-    fixed = torch.as_tensor(np.asarray(template, np.float32), device=device)[None, None]
-    warped, disp, _ = model.to(device)(moving, fixed.expand_as(moving))
+    template = np.asarray(template, np.float32)
+    if template.ndim == moving.ndim - 1:  # one fixed image per row
+        fixed = torch.as_tensor(template, device=device)[:, None]
+    else:
+        fixed = torch.as_tensor(template, device=device)[None, None].expand_as(moving)
+    warped, disp, _ = model.to(device)(moving, fixed)
     return warped[:, 0].cpu().numpy(), disp.cpu().numpy()
 
 

@@ -148,6 +148,12 @@ def test_deepcycle_store_reports_phase_qc_against_truth(cine_files, tmp_path):
     )
     # frames in the first row of the grid are a blend of the subject's own frames
     assert np.isfinite(store.data[:]).all()
+    # phase_harmonics 0: the frames are resampled along frame index + one offset per cine, so
+    # the resampling phase's concordance with the true phase is exact, like frame index's
+    cfg0 = {"size": 16, "deepcycle": {**cfg["deepcycle"], "rigid": False, "phase_harmonics": 0}}
+    build_cardiac_deepcycle(manifest, cfg0, 1, tmp_path / "dc0", true_phase=truth)
+    qc0 = read_tsv(tmp_path / "dc0" / "qc.tsv", dtype={"sample_id": str})
+    np.testing.assert_allclose(qc0["concordance"], 1.0, atol=1e-6)
 
 
 def test_cines_with_another_frame_count_stop_the_store(cine_files, tmp_path):

@@ -11,7 +11,10 @@ Model (after Riba et al. 2022 and what the toy experiments in FACTS.md showed wo
   subject's mean frame, the temporal derivative (next frame minus previous, circularly: a
   cine covers exactly one cycle) and the mean frame itself; it outputs a 2-vector whose angle
   is theta. The derivative is needed: at equal contraction a systolic and a diastolic frame
-  look alike, only the direction of motion tells them apart;
+  look alike, only the direction of motion tells them apart. With ``harmonics`` k > 0 it also
+  sees the magnitudes of the first k temporal Fourier harmonics of every pixel over the cine:
+  they do not change with the start phase, but they describe the shape of the whole cycle
+  (e.g. how long systole lasts), which one frame does not show;
 - the decoder gets (cos theta, sin theta) and a 16-d code of the subject's mean frame and
   outputs a residual; the reconstruction is mean + residual (subject conditioning: theta need
   not encode anatomy);
@@ -19,8 +22,21 @@ Model (after Riba et al. 2022 and what the toy experiments in FACTS.md showed wo
   per cycle (the winding number cannot change by gradient descent afterwards); since the start
   phase is random and not visible in a frame, the best the encoder can do is the phase the
   frame shows, shifted by the mean start phase;
-- stage 2 trains the autoencoder (reconstruction) with the stage-1 loss kept at a small
-  weight.
+- stage 2 (optional) trains the autoencoder (reconstruction) with the stage-1 loss kept at a
+  small weight.
+
+Reading the phase of a cine (``smooth_phase``): the frames of a cine are evenly spaced over
+exactly one RR interval, so its true (time) phase is start + t / T and only the start is
+unknown. The per-frame theta follows the contraction a frame shows, which at a given time
+phase differs between people (the systolic fraction of RR varies with heart rate), and it is
+noisy and stalls where frames look alike (diastasis): used as it is, its error against the
+time phase was no better than frame index (README, "Cardiac cine and DXA"). So the phase is
+2 pi t / T + o_i + w_i(t): one offset per cine, the circular mean of theta_i(t) - 2 pi t / T
+over its frames (T noisy readings of the start phase averaged), and a smooth time warp w_i,
+the deviation of theta from that kept up to a few temporal harmonics (default 1). The warp
+keeps what makes the registration useful beyond the start phase: the end-systolic frame on
+one row of the grid whatever the heart rate (with the pure shift, as with the true time phase,
+PCA no longer reads the ejection fraction).
 
 QC per subject (``phase_qc``): the winding number (sum of wrapped steps of theta over the
 cycle, last frame back to the first, / 2 pi), the share of forward steps, and, when the true
@@ -82,23 +98,30 @@ def prepare(frames: np.ndarray, size: int = 32) -> np.ndarray:
     return (x / scale).numpy()
 
 
-def _inputs(cines: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(encoder input (B, T, 3, H, W), mean frames (B, 1, H, W)) of cines (B, T, H, W)."""
+def _inputs(cines: torch.Tensor, harmonics: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(encoder input (B, T, 3 + harmonics, H, W), mean frames (B, 1, H, W)) of cines
+    (B, T, H, W)."""
     mean = cines.mean(dim=1, keepdim=True)
     deriv = torch.roll(cines, -1, dims=1) - torch.roll(cines, 1, dims=1)
-    x = torch.stack([cines - mean, deriv, mean.expand_as(cines)], dim=2)
+    chans = [cines - mean, deriv, mean.expand_as(cines)]
+    if harmonics:
+        t = cines.shape[1]
+        mag = torch.fft.rfft(cines, dim=1).abs()[:, 1 : harmonics + 1] * (2.0 / t)
+        chans += [m.unsqueeze(1).expand_as(cines) for m in mag.unbind(1)]
+    x = torch.stack(chans, dim=2)
     return x, mean
 
 
 class DeepCycle(nn.Module):
     """Encoder to one angle, subject-conditioned decoder (see the module docstring)."""
 
-    def __init__(self, size: int = 32, width: int = 16, code: int = 16):
+    def __init__(self, size: int = 32, width: int = 16, code: int = 16, harmonics: int = 0):
         super().__init__()
         if size % 8:
             raise ValueError("size must be a multiple of 8")
         w = width
         self.size = size
+        self.harmonics = harmonics
 
         def down(cin: int) -> nn.Sequential:
             return nn.Sequential(
@@ -114,7 +137,9 @@ class DeepCycle(nn.Module):
             )
 
         flat = 2 * w * (size // 8) ** 2
-        self.encoder = nn.Sequential(down(3), nn.Linear(flat, 64), nn.GELU(), nn.Linear(64, 2))
+        self.encoder = nn.Sequential(
+            down(3 + harmonics), nn.Linear(flat, 64), nn.GELU(), nn.Linear(64, 2)
+        )
         self.mean_code = nn.Sequential(down(1), nn.Linear(flat, code))
         self.decoder_in = nn.Sequential(nn.Linear(2 + code, flat), nn.GELU())
         self.decoder = nn.Sequential(
@@ -130,14 +155,14 @@ class DeepCycle(nn.Module):
 
     def encode(self, cines: torch.Tensor) -> torch.Tensor:
         """Unit vectors (B, T, 2) of cines (B, T, H, W)."""
-        x, _ = _inputs(cines)
+        x, _ = _inputs(cines, self.harmonics)
         b, t = x.shape[:2]
         z = self.encoder(x.flatten(0, 1)).view(b, t, 2)
         return z / z.norm(dim=-1, keepdim=True).clamp_min(1e-6)
 
     def forward(self, cines: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(unit vectors (B, T, 2), reconstructions (B, T, H, W))."""
-        x, mean = _inputs(cines)
+        x, mean = _inputs(cines, self.harmonics)
         b, t = x.shape[:2]
         z = self.encoder(x.flatten(0, 1)).view(b, t, 2)
         u = z / z.norm(dim=-1, keepdim=True).clamp_min(1e-6)
@@ -164,13 +189,16 @@ def train(
     stage1_weight: float = 0.1,
     seed: int = 0,
     width: int = 16,
+    harmonics: int = 0,
 ) -> tuple[DeepCycle, TrainLog]:
-    """Train on prepared cines (N, T, H, W) (same T for all; see ``prepare``)."""
+    """Train on prepared cines (N, T, H, W) (same T for all; see ``prepare``); ``harmonics``:
+    the encoder also sees the magnitudes of the first that many temporal harmonics of every
+    pixel (module docstring)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     data = torch.from_numpy(np.ascontiguousarray(cines, dtype=np.float32))
     n, t = data.shape[:2]
-    model = DeepCycle(size=data.shape[-1], width=width)
+    model = DeepCycle(size=data.shape[-1], width=width, harmonics=harmonics)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     ang = 2 * math.pi * torch.arange(t) / t
     target = torch.stack([torch.cos(ang), torch.sin(ang)], dim=-1)  # (T, 2)
@@ -204,6 +232,28 @@ def phases(model: DeepCycle, cines: np.ndarray) -> np.ndarray:
 def frame_index_phase(n: int, t: int) -> np.ndarray:
     """The baseline: theta = 2 pi t / T for every subject (N, T)."""
     return np.tile(2 * np.pi * np.arange(t) / t, (n, 1))
+
+
+def smooth_phase(theta: np.ndarray, harmonics: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """(phase in [0, 2 pi) (N, T), offsets o_i (N,)) of per-frame theta (N, T): the phase of
+    cine i is 2 pi t / T + o_i + w_i(t). o_i is the circular mean over the frames of
+    theta_i(t) - 2 pi t / T, i.e. the start phase of the cine as the encoder reads it from all
+    its frames together (the frames are evenly spaced over one cycle). w_i is the cine's
+    deviation theta_i(t) - 2 pi t / T - o_i (wrapped) kept up to its ``harmonics``-th
+    temporal Fourier harmonic: a smooth time warp that moves the frames to the contraction
+    they show (0: no warp, a pure time shift)."""
+    if harmonics < 0:
+        raise ValueError("harmonics must be >= 0")
+    n, t = theta.shape
+    base = frame_index_phase(n, t)
+    offset = np.angle(np.exp(1j * (theta - base)).mean(axis=1))
+    shifted = base + offset[:, None]
+    if harmonics:
+        spec = np.fft.rfft(_wrap(theta - shifted), axis=1)
+        spec[:, 0] = 0
+        spec[:, harmonics + 1 :] = 0
+        shifted = shifted + np.fft.irfft(spec, n=t, axis=1)
+    return np.mod(shifted, 2 * np.pi), offset
 
 
 def _wrap(a: np.ndarray) -> np.ndarray:

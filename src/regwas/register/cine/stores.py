@@ -20,11 +20,14 @@ planted factor).
 
 Every cine of a cohort must have the same number of frames (the stores stack them); a cine
 with another count, no time axis or no frame interval stops the job naming the file and the
-sample. QC per person (``qc.tsv``): frame interval, the winding number and share of forward
-steps of theta (``winding`` should be 1), and when the simulator's true phase is given
-(``truth/cardiac_phase.tsv``) the circular concordance |mean exp(i (theta - phi))| of theta and
-of the frame-index phase 2 pi t / T (the baseline) with the true phase phi, and their absolute
-circular errors after one cohort-wide offset (degrees). A person whose theta fails the QC
+sample. The phase that resamples a cine is 2 pi t / T plus one offset per cine and a smooth
+warp, both read from the encoder's per-frame theta (``deepcycle.phase_harmonics``; null:
+theta frame by frame; see ``regwas.register.cine.deepcycle.smooth_phase``). QC per person (``qc.tsv``): frame interval, the winding
+number and share of forward steps of the encoder's per-frame theta (``winding`` should be 1),
+and when the simulator's true phase is given (``truth/cardiac_phase.tsv``) the circular
+concordance |mean exp(i (theta - phi))| of the resampling phase and of the frame-index phase
+2 pi t / T (the baseline) with the true phase phi, and their absolute circular errors after
+one cohort-wide offset (degrees). A person whose theta fails the QC
 (winding != 1 or forward share below ``deepcycle.min_forward_share``) is kept and flagged
 (``qc_pass`` 0) or left out (``deepcycle.on_qc_failure: exclude``).
 """
@@ -51,6 +54,7 @@ from regwas.register.cine.deepcycle import (
     prepare,
     read_cine,
     resample_to_grid,
+    smooth_phase,
     train,
 )
 from regwas.register.image.tables import read_image_manifest, write_qc_summary
@@ -273,6 +277,7 @@ def build_cardiac_deepcycle(
         lr=dcfg["learning_rate"],
         seed=int(seed),
         width=dcfg["width"],
+        harmonics=dcfg["harmonics"],
     )
     log.info(
         "DeepCycle trained on %d of %d cines in %.1f s (stage-1 loss %.4f, stage-2 loss %.4f)",
@@ -282,10 +287,13 @@ def build_cardiac_deepcycle(
         tlog.stage1_loss,
         tlog.stage2_loss,
     )
-    theta = np.concatenate([phases(model, small[i : i + 256]) for i in range(0, n, 256)])
+    enc = np.concatenate([phases(model, small[i : i + 256]) for i in range(0, n, 256)])
+    warp = dcfg["phase_harmonics"]
+    theta = enc if warp is None else smooth_phase(enc, warp)[0]
     seconds = (time.perf_counter() - t0) / n
     truth = None if true_phase is None else read_true_phase(true_phase, ids, t)
     q = phase_qc(theta, truth)
+    q.update(phase_qc(enc))  # winding and forward share: of the encoder's theta
     base = None if truth is None else phase_qc(frame_index_phase(n, t), truth)
     passed = (q["winding"] == 1) & (q["forward_share"] >= dcfg["min_forward_share"])
     rows = _rows(cines)

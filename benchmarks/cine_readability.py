@@ -36,6 +36,21 @@ from regwas.simulate.cohort import simulate
 ALPHAS = np.logspace(-3, 6, 19)
 
 
+def simulate_cardiac_cohort(sim: Path, n: int, seed: int) -> None:
+    """A cardiac-only simulated cohort of ``n`` people in ``sim`` (kept when already there):
+    2 short chromosomes, one causal variant per factor, no diseases."""
+    if (sim / "samples.tsv").exists():
+        return
+    cfg = {
+        "n_samples": n,
+        "modalities": ["cardiac"],
+        "genotypes": {"n_chromosomes": 2, "chromosome_length": 300_000},
+        "factors": {"causal_per_factor": 1, "min_causal_distance": 0, "min_causal_maf": 0.01},
+        "diseases": [],
+    }
+    simulate(cfg, seed, sim)
+
+
 def cv_r2(x: np.ndarray, y: np.ndarray, seed: int, scale: bool = True) -> float:
     """5-fold cross-validated R² of a ridge regression of y on x (seeded folds)."""
     pred = np.empty_like(y)
@@ -88,15 +103,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     sim = args.out / "sim"
-    if not (sim / "samples.tsv").exists():
-        cfg = {
-            "n_samples": args.n,
-            "modalities": ["cardiac"],
-            "genotypes": {"n_chromosomes": 2, "chromosome_length": 300_000},
-            "factors": {"causal_per_factor": 1, "min_causal_distance": 0, "min_causal_maf": 0.01},
-            "diseases": [],
-        }
-        simulate(cfg, args.seed, sim)
+    simulate_cardiac_cohort(sim, args.n, args.seed)
     manifest, truth = sim / "cardiac.manifest.tsv", sim / "truth" / "cardiac_phase.tsv"
     stores = {
         "native": args.out / "native",

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from cine_readability import simulate_cardiac_cohort  # this folder: run as a script
 
 from regwas.register.cine import deepcycle as dc
 from regwas.register.cine.stores import cardiac_config, load_cines_rigid, read_true_phase
-from regwas.simulate.cohort import simulate
 
 
 def main() -> None:
@@ -41,15 +41,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     sim = args.out / "sim"
-    if not (sim / "samples.tsv").exists():
-        cfg = {
-            "n_samples": args.n,
-            "modalities": ["cardiac"],
-            "genotypes": {"n_chromosomes": 2, "chromosome_length": 300_000},
-            "factors": {"causal_per_factor": 1, "min_causal_distance": 0, "min_causal_maf": 0.01},
-            "diseases": [],
-        }
-        simulate(cfg, args.seed, sim)
+    simulate_cardiac_cohort(sim, args.n, args.seed)
     cfg = cardiac_config({"deepcycle": json.loads(args.deepcycle)})
     d = cfg["deepcycle"]
     cache = args.out / f"rigid_cines_{cfg['size']}.npz"

@@ -7,26 +7,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from workflow_helpers import snakemake
+from workflow_helpers import snakemake, tiny_simulated_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cardiac_voxelmorph_rules")]
 
 N = 24
-CONFIG = {
-    "name": "cine-vxm-test",
-    "seed": 5,
-    "cohort": "simulate",
-    "modalities": ["cardiac"],
-    "spaces": {"cardiac": ["native", "deepcycle", "voxelmorph", "voxelmorph_jac"]},
-    "simulate": {
-        "n_samples": N,
-        "modalities": ["cardiac"],
-        "genotypes": {"n_chromosomes": 2},
-        "factors": {"causal_per_factor": 1},
-        "diseases": [],
-    },
-    "cohort_qc": {"relatedness": {"enabled": False}},
-    "cardiac": {
+CONFIG = tiny_simulated_config(
+    "cine-vxm-test",
+    5,
+    N,
+    {"cardiac": ["native", "deepcycle", "voxelmorph", "voxelmorph_jac"]},
+    cardiac={
         "size": 16,
         "deepcycle": {"size": 8, "stage1_steps": 5, "stage2_steps": 0, "threads": 1},
         "voxelmorph": {
@@ -42,7 +33,8 @@ CONFIG = {
             "batch_infer": 100,
         },
     },
-}
+)
+CONFIG["simulate"]["diseases"] = []
 TARGETS = [
     "results/cardiac/voxelmorph/qc_summary.tsv",
     "results/cardiac/voxelmorph_jac/qc_summary.tsv",

@@ -97,13 +97,10 @@ def train_cardiac_voxelmorph(
     subset of the deepcycle store's cines; write the model to ``out`` (a checkpoint beside it
     is resumed when it is of the same training) and the per-step history to
     ``history_path`` (TSV)."""
-    import pandas as pd
-
-    from regwas.io.atomic import atomic_path
     from regwas.register.image.voxelmorph import (
-        HISTORY_COLUMNS,
         _store_fingerprint,
         build,
+        log_training,
         n_params,
         pick_device,
         train,
@@ -138,14 +135,7 @@ def train_cardiac_voxelmorph(
     }
     t0 = time.perf_counter()
     res = train(frames, fixed, cfg, seed, out, fingerprint=fingerprint, template_index=phase)
-    hist = pd.DataFrame(res["history"], columns=HISTORY_COLUMNS)
-    if len(hist) >= 20:
-        first, last = hist["loss"].iloc[:10].mean(), hist["loss"].iloc[-10:].mean()
-        log.info("loss (mean of 10 steps): first %.5f, last %.5f", first, last)
-    log.info("cardiac VoxelMorph trained in %.1f s (this run)", time.perf_counter() - t0)
-    if history_path is not None:
-        with atomic_path(history_path) as tmp:
-            hist.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+    log_training(res, "cardiac VoxelMorph", t0, history_path)
     return {**res, "exemplar": ex_id}
 
 

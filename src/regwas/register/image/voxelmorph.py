@@ -407,11 +407,9 @@ def train_on_store(
     model to ``out`` and the per-step training history (step, loss, similarity, regulariser,
     seconds) to ``history_path`` (TSV). A checkpoint beside ``out`` from an interrupted run of
     the same training is resumed."""
-    import pandas as pd
 
     from regwas.config.schema import section
     from regwas.io.arraystore import ArrayStore
-    from regwas.io.atomic import atomic_path
     from regwas.register.image.stores import read_template
 
     cfg = section("brain.voxelmorph", cfg)
@@ -436,15 +434,25 @@ def train_on_store(
     res = train(
         store.data, template, cfg, seed, out, fingerprint=_store_fingerprint(store, template)
     )
+    log_training(res, "VoxelMorph", t0, history_path)
+    return res
+
+
+def log_training(res: dict, what: str, t0: float, history_path=None) -> None:
+    """Log the first and last losses and the time of a :func:`train` result; write its per-step
+    history (step, loss, similarity, regulariser, seconds) to ``history_path`` (TSV)."""
+    import pandas as pd
+
+    from regwas.io.atomic import atomic_path
+
     hist = pd.DataFrame(res["history"], columns=HISTORY_COLUMNS)
     if len(hist) >= 20:
         first, last = hist["loss"].iloc[:10].mean(), hist["loss"].iloc[-10:].mean()
         log.info("loss (mean of 10 steps): first %.5f, last %.5f", first, last)
-    log.info("VoxelMorph trained in %.1f s (this run)", time.perf_counter() - t0)
+    log.info("%s trained in %.1f s (this run)", what, time.perf_counter() - t0)
     if history_path is not None:
         with atomic_path(history_path) as tmp:
             hist.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
-    return res
 
 
 def _read_qc(store_dir) -> dict[str, dict]:

@@ -20,9 +20,10 @@ planted factor).
 
 Every cine of a cohort must have the same number of frames (the stores stack them); a cine
 with another count, no time axis or no frame interval stops the job naming the file and the
-sample. The phase that resamples a cine is 2 pi t / T plus one offset per cine and a smooth
-warp, both read from the encoder's per-frame theta (``deepcycle.phase_harmonics``; null:
-theta frame by frame; see ``regwas.register.cine.deepcycle.smooth_phase``). QC per person (``qc.tsv``): frame interval, the winding
+sample. The encoder's per-frame theta resamples a cine (``deepcycle.phase_harmonics`` null,
+the default); with ``phase_harmonics`` set, 2 pi t / T plus one offset per cine and a smooth
+warp read from that theta (``regwas.register.cine.deepcycle.smooth_phase``). QC per person
+(``qc.tsv``): frame interval, the winding
 number and share of forward steps of the encoder's per-frame theta (``winding`` should be 1),
 and when the simulator's true phase is given (``truth/cardiac_phase.tsv``) the circular
 concordance |mean exp(i (theta - phi))| of the resampling phase and of the frame-index phase

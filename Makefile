@@ -12,8 +12,8 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The Python environment: pinned versions from requirements.lock, regwas itself editable.
 # The lock is a complete freeze, installed without resolving: antspyx 0.6.3 declares
 # numpy<2.4 and scipy<1.16 but runs (tested) with the locked newer versions; snakemake 9.27
-# wants packaging<26, nilearn 0.14 and snakemake-interface-common 1.24 want >=26, and all three
-# call only packaging.version, the same in 25.0 (locked) and 26 (tested). snakemake >= 9.17:
+# declares packaging<26 and runs (tested) with 26.3, which nilearn 0.14 needs (its
+# Version.__replace__; with 25.0 importing nilearn.datasets fails). snakemake >= 9.17:
 # 9.10-9.16 started more jobs than --cores allows (a single ready job's threads were never
 # reserved; snakemake issue 3913): the demo ran 5-6 jobs on 2 cores.
 $(STAMP): requirements.lock pyproject.toml

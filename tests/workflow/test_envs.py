@@ -79,7 +79,8 @@ with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
             "conda_raw": None if env is None else str(env),
             "script": str((base / r.script).resolve()) if r.script else None,
             "resources": sorted(k for k in r.resources if not k.startswith("_")),
-            "gpu": r.resources.get("gpu"),
+            # snakemake >= 9.17 wraps each resource in a Resource object; its value is the number
+            "gpu": getattr(r.resources.get("gpu"), "value", r.resources.get("gpu")),
         })
     print("@@JSON@@" + json.dumps({"rules": rules, "regwas_root": os.environ.get("REGWAS_ROOT")}))
 """
@@ -581,6 +582,10 @@ def test_site_profile_combines_with_workflow_profile(tmp_path):
             "--configfile",
             "config/test.yaml",
             "--max-threads",
+            "64",
+            # snakemake >= 9.17 gives a dry run without --cores 1 core, which caps every rule's
+            # threads at 1 (9.15 left them uncapped); a real cluster run is not capped
+            "--cores",
             "64",
             "--directory",
             str(tmp_path / "wd"),

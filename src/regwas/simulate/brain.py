@@ -46,7 +46,6 @@ import functools
 import gzip
 import logging
 import zlib
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,13 +54,13 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
-from tqdm import tqdm
 
 from regwas.config.schema import section
 from regwas.errors import InputError
 from regwas.io.atomic import atomic_path
 from regwas.io.mni import Template, load_template
 from regwas.simulate.inputs import renderer_inputs
+from regwas.simulate.parallel import map_people
 
 log = logging.getLogger(__name__)
 
@@ -446,18 +445,5 @@ def render_brain(
         threads,
         brain_dir,
     )
-    if threads == 1 or len(jobs) < 2:
-        _init_worker(*init)
-        rows = [_render_one(j) for j in tqdm(jobs, desc="brain", disable=None)]
-    else:
-        chunk = max(1, min(64, len(jobs) // (4 * threads)))
-        with ProcessPoolExecutor(threads, initializer=_init_worker, initargs=init) as pool:
-            rows = list(
-                tqdm(
-                    pool.map(_render_one, jobs, chunksize=chunk),
-                    total=len(jobs),
-                    desc="brain",
-                    disable=None,
-                )
-            )
+    rows = map_people(_render_one, jobs, threads, "brain", _init_worker, init)
     return pd.DataFrame(rows)

@@ -53,6 +53,7 @@ from regwas.errors import InputError
 from regwas.io.atomic import atomic_path
 from regwas.io.tables import write_tsv
 from regwas.simulate.inputs import renderer_inputs
+from regwas.simulate.parallel import map_people
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +220,69 @@ def _validate(people: pd.DataFrame, factors: pd.DataFrame) -> tuple[list[str], n
     return renderer_inputs(people, factors, FACTORS, "cardiac", ("sample_id", "sex", "bmi"))
 
 
+def _render_person(job) -> tuple[dict[str, Any], pd.DataFrame]:
+    """One person's cine and labels written under out_dir; their table row and true phases.
+    Everything random comes from ``default_rng([seed, i])``."""
+    i, sid, male, bmi, fv, c, seed, out_dir = job
+    lo, hi = c["heart_rate_bpm"]
+    shape, affine = geometry(c)
+    frames = shape[3]
+    half_fov = (shape[0] - 1) / 2.0 * c["pixel_mm"]
+    rng = np.random.default_rng([int(seed), i])
+    hr = float(rng.uniform(lo, hi))
+    rr_ms = 60000.0 / hr
+    frame_ms = rr_ms / frames
+    start = float(rng.uniform(0.0, c["start_phase"])) if c["start_phase"] > 0 else 0.0
+    pose = {
+        "rot_deg": float(rng.uniform(-1, 1) * c["rotation_deg"]),
+        "tx_mm": float(rng.uniform(-1, 1) * c["translation_mm"]),
+        "ty_mm": float(rng.uniform(-1, 1) * c["translation_mm"]),
+        "scale": float(
+            np.exp(c["scale_sd"] * rng.standard_normal() + c["scale_sex"] * (0.5 if male else -0.5))
+        ),
+    }
+    gain = float(np.exp(c["gain_sd"] * rng.standard_normal()))
+    bmi_k = float(np.clip(bmi / 26.5, 0.6, 1.6))
+    body = (
+        min(0.9 * half_fov * bmi_k**0.3, 0.97 * half_fov),
+        min(0.7 * half_fov * bmi_k**0.3, 0.85 * half_fov),
+        5.0 * bmi_k**1.5,
+    )
+    heart = heart_parameters(fv, rr_ms, c)
+    phases = np.mod(start + np.arange(frames) / frames, 1.0)
+    img, lab = draw_frames(heart, phases, pose, body, shape, affine)
+    signal = img * gain
+    if c["noise_sd"] > 0:
+        n1, n2 = rng.standard_normal((2, *img.shape)) * c["noise_sd"] * gain
+        signal = np.sqrt((signal + n1) ** 2 + n2**2)
+    rel = {k: f"cardiac/{sid}_{k}.nii.gz" for k in ("cine", "dseg")}
+    save_nifti(signal.astype(np.float32), affine, frame_ms, out_dir / rel["cine"])
+    save_nifti(lab, affine, frame_ms, out_dir / rel["dseg"])
+    row = {"sample_id": sid, "path": rel["cine"], "label_path": rel["dseg"]}
+    row.update(_measure(lab, frame_ms, float(c["pixel_mm"])))
+    row.update(
+        cine_heart_rate_bpm=hr,
+        cine_frame_ms=frame_ms,
+        cine_start_phase=start,
+        cine_systolic_fraction=heart["s"],
+        cine_rot_deg=pose["rot_deg"],
+        cine_tx_mm=pose["tx_mm"],
+        cine_ty_mm=pose["ty_mm"],
+        cine_scale=pose["scale"],
+        cine_gain=gain,
+    )
+    phase = pd.DataFrame(
+        {
+            "sample_id": sid,
+            "frame": np.arange(frames),
+            "phase": phases,
+            "contraction": contraction(phases, heart["s"]),
+            "time_ms": np.arange(frames) * frame_ms,
+        }
+    )
+    return row, phase
+
+
 def render_cardiac(
     people: pd.DataFrame,
     factors: pd.DataFrame,
@@ -230,9 +294,9 @@ def render_cardiac(
     """Render one cine + labels per person; write truth/cardiac_phase.tsv.
 
     Returns one row per person (order of ``people``): sample_id, path (cine), label_path
-    (relative to out_dir), measured phenotypes and the drawn nuisance (``cine_*``). Rendering
-    is serial (a few ms per person); ``threads`` is accepted for the renderer interface and
-    does not change the output.
+    (relative to out_dir), measured phenotypes and the drawn nuisance (``cine_*``). People are
+    rendered in ``threads`` processes (:func:`regwas.simulate.parallel.map_people`); the output
+    does not depend on ``threads``.
     """
     c = section("simulate.cardiac", cfg)
     if not isinstance(threads, int) or threads < 1:
@@ -242,71 +306,14 @@ def render_cardiac(
         raise InputError("simulate.cardiac.heart_rate_bpm: [low, high] with low <= high")
     ids, fvals = _validate(people, factors)
     out_dir = Path(out_dir)
-    shape, affine = geometry(c)
-    frames = shape[3]
-    half_fov = (shape[0] - 1) / 2.0 * c["pixel_mm"]
-    rows: list[dict[str, Any]] = []
-    phase_rows = []
-    for i, sid in enumerate(ids):
-        rng = np.random.default_rng([int(seed), i])
-        male = str(people["sex"].iloc[i]) == "M"
-        bmi = float(people["bmi"].iloc[i])
-        hr = float(rng.uniform(lo, hi))
-        rr_ms = 60000.0 / hr
-        frame_ms = rr_ms / frames
-        start = float(rng.uniform(0.0, c["start_phase"])) if c["start_phase"] > 0 else 0.0
-        pose = {
-            "rot_deg": float(rng.uniform(-1, 1) * c["rotation_deg"]),
-            "tx_mm": float(rng.uniform(-1, 1) * c["translation_mm"]),
-            "ty_mm": float(rng.uniform(-1, 1) * c["translation_mm"]),
-            "scale": float(
-                np.exp(
-                    c["scale_sd"] * rng.standard_normal() + c["scale_sex"] * (0.5 if male else -0.5)
-                )
-            ),
-        }
-        gain = float(np.exp(c["gain_sd"] * rng.standard_normal()))
-        bmi_k = float(np.clip(bmi / 26.5, 0.6, 1.6))
-        body = (
-            min(0.9 * half_fov * bmi_k**0.3, 0.97 * half_fov),
-            min(0.7 * half_fov * bmi_k**0.3, 0.85 * half_fov),
-            5.0 * bmi_k**1.5,
-        )
-        heart = heart_parameters(fvals[i], rr_ms, c)
-        phases = np.mod(start + np.arange(frames) / frames, 1.0)
-        img, lab = draw_frames(heart, phases, pose, body, shape, affine)
-        signal = img * gain
-        if c["noise_sd"] > 0:
-            n1, n2 = rng.standard_normal((2, *img.shape)) * c["noise_sd"] * gain
-            signal = np.sqrt((signal + n1) ** 2 + n2**2)
-        rel = {k: f"cardiac/{sid}_{k}.nii.gz" for k in ("cine", "dseg")}
-        save_nifti(signal.astype(np.float32), affine, frame_ms, out_dir / rel["cine"])
-        save_nifti(lab, affine, frame_ms, out_dir / rel["dseg"])
-        row = {"sample_id": sid, "path": rel["cine"], "label_path": rel["dseg"]}
-        row.update(_measure(lab, frame_ms, float(c["pixel_mm"])))
-        row.update(
-            cine_heart_rate_bpm=hr,
-            cine_frame_ms=frame_ms,
-            cine_start_phase=start,
-            cine_systolic_fraction=heart["s"],
-            cine_rot_deg=pose["rot_deg"],
-            cine_tx_mm=pose["tx_mm"],
-            cine_ty_mm=pose["ty_mm"],
-            cine_scale=pose["scale"],
-            cine_gain=gain,
-        )
-        rows.append(row)
-        phase_rows.append(
-            pd.DataFrame(
-                {
-                    "sample_id": sid,
-                    "frame": np.arange(frames),
-                    "phase": phases,
-                    "contraction": contraction(phases, heart["s"]),
-                    "time_ms": np.arange(frames) * frame_ms,
-                }
-            )
-        )
+    jobs = [
+        (i, sid, str(people["sex"].iloc[i]) == "M", float(people["bmi"].iloc[i]), fvals[i], c,
+         int(seed), out_dir)
+        for i, sid in enumerate(ids)
+    ]  # fmt: skip
+    done = map_people(_render_person, jobs, threads, "cardiac")
+    rows = [row for row, _ in done]
+    phase_rows = [phase for _, phase in done]
     write_tsv(
         pd.concat(phase_rows, ignore_index=True),
         out_dir / "truth" / "cardiac_phase.tsv",

@@ -39,6 +39,7 @@ from regwas.config.schema import section
 from regwas.errors import InputError
 from regwas.io.atomic import atomic_path
 from regwas.simulate.inputs import renderer_inputs
+from regwas.simulate.parallel import map_people
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +182,49 @@ def _spine_bone(lab2: np.ndarray, img2: np.ndarray) -> float:
     return float(val[sub == 3].mean() - (np.median(soft) if soft.size else 0.0))
 
 
+def _render_person(job) -> dict[str, Any]:
+    """One person's DXA image and labels written under out_dir; their table row. Everything
+    random comes from ``default_rng([seed, i])``."""
+    i, sid, male, bmi, fv, c, seed, out_dir = job
+    shape, affine = geometry(c)
+    rng = np.random.default_rng([int(seed), i])
+    stature = c["stature_mm"][0] + c["stature_mm"][1] * fv[0] + (60.0 if male else -60.0)
+    k = stature / 1700.0
+    params = {
+        "k": k,
+        "hip": k * c["hip_mm"][0] * (1 + c["hip_mm"][1] / c["hip_mm"][0] * fv[2]),
+        "bmi_k": float(np.clip(bmi / 26.5, 0.6, 1.8)) ** 0.8,
+        "bone_mu": c["bone_attenuation"] * (1 + c["bmd_per_sd"] * fv[1]),
+        "soft_mu": c["soft_attenuation"],
+        "arm_deg": float(rng.uniform(*c["arm_abduction_deg"])),
+        "leg_deg": float(rng.uniform(*c["leg_abduction_deg"])),
+        "centre_y": -17.5 * k,  # the body's vertical middle (head top to heel) at the centre
+    }
+    pose = {
+        "rot_deg": float(rng.uniform(-1, 1) * c["rotation_deg"]),
+        "tx_mm": float(rng.uniform(-1, 1) * c["translation_mm"]),
+        "ty_mm": float(rng.uniform(-1, 1) * c["translation_mm"]),
+        "scale": float(np.exp(c["scale_sd"] * rng.standard_normal())),
+    }
+    img, lab = draw(params, pose, shape, affine)
+    if c["noise_sd"] > 0:
+        img = img + (rng.standard_normal(img.shape) * c["noise_sd"]).astype(np.float32)
+    rel = {kind: f"dxa/{sid}_{kind}.nii.gz" for kind in ("dxa", "dseg")}
+    save_nifti(img.astype(np.float32), affine, out_dir / rel["dxa"])
+    save_nifti(lab, affine, out_dir / rel["dseg"])
+    row = {"sample_id": sid, "path": rel["dxa"], "label_path": rel["dseg"]}
+    row.update(_measure(lab, img, float(c["pixel_mm"])))
+    row.update(
+        dxa_arm_deg=params["arm_deg"],
+        dxa_leg_deg=params["leg_deg"],
+        dxa_rot_deg=pose["rot_deg"],
+        dxa_tx_mm=pose["tx_mm"],
+        dxa_ty_mm=pose["ty_mm"],
+        dxa_scale=pose["scale"],
+    )
+    return row
+
+
 def render_dxa(
     people: pd.DataFrame,
     factors: pd.DataFrame,
@@ -189,8 +233,8 @@ def render_dxa(
     out_dir: Path,
     threads: int = 1,
 ) -> pd.DataFrame:
-    """Render one whole-body DXA image + labels per person (serial; ``threads`` is accepted
-    for the renderer interface). Returns sample_id, path, label_path (relative to out_dir),
+    """Render one whole-body DXA image + labels per person, in ``threads`` processes (the
+    output does not depend on ``threads``). Returns sample_id, path, label_path (relative to out_dir),
     measured phenotypes and the drawn nuisance (``dxa_*``)."""
     c = section("simulate.dxa", cfg)
     if not isinstance(threads, int) or threads < 1:
@@ -198,44 +242,9 @@ def render_dxa(
     ids, fv = renderer_inputs(people, factors, FACTORS, "dxa", ("sample_id", "sex", "bmi"))
     fv = np.clip(fv, -c["factor_clip"], c["factor_clip"])
     out_dir = Path(out_dir)
-    shape, affine = geometry(c)
-    rows: list[dict[str, Any]] = []
-    for i, sid in enumerate(ids):
-        rng = np.random.default_rng([int(seed), i])
-        male = str(people["sex"].iloc[i]) == "M"
-        stature = c["stature_mm"][0] + c["stature_mm"][1] * fv[i, 0] + (60.0 if male else -60.0)
-        k = stature / 1700.0
-        params = {
-            "k": k,
-            "hip": k * c["hip_mm"][0] * (1 + c["hip_mm"][1] / c["hip_mm"][0] * fv[i, 2]),
-            "bmi_k": float(np.clip(people["bmi"].iloc[i] / 26.5, 0.6, 1.8)) ** 0.8,
-            "bone_mu": c["bone_attenuation"] * (1 + c["bmd_per_sd"] * fv[i, 1]),
-            "soft_mu": c["soft_attenuation"],
-            "arm_deg": float(rng.uniform(*c["arm_abduction_deg"])),
-            "leg_deg": float(rng.uniform(*c["leg_abduction_deg"])),
-            "centre_y": -17.5 * k,  # the body's vertical middle (head top to heel) at the centre
-        }
-        pose = {
-            "rot_deg": float(rng.uniform(-1, 1) * c["rotation_deg"]),
-            "tx_mm": float(rng.uniform(-1, 1) * c["translation_mm"]),
-            "ty_mm": float(rng.uniform(-1, 1) * c["translation_mm"]),
-            "scale": float(np.exp(c["scale_sd"] * rng.standard_normal())),
-        }
-        img, lab = draw(params, pose, shape, affine)
-        if c["noise_sd"] > 0:
-            img = img + (rng.standard_normal(img.shape) * c["noise_sd"]).astype(np.float32)
-        rel = {kind: f"dxa/{sid}_{kind}.nii.gz" for kind in ("dxa", "dseg")}
-        save_nifti(img.astype(np.float32), affine, out_dir / rel["dxa"])
-        save_nifti(lab, affine, out_dir / rel["dseg"])
-        row = {"sample_id": sid, "path": rel["dxa"], "label_path": rel["dseg"]}
-        row.update(_measure(lab, img, float(c["pixel_mm"])))
-        row.update(
-            dxa_arm_deg=params["arm_deg"],
-            dxa_leg_deg=params["leg_deg"],
-            dxa_rot_deg=pose["rot_deg"],
-            dxa_tx_mm=pose["tx_mm"],
-            dxa_ty_mm=pose["ty_mm"],
-            dxa_scale=pose["scale"],
-        )
-        rows.append(row)
-    return pd.DataFrame(rows)
+    jobs = [
+        (i, sid, str(people["sex"].iloc[i]) == "M", float(people["bmi"].iloc[i]), fv[i], c,
+         int(seed), out_dir)
+        for i, sid in enumerate(ids)
+    ]  # fmt: skip
+    return pd.DataFrame(map_people(_render_person, jobs, threads, "dxa"))

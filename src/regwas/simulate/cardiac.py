@@ -53,7 +53,7 @@ from regwas.errors import InputError
 from regwas.io.atomic import atomic_path
 from regwas.io.tables import write_tsv
 from regwas.simulate.inputs import renderer_inputs
-from regwas.simulate.parallel import map_people
+from regwas.simulate.parallel import map_people, person_jobs
 
 log = logging.getLogger(__name__)
 
@@ -306,11 +306,7 @@ def render_cardiac(
         raise InputError("simulate.cardiac.heart_rate_bpm: [low, high] with low <= high")
     ids, fvals = _validate(people, factors)
     out_dir = Path(out_dir)
-    jobs = [
-        (i, sid, str(people["sex"].iloc[i]) == "M", float(people["bmi"].iloc[i]), fvals[i], c,
-         int(seed), out_dir)
-        for i, sid in enumerate(ids)
-    ]  # fmt: skip
+    jobs = person_jobs(ids, people, fvals, c, seed, out_dir)
     done = map_people(_render_person, jobs, threads, "cardiac")
     rows = [row for row, _ in done]
     phase_rows = [phase for _, phase in done]

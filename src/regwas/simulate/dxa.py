@@ -39,7 +39,7 @@ from regwas.config.schema import section
 from regwas.errors import InputError
 from regwas.io.atomic import atomic_path
 from regwas.simulate.inputs import renderer_inputs
-from regwas.simulate.parallel import map_people
+from regwas.simulate.parallel import map_people, person_jobs
 
 log = logging.getLogger(__name__)
 
@@ -242,9 +242,5 @@ def render_dxa(
     ids, fv = renderer_inputs(people, factors, FACTORS, "dxa", ("sample_id", "sex", "bmi"))
     fv = np.clip(fv, -c["factor_clip"], c["factor_clip"])
     out_dir = Path(out_dir)
-    jobs = [
-        (i, sid, str(people["sex"].iloc[i]) == "M", float(people["bmi"].iloc[i]), fv[i], c,
-         int(seed), out_dir)
-        for i, sid in enumerate(ids)
-    ]  # fmt: skip
+    jobs = person_jobs(ids, people, fv, c, seed, out_dir)
     return pd.DataFrame(map_people(_render_person, jobs, threads, "dxa"))

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from tqdm.auto import tqdm
 
 
@@ -32,3 +35,20 @@ def map_people(
         return list(
             tqdm(pool.map(func, jobs, chunksize=chunk), total=len(jobs), desc=desc, disable=None)
         )
+
+
+def person_jobs(
+    ids: Sequence[str],
+    people: pd.DataFrame,
+    factors: np.ndarray,
+    cfg: dict,
+    seed: int,
+    out_dir: Path,
+) -> list[tuple]:
+    """One job per person for a renderer's ``_render_person``: (row index, sample id, male,
+    BMI, the person's factor values, the modality's config, seed, output folder)."""
+    return [
+        (i, sid, str(people["sex"].iloc[i]) == "M", float(people["bmi"].iloc[i]), factors[i], cfg,
+         int(seed), out_dir)
+        for i, sid in enumerate(ids)
+    ]  # fmt: skip

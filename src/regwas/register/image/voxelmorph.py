@@ -407,7 +407,6 @@ def train_on_store(
     model to ``out`` and the per-step training history (step, loss, similarity, regulariser,
     seconds) to ``history_path`` (TSV). A checkpoint beside ``out`` from an interrupted run of
     the same training is resumed."""
-
     from regwas.config.schema import section
     from regwas.io.arraystore import ArrayStore
     from regwas.register.image.stores import read_template

@@ -192,11 +192,12 @@ def test_reconstruction_examples_match_the_model_and_are_drawn(tmp_path):
     assert ex["sample_id"].tolist() == val[:3]
     rows = [store.sample_ids.tolist().index(s) for s in ex["sample_id"]]
     np.testing.assert_array_equal(ex["input"], store.data[rows])
-    # the model's standardisation, recomputed from the training people's rows
+    # the model's standardisation (the default, global scaling: one scale, the root mean
+    # square of the features' SDs), recomputed from the training people's rows
     train = qc.loc[qc["split"] == "train", "sample_id"].tolist()
     flat = store.data.reshape(store.n, -1)[[store.sample_ids.tolist().index(s) for s in train]]
-    scale = flat.std(axis=0)
-    err = (ex["reconstruction"] - ex["input"]).reshape(3, -1) / np.where(scale > 0, scale, 1)
+    scale = np.sqrt(np.mean(flat.std(axis=0) ** 2))
+    err = (ex["reconstruction"] - ex["input"]).reshape(3, -1) / scale
     np.testing.assert_allclose((err**2).mean(axis=1), ex["mse"], rtol=0.05)
     np.testing.assert_allclose(ex["mse"], qc.set_index("sample_id").loc[val[:3], "mse"], rtol=1e-5)
     paths = autoencoder_plots(
@@ -253,12 +254,13 @@ def test_feature_stats_scale_each_feature_or_all_by_one(tmp_path):
         feature_stats(store, rows, scaling="pixel")
 
 
-def test_global_scaling_reaches_the_embedder(tmp_path):
-    """represent.autoencoder.scaling global trains on the globally scaled store (one scale)."""
+def test_the_scaling_reaches_the_embedder(tmp_path):
+    """represent.autoencoder.scaling reaches training: global (the default) one scale for
+    every feature, feature one per feature."""
     store = ArrayStore(_store(tmp_path, _signals(n=60)))
-    ae = AutoencoderEmbedder(_cfg(steps=5, scaling="global"), seed=3, modality="ecg").fit(store)
-    assert np.unique(ae.scale).size == 1
     ae = AutoencoderEmbedder(_cfg(steps=5), seed=3, modality="ecg").fit(store)
+    assert np.unique(ae.scale).size == 1
+    ae = AutoencoderEmbedder(_cfg(steps=5, scaling="feature"), seed=3, modality="ecg").fit(store)
     assert np.unique(ae.scale).size > 1
 
 

@@ -72,7 +72,7 @@ def test_an_encoder_embeds_a_single_modality_person(tmp_path):
         "represent",
         {"method": "autoencoder", "latent_dim": 4, "autoencoder": dict(
             stem_channels=4, growth_rate=4, layers_per_block=1, blocks=1, pool_size=4,
-            batch_size=16, min_people=10, learning_rate=3e-3)},
+            min_people=10, learning_rate=3e-3), "dropfuse": {"batch_size": 16}},
     )  # fmt: skip
     model = DropFuse(["ecg", "brain"], cfg, seed=1, conv_dims={"ecg": 1, "brain": 2})
     model.fit({"ecg": ecg_store, "brain": brain_store}, steps=15)
@@ -115,9 +115,9 @@ def test_fuse_stores_writes_encoders_embeddings_and_retrieval(tmp_path):
         "latent_dim": 4,
         "autoencoder": dict(
             stem_channels=4, growth_rate=4, layers_per_block=1, blocks=1, pool_size=4,
-            batch_size=16, min_people=10, learning_rate=3e-3, conv_dims={"ecg": 1, "brain": 2},
+            min_people=10, learning_rate=3e-3, conv_dims={"ecg": 1, "brain": 2},
         ),
-        "dropfuse": {"steps": 6},
+        "dropfuse": {"steps": 6, "batch_size": 16},
     }  # fmt: skip
     outs = {"ecg": tmp_path / "ecg/dropfuse", "brain": tmp_path / "brain/dropfuse"}
     fuse_stores({"ecg": e.dir, "brain": b.dir}, tmp_path / "dropfuse", outs, cfg, seed=3)
@@ -189,7 +189,7 @@ def test_dropfuse_learns_weakly_shared_signal(tmp_path):
         "represent",
         {"method": "pca", "latent_dim": 8, "autoencoder": dict(
             stem_channels=4, growth_rate=4, layers_per_block=1, blocks=1, pool_size=4,
-            batch_size=32, min_people=10)},
+            min_people=10), "dropfuse": {"batch_size": 32}},
     )  # fmt: skip
     model = DropFuse(["sig", "img"], cfg, seed=seed, conv_dims={"sig": 1, "img": 2})
     model.fit({"sig": a, "img": b}, steps=150)

@@ -133,7 +133,13 @@ class DropFuse:
         self.modalities = list(modalities)
         self.cfg, self.seed, self.conv_dims = cfg, int(seed), conv_dims
         self.latent_dim = int(cfg["latent_dim"])
-        self.ae = cfg["autoencoder"]
+        # the autoencoder family's architecture and optimiser; DropFuse's own batch (its
+        # in-batch negatives) and input scaling
+        df = cfg.get("dropfuse", {})
+        self.ae = {
+            **cfg["autoencoder"],
+            **{k: df[k] for k in ("batch_size", "scaling") if k in df},
+        }
 
     def _batch(self, m: str, store: ArrayStore, rows: np.ndarray):
         import torch

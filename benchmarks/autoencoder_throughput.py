@@ -1,7 +1,8 @@
 """Autoencoder training throughput (samples/s) per input shape on this machine's CPU (or GPU).
 
 Times full training steps (forward, backward, AdamW) of the default represent.autoencoder
-architecture on random inputs of each demo space's row shape, after one warm-up step:
+architecture and batch size on random inputs of each demo space's row shape, after one warm-up
+step:
     python benchmarks/autoencoder_throughput.py [--threads 1] [--steps 5] [--device cpu]
 """
 
@@ -17,6 +18,8 @@ SHAPES = {  # space: (conv dims, channels, spatial shape)
     "ecg/native": (1, 12, (5000,)),
     "ecg/median_beat": (1, 12, (600,)),
     "brain/2d slice": (2, 1, (99, 117)),
+    "cardiac/cine x y t": (3, 1, (32, 32, 25)),
+    "dxa/image": (2, 1, (96, 192)),
     "brain/3d 2mm volume": (3, 1, (99, 117, 95)),
 }
 
@@ -25,16 +28,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=5)
-    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--batch", type=int, default=None, help="default: the config's batch_size")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--skip-3d", action="store_true")
+    ap.add_argument("--skip-3d", action="store_true", help="skip the 3D brain volume (slow on CPU)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cfg = section("represent", {"method": "autoencoder"})["autoencoder"]
+    args.batch = args.batch or cfg["batch_size"]
     dev = torch.device(args.device)
     print("space\tparameters\tsamples_per_s")
     for name, (dims, ch, shape) in SHAPES.items():
-        if dims == 3 and args.skip_3d:
+        if name.startswith("brain/3d") and args.skip_3d:
             continue
         enc, dec = build_network(dims, ch, 16, cfg)
         enc.to(dev), dec.to(dev)

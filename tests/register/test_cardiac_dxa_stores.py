@@ -226,3 +226,44 @@ def test_rigid_step_recovers_the_simulated_pose(tmp_path):
     others = qc.drop(index=ex)
     assert (others["ncc_after"] > others["ncc_before"]).all()
     assert qc.loc[ex, "rigid_angle_deg"] == pytest.approx(0.0, abs=0.5)
+
+
+def test_a_cine_whose_rigid_alignment_diverges_on_every_seed_is_left_out(
+    cine_files, tmp_path, monkeypatch
+):
+    """An alignment that lowers the mean frame's NCC with the exemplar's (here: one person's
+    transform pushed 60 mm off on every attempt) is retried from rigid_retries further seeds
+    and then reported, every attempt's NCC in the message; the DeepCycle store leaves that
+    person out with the reason in qc.tsv, everyone else aligned at the first attempt."""
+    pytest.importorskip("torch")
+    import regwas.register.image.rigid as rigid
+    from regwas.register.cine.stores import build_cardiac_deepcycle
+
+    manifest, samples = cine_files
+    real, calls = rigid.register_rigid, []
+    bad = read_tsv(manifest, dtype={"sample_id": str})["sample_id"].iloc[3]
+    moving_of_bad = []
+
+    def off(fixed, fl, grid, moving, *args, **kw):
+        res = real(fixed, fl, grid, moving, *args, **kw)
+        calls.append(moving)
+        if moving_of_bad and np.array_equal(moving, moving_of_bad[0]):
+            res.translation = res.translation + np.array([60.0, 0.0])
+        return res
+
+    from regwas.register.cine.deepcycle import read_cine
+
+    man = read_tsv(manifest, dtype=str).set_index("sample_id")
+    frames, _, _ = read_cine(manifest.parent / man.loc[bad, "path"], bad)
+    moving_of_bad.append(frames.mean(axis=0))
+    monkeypatch.setattr(rigid, "register_rigid", off)
+    cfg = {"size": 16, "deepcycle": {"size": 8, "stage1_steps": 5, "threads": 1}}
+    cfg["deepcycle"]["rigid_retries"] = 2
+    build_cardiac_deepcycle(manifest, cfg, 1, tmp_path / "dc", samples_path=samples)
+    assert len(calls) == N + 2  # the bad one three times
+    qc = read_tsv(tmp_path / "dc" / "qc.tsv", dtype={"sample_id": str}).set_index("sample_id")
+    assert not qc.loc[bad, "ok"] and "diverged" in qc.loc[bad, "error"]
+    assert qc.loc[bad, "error"].count(", ") >= 2 and "after 3 attempt(s)" in qc.loc[bad, "error"]
+    others = qc.drop(index=bad)
+    assert others["ok"].all() and (others["rigid_attempts"] == 1).all()
+    assert bad not in ArrayStore(tmp_path / "dc").sample_ids.astype(str)

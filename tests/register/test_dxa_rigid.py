@@ -56,3 +56,42 @@ def test_known_rigid_pose_is_recovered(pose):
     assert res.qc["ncc_after"] > 0.95
     assert res.qc["dice_after"] > 0.85
     assert mean_dice(m_lab[:, :, 0], f_lab[:, :, 0]) < res.qc["dice_after"]
+
+
+def test_a_diverged_rigid_registration_is_retried_from_further_seeds():
+    """register_until_better runs each attempt under ANTs' seed (the one ants.registration
+    passes on), in the order of retry_seeds, until the NCC after is at least the NCC before
+    (0.01 tolerance); every attempt below it raises with their NCCs; NaN before accepts."""
+    import ants.config
+
+    from regwas.register.image.rigid import RigidDiverged, register_until_better, retry_seeds
+
+    seeds = retry_seeds(7, 3)
+    assert seeds[0] == 7 and len(set(seeds)) == 4 and all(0 < s < 2**31 for s in seeds)
+    assert retry_seeds(7, 3) == seeds and retry_seeds(8, 3)[1:] != seeds[1:]
+
+    def attempts(scores: dict[int, float]):
+        seen = []
+
+        def attempt():
+            seed = ants.config._random_seed
+            seen.append(seed)
+            return f"result of {seed}", scores.get(seed, 0.1)
+
+        return attempt, seen
+
+    attempt, seen = attempts({seeds[2]: 0.8})
+    assert register_until_better(attempt, 0.6, 7, 3) == (f"result of {seeds[2]}", 0.8, 3)
+    assert seen == seeds[:3]
+    attempt, seen = attempts({7: 0.595})  # within the tolerance: the first is kept
+    assert register_until_better(attempt, 0.6, 7, 3)[2] == 1 and seen == [7]
+    attempt, seen = attempts({})
+    with pytest.raises(RigidDiverged, match=r"0\.600 before, 0\.100, 0\.100 after 2 attempt"):
+        register_until_better(attempt, 0.6, 7, 1)
+    assert seen == seeds[:2]
+    attempt, seen = attempts({})
+    assert register_until_better(attempt, float("nan"), 7, 3)[2] == 1
+    # the session's seed is restored after each attempt
+    with classical.ants_session(seed=5, threads=1):
+        register_until_better(attempts({})[0], 0.0, 7, 3)
+        assert ants.config._random_seed == 5

@@ -16,7 +16,13 @@ grid before DeepCycle sees them. Why: the phase alone did not make the cardiac f
 (README, "Cardiac cine and DXA": with the heart's in-plane rotation and translation left in,
 the wall-thickness and ejection-fraction signal is spread over different pixels in every
 person, and PCA keeps pose and body size instead). Scale is not removed (the heart's size is a
-planted factor).
+planted factor). An alignment that lowers the mean frame's NCC with the exemplar's has
+diverged (45 of the demo's 1,194 cines with the run's seed: shifts of 36 mm on average where
+the simulator moves the heart by at most 8 mm per axis); it is retried from
+``deepcycle.rigid_retries`` further seeds, and a cine that diverges on every attempt is left
+out (reason in qc.tsv), like one ANTs fails on. Left in, those cines were the store's
+outliers: after VoxelMorph the top 1% of people lay 12-28 times as far from the mean cine
+as the median person, and the autoencoder spent its capacity on them (README).
 
 Every cine of a cohort must have the same number of frames (the stores stack them); a cine
 with another count, no time axis or no frame interval stops the job naming the file and the
@@ -64,7 +70,7 @@ log = logging.getLogger(__name__)
 
 NATIVE_QC = ["frame_ms"]
 RIGID_TRANSFORM = "antsRegistrationSyNQuickRepro[r]"
-RIGID_QC = ["rigid_angle_deg", "rigid_shift_mm", "ncc_before", "ncc_after"]
+RIGID_QC = ["rigid_angle_deg", "rigid_shift_mm", "rigid_attempts", "ncc_before", "ncc_after"]
 QC_COLUMNS = [
     "frame_ms",
     "winding",
@@ -139,17 +145,20 @@ def load_cines_rigid(
     samples_path: str | os.PathLike,
     size: int,
     seed: int,
-) -> tuple[list[str], np.ndarray, np.ndarray, list[dict | None], list[str]]:
+    retries: int = 3,
+) -> tuple[list[str], np.ndarray, np.ndarray, list[dict], list[str]]:
     """Like :func:`load_cines`, every cine first aligned rigidly to the median-BMI exemplar
     (module docstring). Returns (ids, cines (N, T, size, size), frame intervals, per-person QC
     with the recovered angle (degrees), shift (mm) and NCC of the mean frame with the
-    exemplar's before/after (None where ANTs failed: that cine is kept unaligned in ``cines``),
-    error messages ("" when aligned))."""
+    exemplar's before/after and the attempts made (an alignment that lowers that NCC is retried
+    from ``retries`` further seeds: :func:`regwas.register.image.rigid.register_until_better`),
+    error messages ("" when aligned; where ANTs failed or every attempt diverged, the cine is
+    kept unaligned in ``cines`` and the caller leaves it out))."""
     from regwas.register.image.classical import ants_session
     from regwas.register.image.dxa import median_bmi_exemplar
     from regwas.register.image.metrics import ncc
     from regwas.register.image.nifti import Grid
-    from regwas.register.image.rigid import register_rigid
+    from regwas.register.image.rigid import register_rigid, register_until_better
 
     man = read_image_manifest(manifest_path, "cardiac")
     ids = man["sample_id"].astype(str).tolist()
@@ -174,28 +183,33 @@ def load_cines_rigid(
                     f"{cines.shape[1]})"
                 )
             mean = frames.mean(axis=0)
-            try:
-                res = register_rigid(
-                    fixed, None, grid, mean, Grid((*mean.shape, 1), affine), None, RIGID_TRANSFORM
-                )
-            except Exception as err:  # ITK raises RuntimeError; record, keep the cine unaligned
-                msg = f"rigid: {type(err).__name__}: {err}".replace("\n", " ")[:500]
-                log.warning("cine rigid registration failed for %s: %s", row.sample_id, msg)
-                cines[i] = prepare(frames, size)
-                qcs.append(None)
-                errors.append(msg)
-            else:
+            before = ncc(mean, fixed) if mean.shape == fixed.shape else float("nan")
+            m_grid = Grid((*mean.shape, 1), affine)
+
+            def attempt(frames=frames, mean=mean, m_grid=m_grid, affine=affine):
+                res = register_rigid(fixed, None, grid, mean, m_grid, None, RIGID_TRANSFORM)
                 warped = warp_frames(
                     frames, affine, fixed.shape, ex_affine, res.matrix, res.translation
                 )
+                return (res, warped), ncc(warped.mean(axis=0), fixed)
+
+            try:
+                (res, warped), after, tries = register_until_better(attempt, before, seed, retries)
+            except Exception as err:  # ITK's RuntimeError, RigidDiverged: record, leave out
+                msg = f"rigid: {type(err).__name__}: {err}".replace("\n", " ")[:500]
+                log.warning("cine rigid registration failed for %s: %s", row.sample_id, msg)
+                cines[i] = prepare(frames, size)
+                qcs.append({"ncc_before": before})
+                errors.append(msg)
+            else:
                 cines[i] = prepare(warped, size)
-                before = ncc(mean, fixed) if mean.shape == fixed.shape else float("nan")
                 qcs.append(
                     {
                         "rigid_angle_deg": res.angle_deg,
                         "rigid_shift_mm": float(np.linalg.norm(res.translation)),
+                        "rigid_attempts": tries,
                         "ncc_before": before,
-                        "ncc_after": ncc(warped.mean(axis=0), fixed),
+                        "ncc_after": after,
                     }
                 )
                 errors.append("")
@@ -243,8 +257,8 @@ def build_cardiac_deepcycle(
     ``samples_path``), train DeepCycle on the cohort's cines (a seeded subset of at most
     ``deepcycle.train_subjects``), read every person's theta and resample their frames onto
     the common phase grid; write the store, ``qc.tsv``, ``qc_summary.tsv`` and the model
-    (``registration_model.pt``) to ``out_dir``. A cine whose rigid registration fails is left
-    out (reason in qc.tsv). Returns the QC table."""
+    (``registration_model.pt``) to ``out_dir``. A cine whose rigid registration fails, or
+    diverges on every attempt, is left out (reason in qc.tsv). Returns the QC table."""
     import torch
 
     cfg = cardiac_config(cfg)
@@ -255,7 +269,7 @@ def build_cardiac_deepcycle(
                 "cardiac.deepcycle.rigid: the samples table (BMI, for the exemplar) is needed"
             )
         ids, cines, frame_ms, rigid_qc, rigid_err = load_cines_rigid(
-            manifest_path, samples_path, cfg["size"], seed
+            manifest_path, samples_path, cfg["size"], seed, dcfg["rigid_retries"]
         )
     else:
         ids, cines, frame_ms = load_cines(manifest_path, cfg["size"])
@@ -307,7 +321,7 @@ def build_cardiac_deepcycle(
                 "forward_share": float(q["forward_share"][i]),
                 "qc_pass": int(passed[i]),
                 "seconds": round(seconds, 5),
-                **(rigid_qc[i] or {}),
+                **rigid_qc[i],
             }
             if truth is not None:
                 metrics.update(

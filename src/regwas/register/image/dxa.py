@@ -31,7 +31,7 @@ from regwas.register.image.tables import read_image_manifest, write_qc_summary
 
 log = logging.getLogger(__name__)
 
-QC_COLUMNS = ["seconds", "ncc_before", "ncc_after", "dice_before", "dice_after"]
+QC_COLUMNS = ["seconds", "attempts", "ncc_before", "ncc_after", "dice_before", "dice_after"]
 
 
 def dxa_config(cfg: dict | None) -> dict:
@@ -116,6 +116,14 @@ def build_dxa_native(
     write_qc_summary(out_dir, QC_COLUMNS)
 
 
+def _rigid(ex: DxaImage, grid: Grid, img: DxaImage, transform: str):
+    """One rigid registration of ``img`` to the exemplar: (result, NCC after)."""
+    from regwas.register.image.rigid import register_rigid
+
+    res = register_rigid(ex.image, ex.labels, grid, img.image, img.grid, img.labels, transform)
+    return res, res.qc["ncc_after"]
+
+
 def build_dxa_rigid(
     manifest_path: str | os.PathLike,
     samples_path: str | os.PathLike,
@@ -124,9 +132,11 @@ def build_dxa_rigid(
     out_dir: str | os.PathLike,
 ) -> pd.DataFrame:
     """The rigid store: every image registered rigidly (``dxa.rigid.transform``) to the
-    median-BMI exemplar with ANTs, seeded and single-threaded. Returns the QC table."""
+    median-BMI exemplar with ANTs, seeded and single-threaded; one that lowers the NCC with the
+    exemplar is retried from ``dxa.rigid.retries`` further seeds and fails when every attempt
+    does (:func:`regwas.register.image.rigid.register_until_better`). Returns the QC table."""
     from regwas.register.image.classical import ants_session
-    from regwas.register.image.rigid import register_rigid
+    from regwas.register.image.rigid import register_until_better
 
     cfg = dxa_config(cfg)
     man = read_image_manifest(manifest_path, "dxa")
@@ -141,16 +151,14 @@ def build_dxa_rigid(
             img = DxaImage(row, grid)
             before = _before(img, ex)
             try:
-                res = register_rigid(
-                    ex.image,
-                    ex.labels,
-                    grid,
-                    img.image,
-                    img.grid,
-                    img.labels,
-                    transform=cfg["rigid"]["transform"],
+                res, _, tries = register_until_better(
+                    lambda img=img: _rigid(ex, grid, img, cfg["rigid"]["transform"]),
+                    before["ncc_before"],
+                    seed,
+                    cfg["rigid"]["retries"],
+                    cfg["threads"],
                 )
-            except Exception as err:  # ITK raises RuntimeError; record and go on
+            except Exception as err:  # ITK's RuntimeError, RigidDiverged: record and go on
                 if cfg["on_failure"] == "error":
                     raise
                 failed += 1
@@ -158,6 +166,7 @@ def build_dxa_rigid(
                 log.warning("DXA rigid registration failed for %s: %s", img.sample_id, msg)
                 store.exclude(img.sample_id, msg, before)
                 continue
+            res.qc["attempts"] = tries
             qc = {**before, **{k: v for k, v in res.qc.items() if k in QC_COLUMNS}}
             store.append(img.sample_id, res.image, qc)
         qc_table = store.qc_table()

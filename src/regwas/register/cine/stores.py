@@ -17,7 +17,7 @@ grid before DeepCycle sees them. Why: the phase alone did not make the cardiac f
 the wall-thickness and ejection-fraction signal is spread over different pixels in every
 person, and PCA keeps pose and body size instead). Scale is not removed (the heart's size is a
 planted factor). An alignment that lowers the mean frame's NCC with the exemplar's has
-diverged (45 of the demo's 1,194 cines with the run's seed: shifts of 36 mm on average where
+diverged (37 of the demo's 1,194 cines with the run's seed: shifts of 36 mm on average where
 the simulator moves the heart by at most 8 mm per axis); it is retried from
 ``deepcycle.rigid_retries`` further seeds, and a cine that diverges on every attempt is left
 out (reason in qc.tsv), like one ANTs fails on. Left in, those cines were the store's

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from regwas.config import section
 from regwas.errors import InputError
 from regwas.io.arraystore import ArrayStore
 from regwas.io.tables import read_tsv
@@ -267,3 +268,60 @@ def test_a_cine_whose_rigid_alignment_diverges_on_every_seed_is_left_out(
     others = qc.drop(index=bad)
     assert others["ok"].all() and (others["rigid_attempts"] == 1).all()
     assert bad not in ArrayStore(tmp_path / "dc").sample_ids.astype(str)
+
+
+def test_heart_roi_is_a_disc_of_the_radius_around_the_image_centre():
+    """heart_roi against a direct computation: a pixel is inside when its centre's world
+    distance (pixel sizes from the affine) from the image centre is at most the radius."""
+    from regwas.register.cine.stores import heart_roi
+
+    affine = np.diag([2.5, 2.0, 8.0, 1.0])
+    roi = heart_roi((33, 40), affine, 20.0)
+    i, j = np.meshgrid(np.arange(33), np.arange(40), indexing="ij")
+    want = ((i - 16) * 2.5) ** 2 + ((j - 19.5) * 2.0) ** 2 <= 400.0
+    np.testing.assert_array_equal(roi, want)
+    assert roi[16, 19] and not roi[0, 0] and roi.sum() == pytest.approx(np.pi * 400 / 5, rel=0.1)
+
+
+@pytest.mark.parametrize("bmi", [38.0, 46.0])
+def test_the_heart_roi_keeps_a_large_body_from_pulling_the_rigid_alignment(bmi):
+    """The simulator poses the heart, not the body around it. A heart rotated by 19 degrees
+    and moved (5, -4) mm inside a high-BMI body: registered to a normal-BMI exemplar on the
+    whole image the body outline pulls the angle off (measured: 1-9 degrees of error over
+    seeds); with the metric inside the 50 mm heart ROI the rotation is recovered within
+    1 degree for every seed."""
+    from regwas.register.cine.stores import heart_roi
+    from regwas.register.image import classical
+    from regwas.register.image.nifti import Grid
+    from regwas.register.image.rigid import register_rigid
+
+    c = section("simulate.cardiac", {"frames": 8})
+    shape, affine = cardiac.geometry(c)
+    half = (shape[0] - 1) / 2 * c["pixel_mm"]
+
+    def body(b):  # the simulator's body ellipse and fat layer for a BMI
+        k = b / 26.5
+        return (
+            min(0.9 * half * k**0.3, 0.97 * half),
+            min(0.7 * half * k**0.3, 0.85 * half),
+            5.0 * k**1.5,
+        )
+
+    heart = cardiac.heart_parameters(np.zeros(len(cardiac.FACTORS)), 1000.0, c)
+    phases = np.arange(8) / 8
+    ident = {"rot_deg": 0.0, "tx_mm": 0.0, "ty_mm": 0.0, "scale": 1.0}
+    pose = {"rot_deg": 19.0, "tx_mm": 5.0, "ty_mm": -4.0, "scale": 1.0}
+    fixed = cardiac.draw_frames(heart, phases, ident, body(26.5), shape, affine)[0]
+    moving = cardiac.draw_frames(heart, phases, pose, body(bmi), shape, affine)[0]
+    fixed, moving = fixed.mean(axis=-1)[:, :, 0], moving.mean(axis=-1)[:, :, 0]
+    grid = Grid((*fixed.shape, 1), affine)
+    roi = heart_roi(fixed.shape, affine, 50.0)
+    whole, masked = [], []
+    for seed in (1, 2, 3):
+        with classical.ants_session(seed=seed, threads=1):
+            whole.append(register_rigid(fixed, None, grid, moving, grid).angle_deg - 19.0)
+            masked.append(
+                register_rigid(fixed, None, grid, moving, grid, metric_mask=roi).angle_deg - 19.0
+            )
+    assert max(abs(e) for e in masked) < 1.0, masked
+    assert max(abs(e) for e in whole) > 2.0, whole  # the pull the ROI removes

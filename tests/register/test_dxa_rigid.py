@@ -73,7 +73,8 @@ def test_a_diverged_rigid_registration_is_retried_from_further_seeds():
     def attempts(scores: dict[int, float]):
         seen = []
 
-        def attempt():
+        def attempt(start_deg):
+            assert start_deg == 0.0
             seed = ants.config._random_seed
             seen.append(seed)
             return f"result of {seed}", scores.get(seed, 0.1)
@@ -95,3 +96,36 @@ def test_a_diverged_rigid_registration_is_retried_from_further_seeds():
     with classical.ants_session(seed=5, threads=1):
         register_until_better(attempts({})[0], 0.0, 7, 3)
         assert ants.config._random_seed == 5
+
+
+def test_a_rigid_alignment_below_min_ncc_is_retried_from_rotated_starts():
+    """With min_ncc, an attempt that raised the NCC but not to min_ncc is retried too, attempt
+    k from starts[k % len(starts)] under the k-th retry seed; the first to reach both is
+    kept; when none does, the best that did not lower the NCC is kept (all attempts made)."""
+    import ants.config
+
+    from regwas.register.image.rigid import register_until_better, retry_seeds
+
+    seeds = retry_seeds(7, 3)
+
+    def attempts(scores: dict[float, float]):
+        seen = []
+
+        def attempt(start_deg):
+            seen.append((ants.config._random_seed, start_deg))
+            return f"from {start_deg:+.0f}", scores[start_deg]
+
+        return attempt, seen
+
+    starts = (0.0, 30.0, -30.0)
+    attempt, seen = attempts({0.0: 0.4, 30.0: 0.45, -30.0: 0.9})
+    got = register_until_better(attempt, 0.3, 7, 3, min_ncc=0.5, starts=starts)
+    assert got == ("from -30", 0.9, 3)
+    assert seen == list(zip(seeds[:3], starts, strict=True))
+    attempt, seen = attempts({0.0: 0.4, 30.0: 0.45, -30.0: 0.35})
+    got = register_until_better(attempt, 0.3, 7, 3, min_ncc=0.5, starts=starts)
+    assert got == ("from +30", 0.45, 4)
+    assert [s for _, s in seen] == [0.0, 30.0, -30.0, 0.0]
+    # without min_ncc the first attempt that did not lower the NCC is kept
+    attempt, seen = attempts({0.0: 0.4, 30.0: 0.45, -30.0: 0.9})
+    assert register_until_better(attempt, 0.3, 7, 3, starts=starts) == ("from +0", 0.4, 1)

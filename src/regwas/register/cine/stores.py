@@ -16,13 +16,19 @@ grid before DeepCycle sees them. Why: the phase alone did not make the cardiac f
 (README, "Cardiac cine and DXA": with the heart's in-plane rotation and translation left in,
 the wall-thickness and ejection-fraction signal is spread over different pixels in every
 person, and PCA keeps pose and body size instead). Scale is not removed (the heart's size is a
-planted factor). An alignment that lowers the mean frame's NCC with the exemplar's has
-diverged (37 of the demo's 1,194 cines with the run's seed: shifts of 36 mm on average where
-the simulator moves the heart by at most 8 mm per axis); it is retried from
-``deepcycle.rigid_retries`` further seeds, and a cine that diverges on every attempt is left
-out (reason in qc.tsv), like one ANTs fails on. Left in, those cines were the store's
-outliers: after VoxelMorph the top 1% of people lay 12-28 times as far from the mean cine
-as the median person, and the autoencoder spent its capacity on them (README).
+planted factor). The similarity is measured inside a disc of ``deepcycle.rigid_roi_mm``
+around the image centre (:func:`heart_roi`; short-axis planning centres the heart, and the
+body around it does not move with the heart: on the whole image a high-BMI body outline pulled
+the alignment off the heart). An alignment that lowers the mean frame's NCC with the
+exemplar's, or leaves it below ``deepcycle.rigid_min_ncc``, is retried from
+``deepcycle.rigid_retries`` further seeds, attempt k starting from the rotation
+``deepcycle.rigid_starts_deg[k % len]`` (a search from no rotation misses hearts turned
+~35-40 degrees from the exemplar's); the best attempt is kept, and a cine whose every attempt
+lowered the NCC is left out (reason in qc.tsv), like one ANTs fails on. On the demo's 1,194
+cines the recovered rotation was off the simulator's by more than 30 degrees for 40 cines on
+the whole image with one seed, for 1 with the ROI, retries and rotated starts (README). Left
+in, misaligned cines were the VoxelMorph store's outliers, up to 45 times as far from the mean
+cine as the median person, and the autoencoder spent its capacity on them.
 
 Every cine of a cohort must have the same number of frames (the stores stack them); a cine
 with another count, no time axis or no frame interval stops the job naming the file and the
@@ -146,6 +152,9 @@ def load_cines_rigid(
     size: int,
     seed: int,
     retries: int = 3,
+    roi_mm: float | None = 50.0,
+    min_ncc: float | None = 0.6,
+    starts_deg: tuple[float, ...] = (0.0, 30.0, -30.0),
 ) -> tuple[list[str], np.ndarray, np.ndarray, list[dict], list[str]]:
     """Like :func:`load_cines`, every cine first aligned rigidly to the median-BMI exemplar
     (module docstring). Returns (ids, cines (N, T, size, size), frame intervals, per-person QC
@@ -153,7 +162,11 @@ def load_cines_rigid(
     exemplar's before/after and the attempts made (an alignment that lowers that NCC is retried
     from ``retries`` further seeds: :func:`regwas.register.image.rigid.register_until_better`),
     error messages ("" when aligned; where ANTs failed or every attempt diverged, the cine is
-    kept unaligned in ``cines`` and the caller leaves it out))."""
+    kept unaligned in ``cines`` and the caller leaves it out)). ``roi_mm``: the similarity (and
+    the NCCs) only inside a disc of this radius around the centre of the exemplar's image
+    (:func:`heart_roi`); None: the whole image. An alignment whose NCC after stays below
+    ``min_ncc`` is retried too, attempt k starting from a rotation by ``starts_deg[k % len]``
+    (the best attempt kept when none reaches it)."""
     from regwas.register.image.classical import ants_session
     from regwas.register.image.dxa import median_bmi_exemplar
     from regwas.register.image.metrics import ncc
@@ -167,6 +180,7 @@ def load_cines_rigid(
     ex_frames, _, ex_affine = read_cine(ex_row.image, ex_id)
     fixed = ex_frames.mean(axis=0)
     grid = Grid((*fixed.shape, 1), ex_affine)
+    roi = None if roi_mm is None else heart_roi(fixed.shape, ex_affine, roi_mm)
     log.info("cine exemplar: %s (median BMI of %d people)", ex_id, len(ids))
     cines, frame_ms, qcs, errors = None, np.empty(len(man)), [], []
     with ants_session(int(seed), 1):
@@ -183,18 +197,30 @@ def load_cines_rigid(
                     f"{cines.shape[1]})"
                 )
             mean = frames.mean(axis=0)
-            before = ncc(mean, fixed) if mean.shape == fixed.shape else float("nan")
+            before = ncc(mean, fixed, roi) if mean.shape == fixed.shape else float("nan")
             m_grid = Grid((*mean.shape, 1), affine)
 
-            def attempt(frames=frames, mean=mean, m_grid=m_grid, affine=affine):
-                res = register_rigid(fixed, None, grid, mean, m_grid, None, RIGID_TRANSFORM)
+            def attempt(start, frames=frames, mean=mean, m_grid=m_grid, affine=affine):
+                res = register_rigid(
+                    fixed,
+                    None,
+                    grid,
+                    mean,
+                    m_grid,
+                    None,
+                    RIGID_TRANSFORM,
+                    metric_mask=roi,
+                    start_deg=start,
+                )
                 warped = warp_frames(
                     frames, affine, fixed.shape, ex_affine, res.matrix, res.translation
                 )
-                return (res, warped), ncc(warped.mean(axis=0), fixed)
+                return (res, warped), ncc(warped.mean(axis=0), fixed, roi)
 
             try:
-                (res, warped), after, tries = register_until_better(attempt, before, seed, retries)
+                (res, warped), after, tries = register_until_better(
+                    attempt, before, seed, retries, min_ncc=min_ncc, starts=starts_deg
+                )
             except Exception as err:  # ITK's RuntimeError, RigidDiverged: record, leave out
                 msg = f"rigid: {type(err).__name__}: {err}".replace("\n", " ")[:500]
                 log.warning("cine rigid registration failed for %s: %s", row.sample_id, msg)
@@ -215,6 +241,15 @@ def load_cines_rigid(
                 errors.append("")
             frame_ms[i] = dt
     return ids, cines, frame_ms, qcs, errors
+
+
+def heart_roi(shape: tuple[int, int], affine: np.ndarray, radius_mm: float) -> np.ndarray:
+    """Boolean disc of ``radius_mm`` (world mm, the affine's pixel sizes) around the centre of
+    a 2D image of ``shape``: where a short-axis cine's planning puts the heart."""
+    spacing = np.linalg.norm(np.asarray(affine, float)[:2, :2], axis=0)
+    axes = [(np.arange(n) - (n - 1) / 2.0) * sp for n, sp in zip(shape, spacing, strict=True)]
+    x, y = np.meshgrid(*axes, indexing="ij")
+    return x**2 + y**2 <= float(radius_mm) ** 2
 
 
 def _rows(cines: np.ndarray) -> np.ndarray:
@@ -269,7 +304,14 @@ def build_cardiac_deepcycle(
                 "cardiac.deepcycle.rigid: the samples table (BMI, for the exemplar) is needed"
             )
         ids, cines, frame_ms, rigid_qc, rigid_err = load_cines_rigid(
-            manifest_path, samples_path, cfg["size"], seed, dcfg["rigid_retries"]
+            manifest_path,
+            samples_path,
+            cfg["size"],
+            seed,
+            dcfg["rigid_retries"],
+            dcfg["rigid_roi_mm"],
+            dcfg["rigid_min_ncc"],
+            tuple(dcfg["rigid_starts_deg"]),
         )
     else:
         ids, cines, frame_ms = load_cines(manifest_path, cfg["size"])

@@ -109,14 +109,18 @@ def register_ants(
     cfg: dict,
     native: np.ndarray | None = None,
     keep_warp: bool = False,
+    metric_mask: np.ndarray | None = None,
+    initial_transform: str | None = None,
 ) -> AntsResult:
     """Register ``moving`` (on its own grid) to ``fixed`` (on ``grid``) with ANTs.
 
     ``cfg`` is the ``brain.ants`` config section. ``native`` (the moving image resampled onto
     ``grid`` without alignment) gives the before-registration NCC; Dice needs both label
     images. ``keep_warp`` returns the SyN (non-rigid) warp as a displacement in template
-    voxels (:func:`displacement_in_voxels`). Call inside :func:`ants_session` for seeded,
-    single-thread registrations.
+    voxels (:func:`displacement_in_voxels`). ``metric_mask`` (on ``grid``, nonzero inside)
+    restricts ANTs' similarity metric at every stage and the QC NCCs to a region of the fixed
+    image; ``initial_transform`` (an ANTs transform file) is where the optimiser starts (the
+    result includes it). Call inside :func:`ants_session` for seeded, single-thread registrations.
     """
     import ants
 
@@ -124,12 +128,16 @@ def register_ants(
     f_img = grid.to_ants(fixed)
     m_img = moving_grid.to_ants(moving)
     mask = None if fixed_labels is None else np.asarray(fixed_labels).reshape(grid.array_shape) > 0
+    roi = None
+    if metric_mask is not None:
+        mask = np.asarray(metric_mask).reshape(grid.array_shape) > 0
+        roi = grid.to_ants(mask.astype(np.float32))
     ncc_before = None if native is None else ncc(native, fixed, mask)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="regwas-ants-") as tmp:
         args = (f_img, m_img, fixed, fixed_labels, grid, moving_grid, moving_labels, spaces, cfg)
         args = (*args, tmp, mask)
-        res = _register_once(*args, None, keep_warp)
+        res = _register_once(*args, initial_transform, keep_warp, roi)
         low = _diverged(res, ncc_before, cfg)
         retried = False
         if low and cfg["retry"]:
@@ -143,7 +151,7 @@ def register_ants(
                 local_search_iterations=10,
                 txfn=os.path.join(tmp, "init.mat"),
             )
-            res = _register_once(*args, init, keep_warp)
+            res = _register_once(*args, init, keep_warp, roi)
             low, retried = _diverged(res, ncc_before, cfg), True
         seconds = time.perf_counter() - t0
     if low:
@@ -194,8 +202,10 @@ def _register_once(
     mask: np.ndarray | None,
     initial_transform: str | None,
     keep_warp: bool = False,
+    roi=None,
 ) -> AntsResult:
-    """One ants.registration call (from ``initial_transform`` when given) and its outputs."""
+    """One ants.registration call (from ``initial_transform`` when given; the metric inside
+    the ANTs image ``roi`` when given) and its outputs."""
     import ants
 
     kind = transform_type(spaces, cfg)
@@ -207,6 +217,7 @@ def _register_once(
         type_of_transform=kind,
         outprefix=prefix,
         initial_transform=initial_transform,
+        **({} if roi is None else {"mask": roi, "mask_all_stages": True}),
         **(_syn_options(cfg) if kind == "SyN" else {}),
     )
     fwd = list(reg["fwdtransforms"])

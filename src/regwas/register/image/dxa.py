@@ -116,11 +116,13 @@ def build_dxa_native(
     write_qc_summary(out_dir, QC_COLUMNS)
 
 
-def _rigid(ex: DxaImage, grid: Grid, img: DxaImage, transform: str):
+def _rigid(ex: DxaImage, grid: Grid, img: DxaImage, transform: str, start_deg: float = 0.0):
     """One rigid registration of ``img`` to the exemplar: (result, NCC after)."""
     from regwas.register.image.rigid import register_rigid
 
-    res = register_rigid(ex.image, ex.labels, grid, img.image, img.grid, img.labels, transform)
+    res = register_rigid(
+        ex.image, ex.labels, grid, img.image, img.grid, img.labels, transform, start_deg=start_deg
+    )
     return res, res.qc["ncc_after"]
 
 
@@ -152,7 +154,7 @@ def build_dxa_rigid(
             before = _before(img, ex)
             try:
                 res, _, tries = register_until_better(
-                    lambda img=img: _rigid(ex, grid, img, cfg["rigid"]["transform"]),
+                    lambda start, img=img: _rigid(ex, grid, img, cfg["rigid"]["transform"], start),
                     before["ncc_before"],
                     seed,
                     cfg["rigid"]["retries"],

@@ -27,6 +27,8 @@ apply: this registration is rigid.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -61,31 +63,40 @@ def retry_seeds(seed: int, retries: int) -> list[int]:
 
 
 def register_until_better(
-    attempt: Callable[[], tuple[T, float]],
+    attempt: Callable[[float], tuple[T, float]],
     ncc_before: float,
     seed: int,
     retries: int,
     threads: int = 1,
     tolerance: float = 0.01,
+    min_ncc: float | None = None,
+    starts: tuple[float, ...] = (0.0,),
 ) -> tuple[T, float, int]:
-    """Run ``attempt`` (one registration: (result, NCC with the fixed image after)) inside an
-    ANTs session seeded by each of :func:`retry_seeds` in turn until its NCC after is at least
-    ``ncc_before`` - ``tolerance`` (the exemplar itself comes back from interpolation a hair
-    below its NCC of 1; a NaN before accepts the first). Returns (result, NCC after, attempts
-    made); raises :class:`RigidDiverged` with every attempt's NCC when none reaches it."""
+    """Run ``attempt`` (one registration from a start rotation in degrees: (result, NCC with
+    the fixed image after)) inside an ANTs session seeded by each of :func:`retry_seeds` in
+    turn, attempt k starting from ``starts[k % len(starts)]``, until its NCC after is at
+    least ``ncc_before`` - ``tolerance`` (the exemplar itself comes back from interpolation a
+    hair below its NCC of 1; a NaN before accepts the first) and at least ``min_ncc`` when
+    given. When no attempt reaches both, the best one that did not lower the NCC is kept.
+    Returns (result, NCC after, attempts made); raises :class:`RigidDiverged` with every
+    attempt's NCC when every attempt lowered it."""
     from regwas.register.image.classical import ants_session
 
     seeds = retry_seeds(seed, retries)
-    after: list[float] = []
-    for k, s in enumerate(seeds, 1):
+    floor = ncc_before - tolerance
+    tried: list[tuple[float, T]] = []
+    for k, s in enumerate(seeds):
         with ants_session(s, threads):
-            res, score = attempt()
-        if not score < ncc_before - tolerance:
-            return res, score, k
-        after.append(score)
+            res, score = attempt(float(starts[k % len(starts)]))
+        if not score < floor and (min_ncc is None or score >= min_ncc):
+            return res, score, k + 1
+        tried.append((score, res))
+    best = max(range(len(tried)), key=lambda i: tried[i][0])
+    if not tried[best][0] < floor:
+        return tried[best][1], tried[best][0], len(seeds)
     raise RigidDiverged(
         f"rigid registration diverged: NCC with the exemplar {ncc_before:.3f} before, "
-        f"{', '.join(f'{a:.3f}' for a in after)} after {len(seeds)} attempt(s) (seeds "
+        f"{', '.join(f'{a:.3f}' for a, _ in tried)} after {len(seeds)} attempt(s) (seeds "
         f"{', '.join(map(str, seeds))})"
     )
 
@@ -109,6 +120,26 @@ class RigidResult:
         return np.asarray(points, float) @ self.matrix.T + self.translation
 
 
+def _rotation_file(grid: Grid, fixed: np.ndarray, deg: float, tmp: str) -> str:
+    """An ANTs transform file: a rotation by ``deg`` (RAS, fixed -> moving) about the centre
+    of the fixed image."""
+    import ants
+
+    img = grid.to_ants(fixed)
+    direction = np.asarray(img.direction, float)
+    centre = np.asarray(img.origin, float) + direction @ (
+        np.asarray(img.spacing, float) * (np.asarray(img.shape, float) - 1) / 2
+    )
+    th = np.deg2rad(deg)
+    rot = _LPS2 @ np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]]) @ _LPS2
+    tx = ants.create_ants_transform(
+        "AffineTransform", dimension=2, matrix=rot, center=centre, translation=np.zeros(2)
+    )
+    path = os.path.join(tmp, "start.mat")
+    ants.write_transform(tx, path)
+    return path
+
+
 def register_rigid(
     fixed: np.ndarray,
     fixed_labels: np.ndarray | None,
@@ -117,8 +148,12 @@ def register_rigid(
     moving_grid: Grid,
     moving_labels: np.ndarray | None = None,
     transform: str = "antsRegistrationSyNQuickRepro[r]",
+    metric_mask: np.ndarray | None = None,
+    start_deg: float = 0.0,
 ) -> RigidResult:
-    """Register a 2D ``moving`` image to ``fixed`` (the exemplar) rigidly with ANTs.
+    """Register a 2D ``moving`` image to ``fixed`` (the exemplar) rigidly with ANTs
+    (the similarity inside ``metric_mask`` only, when given: a region of the fixed image;
+    the optimiser starts from a rotation by ``start_deg`` about the fixed image's centre).
 
     Call inside :func:`regwas.register.image.classical.ants_session` for seeded,
     single-thread (reproducible) registrations."""
@@ -128,17 +163,21 @@ def register_rigid(
         raise ValueError("register_rigid: 2D images only")
     # no divergence retry: the multi-start initialiser is affine, and this registration is rigid
     cfg = {"affine_transform": transform, "syn_transform": "SyN", "min_ncc": -1.0, "retry": False}
-    res = register_ants(
-        fixed,
-        fixed_labels,
-        grid,
-        moving,
-        moving_grid,
-        moving_labels,
-        ["ants_affine"],
-        cfg,
-        native=None,
-    )
+    with tempfile.TemporaryDirectory(prefix="regwas-rigid-") as tmp:
+        init = None if start_deg == 0 else _rotation_file(grid, fixed, start_deg, tmp)
+        res = register_ants(
+            fixed,
+            fixed_labels,
+            grid,
+            moving,
+            moving_grid,
+            moving_labels,
+            ["ants_affine"],
+            cfg,
+            native=None,
+            metric_mask=metric_mask,
+            initial_transform=init,
+        )
     # ANTs: x_m = A (x_f - c) + t + c in LPS; RAS = diag(-1, -1) LPS in 2D
     a, t, c = res.affine_matrix, res.affine_translation, res.affine_center
     matrix = _LPS2 @ a @ _LPS2

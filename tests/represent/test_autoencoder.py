@@ -282,3 +282,28 @@ def test_cines_train_as_x_y_t_volumes_and_dxa_in_2d(tmp_path):
     dxa = ArrayStore(_store(tmp_path, rng.normal(size=(24, 12, 20)), "dxa"))
     ae = AutoencoderEmbedder(small, 1, "dxa").fit(dxa)
     assert (ae.dims, ae.channels, tuple(ae.spatial)) == (2, 1, (12, 20))
+
+
+def test_grad_clip_bounds_every_steps_gradient_norm(tmp_path, monkeypatch):
+    """represent.autoencoder.grad_clip: before every optimiser step the global norm of the
+    encoder's and decoder's gradients is at most grad_clip (computed directly after the
+    clip); with grad_clip null no step is clipped."""
+    store = ArrayStore(_store(tmp_path, 50 * _signals(n=60)))  # large inputs, large gradients
+    real, after = torch.nn.utils.clip_grad_norm_, []
+
+    def spy(params, max_norm, *args, **kw):
+        params = list(params)
+        before = real(params, max_norm, *args, **kw)
+        grads = [p.grad.detach().flatten() for p in params if p.grad is not None]
+        after.append((float(before), float(torch.linalg.vector_norm(torch.cat(grads)))))
+        return before
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+    cfg = _cfg(steps=8, grad_clip=0.5, scaling="feature")
+    AutoencoderEmbedder(cfg, 5, "ecg").fit(store)
+    assert len(after) == 8
+    assert all(norm <= 0.5 * (1 + 1e-5) for _, norm in after)
+    assert any(before > 0.5 for before, _ in after)  # the clip did act
+    after.clear()
+    AutoencoderEmbedder(_cfg(steps=8, grad_clip=None), 5, "ecg").fit(store)
+    assert after == []

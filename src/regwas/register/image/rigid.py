@@ -18,11 +18,15 @@ result depends on the ANTs seed, and for some seeds it ends in a wrong optimum. 
 1,194 cines (mean frame to the exemplar's), 45 alignments with the run's seed lowered the NCC
 with the exemplar, 37 by more than the 0.01 tolerance (from 0.63 to 0.46 on average, shifts
 of 36 mm and angles to 130 degrees, where the simulator translates by at most 8 mm per axis);
-with another seed 5 did, different people, and retried, all 37 aligned at the second seed. :func:`register_until_better` therefore accepts a rigid registration only when its
-NCC with the exemplar is at least the NCC before, retries from further seeds derived from the
-run's (``retries``), and otherwise raises :class:`RigidDiverged` (the caller leaves the person
-out, reason in qc.tsv). The brain's affine retry (a multi-start affine initialiser) does not
-apply: this registration is rigid.
+with another seed 5 did, different people, and retried, all 37 aligned at the second seed.
+:func:`register_until_better` therefore accepts a rigid registration only when its NCC with
+the exemplar is at least the NCC before (and, when the caller gives ``min_ncc``, at least
+that), retries from further seeds derived from the run's (``retries``), each attempt from the
+next of the caller's start rotations, keeps the best attempt that did not lower the NCC, and
+otherwise raises :class:`RigidDiverged` (the caller leaves the person out, reason in qc.tsv).
+The cine uses a heart ROI, ``min_ncc`` and rotated starts (regwas.register.cine.stores). The
+brain's affine retry (a multi-start affine initialiser) does not apply: this registration is
+rigid; its rotated starts are rigid ones.
 """
 
 from __future__ import annotations

@@ -298,21 +298,16 @@ def test_the_heart_roi_keeps_a_large_body_from_pulling_the_rigid_alignment(bmi):
     c = section("simulate.cardiac", {"frames": 8})
     shape, affine = cardiac.geometry(c)
     half = (shape[0] - 1) / 2 * c["pixel_mm"]
-
-    def body(b):  # the simulator's body ellipse and fat layer for a BMI
-        k = b / 26.5
-        return (
-            min(0.9 * half * k**0.3, 0.97 * half),
-            min(0.7 * half * k**0.3, 0.85 * half),
-            5.0 * k**1.5,
-        )
-
     heart = cardiac.heart_parameters(np.zeros(len(cardiac.FACTORS)), 1000.0, c)
     phases = np.arange(8) / 8
     ident = {"rot_deg": 0.0, "tx_mm": 0.0, "ty_mm": 0.0, "scale": 1.0}
     pose = {"rot_deg": 19.0, "tx_mm": 5.0, "ty_mm": -4.0, "scale": 1.0}
-    fixed = cardiac.draw_frames(heart, phases, ident, body(26.5), shape, affine)[0]
-    moving = cardiac.draw_frames(heart, phases, pose, body(bmi), shape, affine)[0]
+    fixed = cardiac.draw_frames(
+        heart, phases, ident, cardiac.body_outline(26.5, half), shape, affine
+    )[0]
+    moving = cardiac.draw_frames(
+        heart, phases, pose, cardiac.body_outline(bmi, half), shape, affine
+    )[0]
     fixed, moving = fixed.mean(axis=-1)[:, :, 0], moving.mean(axis=-1)[:, :, 0]
     grid = Grid((*fixed.shape, 1), affine)
     roi = heart_roi(fixed.shape, affine, 50.0)

@@ -125,6 +125,17 @@ def _ellipse_distance(u: np.ndarray, v: np.ndarray, a: float, b: float) -> np.nd
     return (np.sqrt((u / a) ** 2 + (v / b) ** 2) - 1.0) * min(a, b)
 
 
+def body_outline(bmi: float, half_fov: float) -> tuple[float, float, float]:
+    """The body around the heart for a BMI: ellipse semi-axes (mm, within the field of view of
+    half-width ``half_fov``) and fat-layer thickness (mm). It does not move with the heart."""
+    bmi_k = float(np.clip(bmi / 26.5, 0.6, 1.6))
+    return (
+        min(0.9 * half_fov * bmi_k**0.3, 0.97 * half_fov),
+        min(0.7 * half_fov * bmi_k**0.3, 0.85 * half_fov),
+        5.0 * bmi_k**1.5,
+    )
+
+
 def heart_parameters(factors: np.ndarray, rr_ms: float, c: dict) -> dict[str, float]:
     """Physical heart of one person from its (clipped) factors and RR interval."""
     f = np.clip(factors, -c["factor_clip"], c["factor_clip"])
@@ -242,12 +253,7 @@ def _render_person(job) -> tuple[dict[str, Any], pd.DataFrame]:
         ),
     }
     gain = float(np.exp(c["gain_sd"] * rng.standard_normal()))
-    bmi_k = float(np.clip(bmi / 26.5, 0.6, 1.6))
-    body = (
-        min(0.9 * half_fov * bmi_k**0.3, 0.97 * half_fov),
-        min(0.7 * half_fov * bmi_k**0.3, 0.85 * half_fov),
-        5.0 * bmi_k**1.5,
-    )
+    body = body_outline(bmi, half_fov)
     heart = heart_parameters(fv, rr_ms, c)
     phases = np.mod(start + np.arange(frames) / frames, 1.0)
     img, lab = draw_frames(heart, phases, pose, body, shape, affine)

@@ -4,6 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= $(shell nproc)
+# `make demo` runs every job on one thread (snakemake --max-threads): on a laptop's few cores a
+# second one-thread job does a whole job's work, while a second thread sped the demo's jobs up
+# 0.9-1.7x (benchmarks/README.md, "Rerun 2026-12-03 (ninth session)"). The workflow profile's
+# numbers are for cohorts of biobank size. MAX_THREADS= (empty) uses the profile's as they are.
+MAX_THREADS ?= 1
+DEMO_THREADS := $(if $(MAX_THREADS),--max-threads $(MAX_THREADS))
 CONFIG ?= config/config.yaml
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -54,14 +60,14 @@ REPORT_ENV := PYTHONWARNINGS="ignore:coroutine:RuntimeWarning"
 
 demo: env
 	@start=$$(date +%s); \
-	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --quiet rules || { \
+	$(BIN)/snakemake --cores $(CORES) $(DEMO_THREADS) --configfile $(CONFIG) --quiet rules || { \
 		status=$$?; \
 		echo "make demo: stopped. The failing job's error is above, its log under results/logs/;"; \
 		echo "run 'make demo' again to resume (see README, 'Interrupted runs')."; \
 		exit $$status; }; \
 	$(REPORT_ENV) $(BIN)/snakemake --configfile $(CONFIG) --quiet all --report results/report/report.zip && \
 	$(REPORT_ENV) $(BIN)/snakemake --configfile $(CONFIG) --quiet all --report results/report/report.html && \
-	$(BIN)/snakemake bundle --cores $(CORES) --configfile $(CONFIG) --quiet rules && \
+	$(BIN)/snakemake bundle --cores $(CORES) $(DEMO_THREADS) --configfile $(CONFIG) --quiet rules && \
 	$(BIN)/regwas bundle verify "$$(ls -t results/bundle/regwas-*.tar.gz | head -1)" \
 		--samples results/cohort/samples.tsv && \
 	echo && \

@@ -389,7 +389,6 @@ class AutoencoderEmbedder(Embedder):
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if ae["grad_clip"] is not None:
-                params = [*self.encoder.parameters(), *self.decoder.parameters()]
                 torch.nn.utils.clip_grad_norm_(params, float(ae["grad_clip"]))
             opt.step()
             sched.step()

@@ -1,10 +1,12 @@
 """Dry runs (`snakemake -n`, nothing executes) of configs that change what the workflow
 plans: the simulation without rendering, and the one source of the chromosome list."""
 
+import shlex
+import subprocess
 from pathlib import Path
 
 import yaml
-from workflow_helpers import TEST_CONFIG, output, snakemake
+from workflow_helpers import ROOT, TEST_CONFIG, output, snakemake
 
 
 def dry_run(tmp_path: Path, changes: dict, *args: str) -> tuple[int, str]:
@@ -362,3 +364,33 @@ def test_dropfuse_has_no_baseline_analysis(tmp_path):
         "results/plots/ecg/median_beat.autoencoder_vs_native.autoencoder.miami.png",
         "results/plots/ecg/median_beat_vs_native.miami.png",
     ]
+
+
+def demo_snakemake_flags(*make_args: str) -> list[str]:
+    """The options `make demo` passes to its workflow run (between `--cores` and
+    `--configfile`), read from `make -n demo`."""
+    printed = subprocess.run(
+        ["make", "-n", "-C", str(ROOT), "demo", "CORES=4", *make_args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    line = next(s for s in printed.splitlines() if "snakemake --cores" in s and " rules" in s)
+    words = shlex.split(line.split("snakemake", 1)[1].split("||", 1)[0])
+    return words[: words.index("--configfile")]
+
+
+def test_make_demo_runs_every_job_on_one_thread(tmp_path):
+    """make demo caps every job at one thread (MAX_THREADS, default 1) although the workflow
+    profile gives cohort 4: the job snakemake plans with make demo's options has 1 thread; with
+    MAX_THREADS= it has the profile's."""
+    threads = yaml.safe_load((ROOT / "workflow/profiles/default/config.yaml").read_text())
+    assert threads["set-threads"]["cohort"] == 4
+    for make_args, want in [((), 1), (("MAX_THREADS=",), 4)]:
+        flags = demo_snakemake_flags(*make_args)
+        code, out = dry_run(tmp_path, {}, *flags, "results/cohort/samples.tsv")
+        assert code == 0, out[-3000:]
+        block = job_block(out, "cohort")
+        # snakemake prints a job's threads only when there is more than one
+        assert (f"threads: {want}" in block) if want > 1 else ("threads:" not in block), block
